@@ -1,0 +1,255 @@
+package gssapi
+
+import (
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/hmac"
+	"crypto/sha1"
+	"crypto/sha256"
+	"crypto/sha512"
+	"encoding/binary"
+	"fmt"
+	"hash"
+
+	krbcrypto "github.com/jcmturner/gokrb5/v8/crypto"
+	"github.com/jcmturner/gokrb5/v8/crypto/etype"
+)
+
+// Enctype numbers (RFC 3961 §8, RFC 8009 §7) this package names.
+const (
+	EnctypeDES3              int32 = 16
+	EnctypeAES128SHA1        int32 = 17
+	EnctypeAES256SHA1        int32 = 18
+	EnctypeAES128SHA256      int32 = 19
+	EnctypeAES256SHA384      int32 = 20
+	EnctypeRC4HMAC           int32 = 23
+	confounderLen                  = aes.BlockSize // RFC 3962 §6, RFC 8009 §5
+	wrapHeaderLen                  = 16            // RFC 4121 §4.2.6.2
+	micHeaderLen                   = 16            // RFC 4121 §4.2.6.1
+	maxChecksumLen                 = 24
+	keyDerivationConstantLen       = 5
+)
+
+// EnctypeName returns the MIT name of an enctype, for messages.
+func EnctypeName(e int32) string {
+	switch e {
+	case EnctypeDES3:
+		return "des3-cbc-sha1"
+	case EnctypeAES128SHA1:
+		return "aes128-cts-hmac-sha1-96"
+	case EnctypeAES256SHA1:
+		return "aes256-cts-hmac-sha1-96"
+	case EnctypeAES128SHA256:
+		return "aes128-cts-hmac-sha256-128"
+	case EnctypeAES256SHA384:
+		return "aes256-cts-hmac-sha384-192"
+	case EnctypeRC4HMAC:
+		return "arcfour-hmac"
+	case 1, 2, 3:
+		return "des"
+	}
+	return "unknown"
+}
+
+// profile is the RFC 3961 simplified profile parameters of one AES enctype.
+type profile struct {
+	id      int32
+	keyLen  int // protocol key length in bytes
+	macLen  int // truncated HMAC output, bytes (= checksum length)
+	newHash func() hash.Hash
+	// rfc8009: the MAC is over IV||ciphertext (encrypt-then-MAC) and keys
+	// come from KDF-HMAC-SHA2; otherwise RFC 3962 (MAC over plaintext,
+	// DK with n-fold).
+	rfc8009 bool
+	etype   etype.EType
+}
+
+func lookupProfile(id int32, role string) (*profile, error) {
+	var p profile
+	switch id {
+	case EnctypeAES128SHA1:
+		p = profile{id: id, keyLen: 16, macLen: 12, newHash: sha1.New}
+	case EnctypeAES256SHA1:
+		p = profile{id: id, keyLen: 32, macLen: 12, newHash: sha1.New}
+	case EnctypeAES128SHA256:
+		p = profile{id: id, keyLen: 16, macLen: 16, newHash: sha256.New, rfc8009: true}
+	case EnctypeAES256SHA384:
+		p = profile{id: id, keyLen: 32, macLen: 24, newHash: sha512.New384, rfc8009: true}
+	default:
+		return nil, &UnsupportedEnctypeError{Enctype: id, Role: role}
+	}
+	et, err := krbcrypto.GetEtype(id)
+	if err != nil {
+		return nil, fmt.Errorf("gssapi: enctype %d: %w", id, err)
+	}
+	p.etype = et
+	return &p, nil
+}
+
+// deriveKey computes DK(base, usage || suffix) with the enctype's KDF
+// (RFC 3961 §5.1 for RFC 3962 enctypes, KDF-HMAC-SHA2 for RFC 8009).
+func (p *profile) deriveKey(base []byte, usage uint32, suffix byte) ([]byte, error) {
+	var c [keyDerivationConstantLen]byte
+	binary.BigEndian.PutUint32(c[:], usage)
+	c[4] = suffix
+	k, err := p.etype.DeriveKey(base, c[:])
+	if err != nil {
+		return nil, fmt.Errorf("gssapi: derive key for usage %d: %w", usage, err)
+	}
+	return k, nil
+}
+
+// ivSetter is implemented by the CBC modes of crypto/cipher; it lets one
+// BlockMode serve every message of a context (cipher state is reset to zero
+// for each GSS token, RFC 4121 §4.2.4).
+type ivSetter interface {
+	cipher.BlockMode
+	SetIV([]byte)
+}
+
+// usageKeys are the derived keys of one direction: from the seal usage
+// Ke and Ki for sealed Wrap tokens and Kc for the checksum of unsealed Wrap
+// tokens; from the sign usage Kc for MIC tokens (RFC 4121 §4.2.4, §2: the
+// SIGN usages are for MIC tokens only, as MIT does). Not safe for concurrent use: each
+// direction of a context owns one and serialises on its own lock.
+type usageKeys struct {
+	p      *profile
+	block  cipher.Block
+	cbcEnc ivSetter
+	cbcDec ivSetter
+	ki     hash.Hash // HMAC(Ki, seal usage): integrity of sealed Wrap tokens
+	kc     hash.Hash // HMAC(Kc, seal usage): checksum of unsealed Wrap tokens
+	kcMIC  hash.Hash // HMAC(Kc, sign usage): checksum of MIC tokens
+	// Scratch space. Slices of stack arrays passed to the cipher.Block and
+	// hash.Hash interfaces would escape to the heap on every message.
+	sum    [64]byte
+	hdr    [wrapHeaderLen]byte
+	block3 [3][aes.BlockSize]byte
+}
+
+var zeroIV [aes.BlockSize]byte
+
+func newUsageKeys(p *profile, base []byte, sealUsage, signUsage uint32) (*usageKeys, error) {
+	if len(base) != p.keyLen {
+		return nil, fmt.Errorf("%w: %s key is %d bytes, want %d", ErrDefectiveToken, EnctypeName(p.id), len(base), p.keyLen)
+	}
+	ke, err := p.deriveKey(base, sealUsage, 0xAA)
+	if err != nil {
+		return nil, err
+	}
+	ki, err := p.deriveKey(base, sealUsage, 0x55)
+	if err != nil {
+		return nil, err
+	}
+	kc, err := p.deriveKey(base, sealUsage, 0x99)
+	if err != nil {
+		return nil, err
+	}
+	kcMIC, err := p.deriveKey(base, signUsage, 0x99)
+	if err != nil {
+		return nil, err
+	}
+	block, err := aes.NewCipher(ke)
+	if err != nil {
+		return nil, fmt.Errorf("gssapi: aes key: %w", err)
+	}
+	enc, ok1 := cipher.NewCBCEncrypter(block, zeroIV[:]).(ivSetter)
+	dec, ok2 := cipher.NewCBCDecrypter(block, zeroIV[:]).(ivSetter)
+	if !ok1 || !ok2 {
+		return nil, fmt.Errorf("gssapi: crypto/cipher CBC mode cannot reset its IV")
+	}
+	return &usageKeys{
+		p:      p,
+		block:  block,
+		cbcEnc: enc,
+		cbcDec: dec,
+		ki:     hmac.New(p.newHash, ki),
+		kc:     hmac.New(p.newHash, kc),
+		kcMIC:  hmac.New(p.newHash, kcMIC),
+	}, nil
+}
+
+// checksum returns the truncated HMAC(Kc, a || b) of an unsealed Wrap
+// token in k.sum (valid until the next call).
+func (k *usageKeys) checksum(a, b []byte) []byte { return k.mac(k.kc, a, b) }
+
+// micChecksum is checksum for MIC tokens.
+func (k *usageKeys) micChecksum(a, b []byte) []byte { return k.mac(k.kcMIC, a, b) }
+
+func (k *usageKeys) mac(h hash.Hash, a, b []byte) []byte {
+	h.Reset()
+	h.Write(a)
+	h.Write(b)
+	return h.Sum(k.sum[:0])[:k.p.macLen]
+}
+
+// integrity returns the truncated HMAC(Ki, ...) of a sealed message: over the
+// plaintext for RFC 3962, over IV || ciphertext for RFC 8009.
+func (k *usageKeys) integrity(plainOrCipher []byte) []byte {
+	k.ki.Reset()
+	if k.p.rfc8009 {
+		k.ki.Write(zeroIV[:])
+	}
+	k.ki.Write(plainOrCipher)
+	return k.ki.Sum(k.sum[:0])[:k.p.macLen]
+}
+
+// encryptCTS encrypts buf in place with AES-CBC with ciphertext stealing
+// (RFC 3962 §5, "CBC-CS3"), zero IV. len(buf) must be at least one block;
+// cap(buf) must allow len(buf) rounded up to a whole block (scratch for the
+// padded final block).
+func (k *usageKeys) encryptCTS(buf []byte) {
+	n := len(buf)
+	if n == aes.BlockSize {
+		k.block.Encrypt(buf, buf)
+		return
+	}
+	r := n % aes.BlockSize
+	padded := buf
+	if r != 0 {
+		padded = buf[:n+aes.BlockSize-r]
+		clear(padded[n:])
+	}
+	k.cbcEnc.SetIV(zeroIV[:])
+	k.cbcEnc.CryptBlocks(padded, padded)
+	// Swap the last two blocks, then truncate: the penultimate block is the
+	// one whose tail the final partial block stole.
+	m := len(padded)
+	last := &k.block3[0]
+	copy(last[:], padded[m-aes.BlockSize:])
+	copy(padded[m-aes.BlockSize:], padded[m-2*aes.BlockSize:m-aes.BlockSize])
+	copy(padded[m-2*aes.BlockSize:], last[:])
+}
+
+// decryptCTS decrypts buf in place (inverse of encryptCTS). len(buf) >= 16.
+func (k *usageKeys) decryptCTS(buf []byte) {
+	n := len(buf)
+	if n == aes.BlockSize {
+		k.block.Decrypt(buf, buf)
+		return
+	}
+	r := n % aes.BlockSize
+	if r == 0 {
+		r = aes.BlockSize
+	}
+	// buf = C_1 .. C_{m-2} | Cm (full, was the last block) | C_{m-1}[:r]
+	head := n - aes.BlockSize - r                            // bytes of C_1..C_{m-2}
+	prev, d, cm1 := &k.block3[0], &k.block3[1], &k.block3[2] // prev: C_{m-2}, chaining value for C_{m-1}
+	if head > 0 {
+		copy(prev[:], buf[head-aes.BlockSize:head])
+		k.cbcDec.SetIV(zeroIV[:])
+		k.cbcDec.CryptBlocks(buf[:head], buf[:head])
+	}
+	k.block.Decrypt(d[:], buf[head:head+aes.BlockSize]) // D = Pm||0 XOR C_{m-1}
+	copy(cm1[:], buf[head+aes.BlockSize:])              // C_{m-1}[:r]
+	copy(cm1[r:], d[r:])                                // stolen tail
+	// Pm = D[:r] XOR C_{m-1}[:r]
+	for i := 0; i < r; i++ {
+		buf[head+aes.BlockSize+i] = d[i] ^ cm1[i]
+	}
+	// P_{m-1} = Dec(C_{m-1}) XOR C_{m-2}
+	k.block.Decrypt(d[:], cm1[:])
+	for i := 0; i < aes.BlockSize; i++ {
+		buf[head+i] = d[i] ^ prev[i]
+	}
+}
