@@ -11,7 +11,6 @@ import (
 
 	"github.com/jcmturner/gofork/encoding/asn1"
 	"github.com/jcmturner/gokrb5/v8/asn1tools"
-	krbcrypto "github.com/jcmturner/gokrb5/v8/crypto"
 	"github.com/jcmturner/gokrb5/v8/iana/asnAppTag"
 	"github.com/jcmturner/gokrb5/v8/iana/flags"
 	"github.com/jcmturner/gokrb5/v8/iana/keyusage"
@@ -290,7 +289,7 @@ func marshalAPRep(part encAPRepPart, sessionKey types.EncryptionKey) ([]byte, er
 		return nil, fmt.Errorf("gssapi: marshal EncAPRepPart: %w", err)
 	}
 	b = asn1tools.AddASNAppTag(b, asnAppTag.EncAPRepPart)
-	ed, err := krbcrypto.GetEncryptedData(b, sessionKey, keyusage.AP_REP_ENCPART, 0)
+	ed, err := encrypt(b, sessionKey, keyusage.AP_REP_ENCPART, "AP-REP")
 	if err != nil {
 		return nil, fmt.Errorf("gssapi: encrypt EncAPRepPart: %w", err)
 	}

@@ -4,6 +4,7 @@ import (
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha1"
 	"crypto/sha256"
 	"crypto/sha512"
@@ -13,6 +14,7 @@ import (
 
 	krbcrypto "github.com/jcmturner/gokrb5/v8/crypto"
 	"github.com/jcmturner/gokrb5/v8/crypto/etype"
+	"github.com/jcmturner/gokrb5/v8/crypto/rfc3961"
 )
 
 // Enctype numbers (RFC 3961 §8, RFC 8009 §7) this package names.
@@ -92,12 +94,49 @@ func (p *profile) deriveKey(base []byte, usage uint32, suffix byte) ([]byte, err
 	var c [keyDerivationConstantLen]byte
 	binary.BigEndian.PutUint32(c[:], usage)
 	c[4] = suffix
-	k, err := p.etype.DeriveKey(base, c[:])
-	if err != nil {
-		return nil, fmt.Errorf("gssapi: derive key for usage %d: %w", usage, err)
+	if p.rfc8009 {
+		k, err := p.etype.DeriveKey(base, c[:])
+		if err != nil {
+			return nil, fmt.Errorf("gssapi: derive key for usage %d: %w", usage, err)
+		}
+		return k, nil
 	}
-	return k, nil
+	// RFC 3961 §5.1: DK = random-to-key(DR(base, n-fold(constant))), where
+	// DR chains single-block encryptions (one block of CBC-CTS with a zero
+	// IV is plain AES). gokrb5 computes the n-fold bit by bit on every
+	// call, half the cost of accepting a context; the folded constants
+	// depend only on the usage and are tabulated.
+	block, err := aes.NewCipher(base)
+	if err != nil {
+		return nil, fmt.Errorf("gssapi: derive key: %w", err)
+	}
+	folded, ok := foldedConstants[c]
+	if !ok {
+		folded = [aes.BlockSize]byte(rfc3961.Nfold(c[:], 8*aes.BlockSize))
+	}
+	out := make([]byte, 0, p.keyLen+aes.BlockSize)
+	for k := folded; len(out) < p.keyLen; {
+		block.Encrypt(k[:], k[:])
+		out = append(out, k[:]...)
+	}
+	return out[:p.keyLen], nil
 }
+
+// foldedConstants holds n-fold(usage || suffix, 128) for the key usages of
+// context establishment (RFC 4120 §7.5.1: 2 ticket, 11 authenticator, 12
+// AP-REP) and RFC 4121 (22-25). Read-only after package initialisation.
+var foldedConstants = func() map[[keyDerivationConstantLen]byte][aes.BlockSize]byte {
+	m := make(map[[keyDerivationConstantLen]byte][aes.BlockSize]byte)
+	for _, u := range []uint32{2, 11, 12, usageAcceptorSeal, usageAcceptorSign, usageInitiatorSeal, usageInitiatorSign} {
+		for _, suffix := range []byte{0x99, 0xAA, 0x55} {
+			var c [keyDerivationConstantLen]byte
+			binary.BigEndian.PutUint32(c[:], u)
+			c[4] = suffix
+			m[c] = [aes.BlockSize]byte(rfc3961.Nfold(c[:], 8*aes.BlockSize))
+		}
+	}
+	return m
+}()
 
 // ivSetter is implemented by the CBC modes of crypto/cipher; it lets one
 // BlockMode serve every message of a context (cipher state is reset to zero
@@ -130,14 +169,7 @@ type usageKeys struct {
 var zeroIV [aes.BlockSize]byte
 
 func newUsageKeys(p *profile, base []byte, sealUsage, signUsage uint32) (*usageKeys, error) {
-	if len(base) != p.keyLen {
-		return nil, fmt.Errorf("%w: %s key is %d bytes, want %d", ErrDefectiveToken, EnctypeName(p.id), len(base), p.keyLen)
-	}
-	ke, err := p.deriveKey(base, sealUsage, 0xAA)
-	if err != nil {
-		return nil, err
-	}
-	ki, err := p.deriveKey(base, sealUsage, 0x55)
+	k, err := newSealKeys(p, base, sealUsage)
 	if err != nil {
 		return nil, err
 	}
@@ -146,6 +178,25 @@ func newUsageKeys(p *profile, base []byte, sealUsage, signUsage uint32) (*usageK
 		return nil, err
 	}
 	kcMIC, err := p.deriveKey(base, signUsage, 0x99)
+	if err != nil {
+		return nil, err
+	}
+	k.kc = hmac.New(p.newHash, kc)
+	k.kcMIC = hmac.New(p.newHash, kcMIC)
+	return k, nil
+}
+
+// newSealKeys derives only Ke and Ki of one usage: enough for RFC 3961
+// encryption (tickets, authenticators, AP-REP, sealed Wrap tokens).
+func newSealKeys(p *profile, base []byte, usage uint32) (*usageKeys, error) {
+	if len(base) != p.keyLen {
+		return nil, fmt.Errorf("%w: %s key is %d bytes, want %d", ErrDefectiveToken, EnctypeName(p.id), len(base), p.keyLen)
+	}
+	ke, err := p.deriveKey(base, usage, 0xAA)
+	if err != nil {
+		return nil, err
+	}
+	ki, err := p.deriveKey(base, usage, 0x55)
 	if err != nil {
 		return nil, err
 	}
@@ -158,15 +209,43 @@ func newUsageKeys(p *profile, base []byte, sealUsage, signUsage uint32) (*usageK
 	if !ok1 || !ok2 {
 		return nil, fmt.Errorf("gssapi: crypto/cipher CBC mode cannot reset its IV")
 	}
-	return &usageKeys{
-		p:      p,
-		block:  block,
-		cbcEnc: enc,
-		cbcDec: dec,
-		ki:     hmac.New(p.newHash, ki),
-		kc:     hmac.New(p.newHash, kc),
-		kcMIC:  hmac.New(p.newHash, kcMIC),
-	}, nil
+	return &usageKeys{p: p, block: block, cbcEnc: enc, cbcDec: dec, ki: hmac.New(p.newHash, ki)}, nil
+}
+
+// encryptMessage is the RFC 3961 encryption function of the profile:
+// CTS(confounder || plain) followed by the truncated HMAC.
+func (k *usageKeys) encryptMessage(plain []byte) ([]byte, error) {
+	out := make([]byte, confounderLen+len(plain), confounderLen+len(plain)+k.p.macLen+aes.BlockSize)
+	if _, err := rand.Read(out[:confounderLen]); err != nil {
+		return nil, fmt.Errorf("gssapi: confounder: %w", err)
+	}
+	copy(out[confounderLen:], plain)
+	var mac []byte
+	if k.p.rfc8009 {
+		k.encryptCTS(out)
+		mac = k.integrity(out)
+	} else {
+		mac = k.integrity(out)
+		k.encryptCTS(out)
+	}
+	return append(out, mac...), nil
+}
+
+// decryptMessage inverts encryptMessage; ct is overwritten.
+func (k *usageKeys) decryptMessage(ct []byte) ([]byte, error) {
+	n := len(ct) - k.p.macLen
+	if n < confounderLen {
+		return nil, fmt.Errorf("%w: ciphertext of %d bytes", ErrDefectiveToken, len(ct))
+	}
+	body, mac := ct[:n], ct[n:]
+	if k.p.rfc8009 && !hmac.Equal(k.integrity(body), mac) {
+		return nil, ErrBadIntegrity
+	}
+	k.decryptCTS(body)
+	if !k.p.rfc8009 && !hmac.Equal(k.integrity(body), mac) {
+		return nil, ErrBadIntegrity
+	}
+	return body[confounderLen:], nil
 }
 
 // checksum returns the truncated HMAC(Kc, a || b) of an unsealed Wrap
@@ -235,6 +314,7 @@ func (k *usageKeys) decryptCTS(buf []byte) {
 	// buf = C_1 .. C_{m-2} | Cm (full, was the last block) | C_{m-1}[:r]
 	head := n - aes.BlockSize - r                            // bytes of C_1..C_{m-2}
 	prev, d, cm1 := &k.block3[0], &k.block3[1], &k.block3[2] // prev: C_{m-2}, chaining value for C_{m-1}
+	*prev = zeroIV // the IV, when there are only two blocks
 	if head > 0 {
 		copy(prev[:], buf[head-aes.BlockSize:head])
 		k.cbcDec.SetIV(zeroIV[:])

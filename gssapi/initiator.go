@@ -6,7 +6,6 @@ import (
 	"strings"
 	"time"
 
-	krbcrypto "github.com/jcmturner/gokrb5/v8/crypto"
 	"github.com/jcmturner/gokrb5/v8/iana"
 	"github.com/jcmturner/gokrb5/v8/iana/flags"
 	"github.com/jcmturner/gokrb5/v8/iana/keyusage"
@@ -82,7 +81,7 @@ func NewInitiator(cfg InitiatorConfig) (*Initiator, []byte, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("gssapi: marshal authenticator: %w", err)
 	}
-	ed, err := krbcrypto.GetEncryptedData(ab, cfg.SessionKey, keyusage.AP_REQ_AUTHENTICATOR, 0)
+	ed, err := encrypt(ab, cfg.SessionKey, keyusage.AP_REQ_AUTHENTICATOR, "authenticator")
 	if err != nil {
 		return nil, nil, fmt.Errorf("gssapi: encrypt authenticator: %w", err)
 	}

@@ -1,6 +1,7 @@
 package gssapi
 
 import (
+	"bytes"
 	"crypto/rand"
 	"fmt"
 	"strings"
@@ -17,6 +18,19 @@ func decrypt(ed types.EncryptedData, key types.EncryptionKey, usage uint32, what
 	if ed.EType != key.KeyType {
 		return nil, fmt.Errorf("%w: %s encrypted with enctype %d, key is %d", ErrDefectiveToken, what, ed.EType, key.KeyType)
 	}
+	if p, err := lookupProfile(ed.EType, what); err == nil {
+		k, err := newSealKeys(p, key.KeyValue, usage)
+		if err != nil {
+			return nil, err
+		}
+		plain, err := k.decryptMessage(bytes.Clone(ed.Cipher))
+		if err != nil {
+			return nil, fmt.Errorf("%w: %s: %v", ErrBadIntegrity, what, err)
+		}
+		return plain, nil
+	}
+	// Other enctypes (an RC4-encrypted ticket from an old AD account) go to
+	// gokrb5.
 	et, err := krbcrypto.GetEtype(ed.EType)
 	if err != nil {
 		return nil, &UnsupportedEnctypeError{Enctype: ed.EType, Role: what}
@@ -73,4 +87,21 @@ func checkAESKey(k types.EncryptionKey, role string) error {
 		return fmt.Errorf("%w: %s of %d bytes for %s", ErrDefectiveToken, role, len(k.KeyValue), EnctypeName(k.KeyType))
 	}
 	return nil
+}
+
+// encrypt is the RFC 3961 encryption of plain in an AES key, as EncryptedData.
+func encrypt(plain []byte, key types.EncryptionKey, usage uint32, what string) (types.EncryptedData, error) {
+	p, err := lookupProfile(key.KeyType, what)
+	if err != nil {
+		return types.EncryptedData{}, err
+	}
+	k, err := newSealKeys(p, key.KeyValue, usage)
+	if err != nil {
+		return types.EncryptedData{}, err
+	}
+	ct, err := k.encryptMessage(plain)
+	if err != nil {
+		return types.EncryptedData{}, err
+	}
+	return types.EncryptedData{EType: key.KeyType, Cipher: ct}, nil
 }

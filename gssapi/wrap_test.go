@@ -293,3 +293,52 @@ func TestRecvSeqWindowEdges(t *testing.T) {
 		}
 	}
 }
+
+// TestDeriveKeyMatchesGokrb5: our tabulated RFC 3961 DK equals gokrb5's.
+func TestDeriveKeyMatchesGokrb5(t *testing.T) {
+	for _, et := range aesEnctypes {
+		p, _ := lookupProfile(et, "test")
+		base := make([]byte, p.keyLen)
+		rand.Read(base)
+		for _, u := range []uint32{2, 3, 11, 12, 22, 23, 24, 25, 1000} {
+			for _, suffix := range []byte{0x99, 0xAA, 0x55} {
+				ours, err := p.deriveKey(base, u, suffix)
+				if err != nil {
+					t.Fatal(err)
+				}
+				theirs, err := p.etype.DeriveKey(base, []byte{byte(u >> 24), byte(u >> 16), byte(u >> 8), byte(u), suffix})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !bytes.Equal(ours, theirs) {
+					t.Fatalf("%s usage %d/%#x: DK differs", EnctypeName(et), u, suffix)
+				}
+			}
+		}
+	}
+}
+
+// TestEncryptMessageMatchesGokrb5: our RFC 3961 encryption and gokrb5's
+// decrypt each other.
+func TestEncryptMessageMatchesGokrb5(t *testing.T) {
+	for _, et := range aesEnctypes {
+		p, _ := lookupProfile(et, "test")
+		key := make([]byte, p.keyLen)
+		rand.Read(key)
+		k, _ := newSealKeys(p, key, 12)
+		for _, n := range []int{0, 1, 16, 17, 100} {
+			plain := make([]byte, n)
+			rand.Read(plain)
+			ct, _ := k.encryptMessage(plain)
+			got, err := p.etype.DecryptMessage(key, ct, 12)
+			if err != nil || !bytes.Equal(got, plain) {
+				t.Fatalf("%s %d: gokrb5 decrypt of ours: %v", EnctypeName(et), n, err)
+			}
+			_, ct2, _ := p.etype.EncryptMessage(key, plain, 12)
+			got, err = k.decryptMessage(ct2)
+			if err != nil || !bytes.Equal(got, plain) {
+				t.Fatalf("%s %d: our decrypt of gokrb5's: %v", EnctypeName(et), n, err)
+			}
+		}
+	}
+}

@@ -1,0 +1,48 @@
+# gssocks build and test entry points. Go is looked up on PATH, then in
+# /usr/local/go/bin.
+export PATH := $(PATH):/usr/local/go/bin
+
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+
+GO ?= go
+FUZZTIME ?= 30s
+
+.PHONY: all deps demo test check fmt-check vet bench fuzz
+
+all: check
+
+# MIT Kerberos tools, krb5 headers and a C compiler (no-op when present).
+deps:
+	bash scripts/install-deps.sh
+
+# MIT client -> our GSS-API acceptor on a throwaway local realm.
+demo: deps
+	$(GO) run ./testenv/cmd/demo
+
+test: deps check
+	$(GO) test -race -count=1 -timeout 25m ./...
+
+check: fmt-check vet
+
+fmt-check:
+	@out="$$(gofmt -l .)"; \
+	if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet ./...
+
+bench:
+	mkdir -p bench
+	$(GO) test -run '^$$' -bench . -benchmem -count 6 ./gssapi/ | tee bench/gssapi.txt
+
+# Each Fuzz target of each package for $(FUZZTIME) (go test -fuzz takes one
+# target of one package at a time).
+fuzz:
+	@for pkg in $$($(GO) list ./...); do \
+		list="$$($(GO) test -list '^Fuzz' "$$pkg")"; \
+		for f in $$(grep '^Fuzz' <<<"$$list" || true); do \
+			echo "== $$pkg $$f"; \
+			$(GO) test -run '^$$' -fuzz "^$$f\$$" -fuzztime $(FUZZTIME) "$$pkg"; \
+		done; \
+	done

@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# Installs what the gssocks tests and demo need on Debian 12: the MIT
+# Kerberos KDC, admin and client tools, the krb5 headers and a C compiler
+# (for the MIT GSS-API peer in testenv/mitpeer), and make. Idempotent: does
+# nothing when the tools are already there. Package scripts are kept from
+# starting the krb5kdc/kadmind system services; the tests run their own KDCs.
+set -euo pipefail
+
+tools=(krb5kdc kdb5_util kadmin.local kinit krb5-config gcc make)
+packages=(krb5-kdc krb5-admin-server krb5-user libkrb5-dev gcc libc6-dev make ca-certificates)
+
+have() {
+	command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ] || [ -x "/sbin/$1" ]
+}
+
+missing=()
+for t in "${tools[@]}"; do
+	have "$t" || missing+=("$t")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+	echo "install-deps: all tools present"
+	exit 0
+fi
+echo "install-deps: missing ${missing[*]}; installing ${packages[*]}"
+
+if ! command -v apt-get >/dev/null 2>&1; then
+	echo "install-deps: no apt-get; install the equivalent of: ${packages[*]}" >&2
+	exit 1
+fi
+
+SUDO=()
+if [ "$(id -u)" -ne 0 ]; then
+	if ! command -v sudo >/dev/null 2>&1; then
+		echo "install-deps: not root and no sudo; as root run: apt-get install ${packages[*]}" >&2
+		exit 1
+	fi
+	SUDO=(sudo)
+fi
+
+# policy-rc.d exiting 101 tells invoke-rc.d not to start services.
+policy=/usr/sbin/policy-rc.d
+created_policy=
+cleanup() {
+	if [ -n "$created_policy" ]; then
+		"${SUDO[@]}" rm -f "$policy"
+	fi
+}
+trap cleanup EXIT
+if [ ! -e "$policy" ]; then
+	printf '#!/bin/sh\nexit 101\n' | "${SUDO[@]}" tee "$policy" >/dev/null
+	"${SUDO[@]}" chmod 0755 "$policy"
+	created_policy=1
+fi
+
+"${SUDO[@]}" apt-get update
+"${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive \
+	apt-get install -y --no-install-recommends "${packages[@]}"
+
+for t in "${tools[@]}"; do
+	if ! have "$t"; then
+		echo "install-deps: $t still missing after installing ${packages[*]}" >&2
+		exit 1
+	fi
+done
+echo "install-deps: done"
