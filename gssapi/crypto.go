@@ -314,7 +314,7 @@ func (k *usageKeys) decryptCTS(buf []byte) {
 	// buf = C_1 .. C_{m-2} | Cm (full, was the last block) | C_{m-1}[:r]
 	head := n - aes.BlockSize - r                            // bytes of C_1..C_{m-2}
 	prev, d, cm1 := &k.block3[0], &k.block3[1], &k.block3[2] // prev: C_{m-2}, chaining value for C_{m-1}
-	*prev = zeroIV // the IV, when there are only two blocks
+	*prev = zeroIV                                           // the IV, when there are only two blocks
 	if head > 0 {
 		copy(prev[:], buf[head-aes.BlockSize:head])
 		k.cbcDec.SetIV(zeroIV[:])
