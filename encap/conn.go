@@ -151,6 +151,9 @@ func (c *Conn) readPlain() error {
 		}
 		tok, err := c.nextToken()
 		if err != nil {
+			if ne, ok := err.(net.Error); ok && ne.Timeout() {
+				return err // a read deadline; the stream is intact
+			}
 			c.rerr = err
 			return err
 		}

@@ -1,0 +1,47 @@
+// Command gssocks is the SOCKS5 gateway with Kerberos GSS-API
+// authentication and protection (RFC 1928, RFC 1961).
+//
+//	gssocks serve   --config FILE   run the gateway
+//	gssocks check   --config FILE   validate a configuration
+//	gssocks version                 print the version
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
+
+const usage = `usage: gssocks <command> [flags]
+
+commands:
+  serve    --config FILE   run the gateway (SIGHUP reloads, SIGTERM drains and stops)
+  check    --config FILE   validate a configuration file
+  version                  print the version
+`
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	switch args[0] {
+	case "serve":
+		return serve(args[1:], stderr)
+	case "check":
+		return check(args[1:], stdout, stderr)
+	case "version", "--version", "-version":
+		fmt.Fprintln(stdout, "gssocks", version)
+		return 0
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	}
+	fmt.Fprintf(stderr, "gssocks: unknown command %q\n\n%s", args[0], usage)
+	return 2
+}

@@ -1,0 +1,214 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+
+	"github.com/gssocks/gssocks/gssapi"
+	"github.com/gssocks/gssocks/policy"
+	"github.com/gssocks/gssocks/server"
+	"github.com/hashicorp/go-hclog"
+	"github.com/jcmturner/gokrb5/v8/keytab"
+)
+
+func serve(args []string, stderr io.Writer) int {
+	fs, path := configFlag("serve", stderr)
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	cfg := loadConfig(*path, stderr)
+	if cfg == nil {
+		return 1
+	}
+	g, err := newGateway(cfg, *path, stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "gssocks: %v\n", err)
+		return 1
+	}
+	defer g.close()
+	return g.run()
+}
+
+// gateway is the running process: the server, its listeners, the state a
+// reload carries over (replay cache) and its logs.
+type gateway struct {
+	path   string
+	cfg    *policy.Config
+	log    hclog.Logger
+	audit  hclog.Logger
+	auditF *os.File
+	stderr io.Writer
+	replay *gssapi.ReplayCache
+	srv    *server.Server
+
+	mu  sync.Mutex
+	lns map[string]net.Listener
+	wg  sync.WaitGroup
+}
+
+func newLogger(cfg *policy.Config, w io.Writer, name string) hclog.Logger {
+	return hclog.New(&hclog.LoggerOptions{
+		Name:       name,
+		Level:      hclog.LevelFromString(cfg.Log.Level),
+		JSONFormat: cfg.Log.Format == "json",
+		Output:     w,
+	})
+}
+
+func newGateway(cfg *policy.Config, path string, stderr io.Writer) (*gateway, error) {
+	g := &gateway{path: path, cfg: cfg, stderr: stderr, lns: make(map[string]net.Listener)}
+	g.log = newLogger(cfg, stderr, "gssocks")
+	g.audit = g.log.Named("audit")
+	if cfg.Log.Audit != "" {
+		f, err := os.OpenFile(cfg.Log.Audit, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
+		if err != nil {
+			return nil, fmt.Errorf("audit log: %w", err)
+		}
+		g.auditF = f
+		g.audit = newLogger(cfg, f, "audit")
+	}
+	g.replay = gssapi.NewReplayCache(cfg.Kerberos.ReplayCacheSize)
+	st, err := g.settings(cfg)
+	if err != nil {
+		return nil, err
+	}
+	g.srv, err = server.New(server.Options{Settings: st, Logger: g.log, Audit: g.audit})
+	if err != nil {
+		return nil, err
+	}
+	if err := g.listen(cfg.Listen); err != nil {
+		return nil, err
+	}
+	return g, nil
+}
+
+// settings builds what the server runs with from a validated config.
+func (g *gateway) settings(cfg *policy.Config) (server.Settings, error) {
+	kt, err := keytab.Load(cfg.Kerberos.Keytab)
+	if err != nil {
+		return server.Settings{}, fmt.Errorf("keytab %s: %w", cfg.Kerberos.Keytab, err)
+	}
+	acc, err := gssapi.NewAcceptor(gssapi.AcceptorConfig{
+		Keytab:      kt,
+		Principals:  cfg.Kerberos.Principals,
+		ClockSkew:   cfg.Kerberos.ClockSkew,
+		ReplayCache: g.replay,
+	})
+	if err != nil {
+		return server.Settings{}, err
+	}
+	return server.Settings{
+		Acceptor:    acc,
+		Policy:      cfg.Engine,
+		Timeouts:    cfg.Timeouts,
+		MaxSessions: cfg.Limits.MaxSessions,
+		NoAuth:      cfg.NoAuth,
+	}, nil
+}
+
+// listen makes the listener set equal to addrs: listeners whose address
+// did not change are kept (not rebound), new ones opened, dropped ones
+// closed.
+func (g *gateway) listen(addrs []string) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	want := make(map[string]bool, len(addrs))
+	opened := map[string]net.Listener{}
+	for _, a := range addrs {
+		want[a] = true
+		if _, ok := g.lns[a]; ok {
+			continue
+		}
+		ln, err := net.Listen("tcp", a)
+		if err != nil {
+			for _, l := range opened {
+				l.Close()
+			}
+			return fmt.Errorf("listen %s: %w", a, err)
+		}
+		opened[a] = ln
+	}
+	for a, ln := range g.lns {
+		if !want[a] {
+			g.log.Info("closing listener", "addr", a)
+			ln.Close()
+			delete(g.lns, a)
+		}
+	}
+	for a, ln := range opened {
+		g.lns[a] = ln
+		g.wg.Add(1)
+		go func() {
+			defer g.wg.Done()
+			if err := g.srv.Serve(ln); err != nil && !errors.Is(err, server.ErrServerClosed) {
+				g.log.Error("listener stopped", "addr", a, "error", err)
+			}
+		}()
+	}
+	return nil
+}
+
+// reload is load → validate → build → swap; on any error the running
+// configuration stays.
+func (g *gateway) reload() {
+	g.log.Info("reloading configuration", "file", g.path)
+	cfg, files, diags := policy.Loader{}.Load(g.path)
+	if diags.HasErrors() {
+		policy.FormatDiagnostics(g.stderr, files, diags)
+		g.log.Error("reload failed; the previous configuration stays in force", "errors", len(diags.Errs()))
+		return
+	}
+	st, err := g.settings(cfg)
+	if err != nil {
+		g.log.Error("reload failed; the previous configuration stays in force", "error", err)
+		return
+	}
+	if err := g.listen(cfg.Listen); err != nil {
+		g.log.Error("reload failed; the previous configuration stays in force", "error", err)
+		return
+	}
+	g.srv.Reload(st)
+	g.cfg = cfg
+	g.log.Info("configuration reloaded", "rules", len(cfg.Rules), "listeners", len(cfg.Listen))
+}
+
+func (g *gateway) run() int {
+	sig := make(chan os.Signal, 4)
+	signal.Notify(sig, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
+	defer signal.Stop(sig)
+	for s := range sig {
+		if s == syscall.SIGHUP {
+			g.reload()
+			continue
+		}
+		g.log.Info("shutting down", "signal", s.String(), "active_sessions", g.srv.ActiveSessions(), "deadline", g.cfg.Timeouts.Shutdown.String())
+		ctx, cancel := context.WithTimeout(context.Background(), g.cfg.Timeouts.Shutdown)
+		err := g.srv.Shutdown(ctx)
+		cancel()
+		if err != nil {
+			g.log.Warn("shutdown deadline reached", "error", err)
+		}
+		g.log.Info("stopped")
+		return 0
+	}
+	return 0
+}
+
+func (g *gateway) close() {
+	g.mu.Lock()
+	for _, ln := range g.lns {
+		ln.Close()
+	}
+	g.mu.Unlock()
+	g.wg.Wait()
+	if g.auditF != nil {
+		g.auditF.Close()
+	}
+}

@@ -1,0 +1,152 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/netip"
+	"time"
+
+	"github.com/gssocks/gssocks/policy"
+)
+
+// connect carries out CONNECT (RFC 1928 §4): dial the destination's
+// addresses in turn, answer with the outbound socket's address, relay.
+func (s *session) connect(req Request) {
+	addrs, d, ok := s.authorize(CmdConnect, req.Dest)
+	if !ok {
+		return
+	}
+	var target net.Conn
+	var err error
+	dialer := net.Dialer{}
+	for _, ip := range addrs {
+		ctx, cancel := context.WithTimeout(context.Background(), s.st.Timeouts.Connect)
+		target, err = dialer.DialContext(ctx, "tcp", netip.AddrPortFrom(ip, req.Dest.Port).String())
+		cancel()
+		if err == nil {
+			break
+		}
+	}
+	if err != nil {
+		rep := replyFor(err)
+		s.reason = "connect: " + err.Error()
+		s.log.Info("connect failed", "dest", req.Dest.String(), "reply", rep.String(), "error", err)
+		s.sendReply(rep, Addr{})
+		return
+	}
+	s.addCloser(target)
+	if err := s.sendReply(ReplySucceeded, addrOf(target.LocalAddr())); err != nil {
+		s.reason = err.Error()
+		return
+	}
+	s.relay(target, s.idleTimeout(d))
+}
+
+func addrOf(a net.Addr) Addr {
+	ap, err := netip.ParseAddrPort(a.String())
+	if err != nil {
+		return Addr{}
+	}
+	return AddrFromAddrPort(ap)
+}
+
+// outboundIP is the local address the system would use toward dst (a UDP
+// "connect" sends nothing), or the client-facing one.
+func (s *session) outboundIP(dst []netip.Addr) netip.Addr {
+	for _, ip := range dst {
+		if ip.IsUnspecified() {
+			continue
+		}
+		c, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(netip.AddrPortFrom(ip, 9)))
+		if err != nil {
+			continue
+		}
+		la := c.LocalAddr().(*net.UDPAddr).AddrPort().Addr().Unmap()
+		c.Close()
+		return la
+	}
+	return addrOf(s.conn.LocalAddr()).IP
+}
+
+// bind carries out BIND (RFC 1928 §4): listen, answer with the listening
+// address, accept one connection from the expected peer within the bind
+// timeout, answer with the peer's address, relay.
+func (s *session) bind(req Request) {
+	unspecified := req.Dest.Host == "" && (req.Dest.IP.IsUnspecified() || !req.Dest.IP.IsValid())
+	var addrs []netip.Addr
+	var d policy.Decision
+	if !unspecified {
+		var ok bool
+		if addrs, d, ok = s.authorize(CmdBind, req.Dest); !ok {
+			return
+		}
+	}
+	ln, err := net.ListenTCP("tcp", net.TCPAddrFromAddrPort(netip.AddrPortFrom(s.outboundIP(addrs), 0)))
+	if err != nil {
+		s.reason = "bind: " + err.Error()
+		s.sendReply(ReplyGeneralFailure, Addr{})
+		return
+	}
+	s.addCloser(ln)
+	if err := s.sendReply(ReplySucceeded, addrOf(ln.Addr())); err != nil {
+		s.reason = err.Error()
+		return
+	}
+	ln.SetDeadline(time.Now().Add(s.st.Timeouts.Bind))
+	var peer *net.TCPConn
+	for peer == nil {
+		c, err := ln.AcceptTCP()
+		if err != nil {
+			rep := ReplyGeneralFailure
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			if ne, ok := err.(net.Error); ok && ne.Timeout() {
+				rep = ReplyTTLExpired
+			}
+			s.reason = "bind: no connection: " + err.Error()
+			s.log.Info("bind: no inbound connection", "error", err)
+			s.sendReply(rep, Addr{})
+			return
+		}
+		from := addrOf(c.RemoteAddr())
+		if !unspecified && !containsAddr(addrs, from.IP) {
+			s.log.Warn("bind: dropped an inbound connection from an unexpected peer", "peer", from.String(), "expected", req.Dest.String())
+			c.Close()
+			continue
+		}
+		if unspecified {
+			if d = s.st.Policy.Decide(s.policyRequest(CmdBind, "", []netip.Addr{from.IP}, from.Port)); !d.Allow {
+				s.rule, s.reason = d.Rule, d.Reason
+				s.log.Info("denied", "command", "bind", "peer", from.String(), "rule", ruleName(d.Rule), "reason", d.Reason)
+				c.Close()
+				s.sendReply(ReplyNotAllowed, Addr{})
+				return
+			}
+			s.rule = d.Rule
+			if !s.admitPrincipal(d) {
+				c.Close()
+				s.sendReply(ReplyNotAllowed, Addr{})
+				return
+			}
+		}
+		peer = c
+	}
+	ln.Close()
+	s.addCloser(peer)
+	if err := s.sendReply(ReplySucceeded, addrOf(peer.RemoteAddr())); err != nil {
+		s.reason = err.Error()
+		return
+	}
+	s.relay(peer, s.idleTimeout(d))
+}
+
+func containsAddr(addrs []netip.Addr, ip netip.Addr) bool {
+	for _, a := range addrs {
+		if a == ip {
+			return true
+		}
+	}
+	return false
+}

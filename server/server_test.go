@@ -1,0 +1,323 @@
+package server_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gssocks/gssocks/client"
+	"github.com/gssocks/gssocks/encap"
+	"github.com/gssocks/gssocks/gssapi"
+	"github.com/gssocks/gssocks/internal/krbtest"
+	"github.com/gssocks/gssocks/policy"
+	"github.com/gssocks/gssocks/server"
+	"github.com/gssocks/gssocks/testenv"
+	"github.com/hashicorp/go-hclog"
+)
+
+var realm = krbtest.NewShared(testenv.Options{})
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	realm.Close()
+	os.Exit(code)
+}
+
+// logBuf collects log output for assertions.
+type logBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *logBuf) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuf) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// gateway is a running server on 127.0.0.1:0 with a config from HCL.
+type gateway struct {
+	srv  *server.Server
+	addr string
+	log  *logBuf
+	env  *krbtest.Env
+}
+
+const baseConfig = `
+listen = ["127.0.0.1:1080"] # not used: the tests listen on 127.0.0.1:0 themselves
+kerberos {
+  keytab = %q
+}
+timeouts {
+  negotiation = "5s"
+  bind = "2s"
+}
+%s
+`
+
+func startGateway(t *testing.T, rules string) *gateway {
+	t.Helper()
+	env := realm.Get(t)
+	cfg, diags := policy.Parse([]byte(fmt.Sprintf(baseConfig, env.Keytab, rules)), "test.hcl")
+	if diags.HasErrors() {
+		t.Fatalf("config: %s", diags.Error())
+	}
+	lb := &logBuf{}
+	logger := hclog.New(&hclog.LoggerOptions{Output: io.MultiWriter(lb, testWriter{t}), Level: hclog.Debug})
+	acc := env.Acceptor(t, gssapi.AcceptorConfig{})
+	srv, err := server.New(server.Options{
+		Settings: server.Settings{Acceptor: acc, Policy: cfg.Engine, Timeouts: cfg.Timeouts, MaxSessions: cfg.Limits.MaxSessions, NoAuth: cfg.NoAuth},
+		Logger:   logger,
+		Resolver: testResolver{},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(ln)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+	})
+	return &gateway{srv: srv, addr: ln.Addr().String(), log: lb, env: env}
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	if testing.Verbose() {
+		w.t.Log(strings.TrimRight(string(p), "\n"))
+	}
+	return len(p), nil
+}
+
+// testResolver answers names under .test with loopback addresses only.
+type testResolver struct{}
+
+func (testResolver) LookupNetIP(ctx context.Context, network, host string) ([]netip.Addr, error) {
+	switch strings.TrimSuffix(host, ".") {
+	case "echo.corp.example.test", "localhost":
+		return []netip.Addr{netip.MustParseAddr("127.0.0.1")}, nil
+	case "rebind.corp.example.test": // a permitted name that resolves into a denied range
+		return []netip.Addr{netip.MustParseAddr("127.0.0.3")}, nil
+	}
+	return nil, &net.DNSError{Err: "no such host", Name: host, IsNotFound: true}
+}
+
+func (g *gateway) config(user string, lvl encap.Level, accept ...encap.Level) client.Config {
+	return client.Config{
+		Level:        lvl,
+		AcceptLevels: accept,
+		Ticket: func(context.Context) (gssapi.InitiatorConfig, error) {
+			return g.env.InitiatorConfig(user, "rcmd/localhost", "")
+		},
+	}
+}
+
+// echoServer echoes TCP until EOF, then half-closes.
+func echoServer(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				io.Copy(c, c)
+				c.(*net.TCPConn).CloseWrite()
+				c.Close()
+			}()
+		}
+	}()
+	return ln.Addr().String()
+}
+
+const allowAll = `
+rule "all" {
+  principals   = ["*@EXAMPLE.TEST"]
+  destinations = ["127.0.0.0/8", "*.corp.example.test"]
+  protection   = ["clear", "integrity", "confidentiality"]
+}
+`
+
+func TestConnectLevels(t *testing.T) {
+	g := startGateway(t, allowAll)
+	echo := echoServer(t)
+	for _, lvl := range []encap.Level{encap.LevelClear, encap.LevelIntegrity, encap.LevelConfidentiality} {
+		for _, size := range []int{0, 1, 70000, 4 << 20} {
+			t.Run(fmt.Sprintf("%s/%d", lvl, size), func(t *testing.T) {
+				d := client.Dialer{Proxy: g.addr, Config: g.config("alice", lvl)}
+				c, err := d.DialContext(context.Background(), "tcp", echo)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer c.Close()
+				roundTrip(t, c, size)
+			})
+		}
+	}
+	if !strings.Contains(g.log.String(), `principal=alice@EXAMPLE.TEST`) {
+		t.Fatal("no audit record names the principal")
+	}
+}
+
+// roundTrip sends size random bytes through an echo and checks them.
+func roundTrip(t *testing.T, c net.Conn, size int) {
+	t.Helper()
+	data := make([]byte, size)
+	rand.Read(data)
+	errc := make(chan error, 1)
+	go func() {
+		_, err := c.Write(data)
+		if err == nil {
+			err = c.(interface{ CloseWrite() error }).CloseWrite()
+		}
+		errc <- err
+	}()
+	h := sha256.New()
+	n, err := io.Copy(h, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+	if n != int64(size) || [32]byte(h.Sum(nil)) != sha256.Sum256(data) {
+		t.Fatalf("echoed %d bytes, sent %d; digest equal %t", n, size, [32]byte(h.Sum(nil)) == sha256.Sum256(data))
+	}
+}
+
+func TestConnectByName(t *testing.T) {
+	g := startGateway(t, allowAll)
+	_, port, _ := net.SplitHostPort(echoServer(t))
+	d := client.Dialer{Proxy: g.addr, Config: g.config("alice", encap.LevelConfidentiality)}
+	c, err := d.DialContext(context.Background(), "tcp", "echo.corp.example.test:"+port)
+	if err != nil {
+		t.Fatal(err)
+	}
+	roundTrip(t, c, 1000)
+	c.Close()
+}
+
+func TestReplyCodes(t *testing.T) {
+	g := startGateway(t, `
+rule "deny-db" {
+  action       = "deny"
+  destinations = ["127.0.0.3/32"]
+}
+rule "all" {
+  principals   = ["*@EXAMPLE.TEST"]
+  destinations = ["127.0.0.0/8", "*.corp.example.test", "*.invalid.test"]
+  protection   = ["integrity", "confidentiality"]
+}
+`)
+	closed, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	refused := closed.Addr().String()
+	closed.Close()
+	for _, c := range []struct {
+		dest string
+		want server.Reply
+	}{
+		{refused, server.ReplyConnectionRefused},
+		{"10.1.2.3:80", server.ReplyNotAllowed},                  // no rule: default deny
+		{"127.0.0.3:80", server.ReplyNotAllowed},                 // deny rule
+		{"rebind.corp.example.test:80", server.ReplyNotAllowed},  // name allowed, address denied
+		{"nowhere.invalid.test:80", server.ReplyHostUnreachable}, // NXDOMAIN
+	} {
+		t.Run(c.dest, func(t *testing.T) {
+			d := client.Dialer{Proxy: g.addr, Config: g.config("alice", encap.LevelConfidentiality)}
+			_, err := d.DialContext(context.Background(), "tcp", c.dest)
+			var re *client.ReplyError
+			if !errors.As(err, &re) || re.Reply != c.want {
+				t.Fatalf("got %v, want reply %s", err, c.want)
+			}
+		})
+	}
+	// The denial came inside the protection and named the rule.
+	if !strings.Contains(g.log.String(), `rule=deny-db`) {
+		t.Fatal("audit does not name the denying rule")
+	}
+}
+
+func TestLevelPolicy(t *testing.T) {
+	g := startGateway(t, `
+rule "auth-only" {
+  principals = ["bob@EXAMPLE.TEST"]
+  destinations = ["127.0.0.0/8"]
+  protection = ["clear"]
+  auth_only  = true
+}
+rule "conf-only" {
+  principals = ["alice@EXAMPLE.TEST"]
+  destinations = ["127.0.0.0/8"]
+  protection = ["confidentiality"]
+}
+`)
+	echo := echoServer(t)
+	t.Run("asks 1, rule demands 2", func(t *testing.T) {
+		s, err := client.Open(context.Background(), g.addr, g.config("alice", encap.LevelIntegrity, encap.LevelIntegrity, encap.LevelConfidentiality))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		if s.Level != encap.LevelConfidentiality {
+			t.Fatalf("granted %s", s.Level)
+		}
+		dest, _ := client.ParseAddr(echo)
+		if _, err := s.Request(server.CmdConnect, dest); err != nil {
+			t.Fatal(err)
+		}
+		roundTrip(t, s.Stream(), 5000)
+	})
+	t.Run("asks 2, rule is auth-only: 0, then a raw request (curl >= 8.17)", func(t *testing.T) {
+		s, err := client.Open(context.Background(), g.addr, g.config("bob", encap.LevelConfidentiality, encap.LevelClear))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		if s.Level != encap.LevelClear {
+			t.Fatalf("granted %s", s.Level)
+		}
+		dest, _ := client.ParseAddr(echo)
+		if _, err := s.Request(server.CmdConnect, dest); err != nil {
+			t.Fatal(err)
+		}
+		roundTrip(t, s.Stream(), 5000)
+	})
+	t.Run("client refuses the raised level", func(t *testing.T) {
+		_, err := client.Open(context.Background(), g.addr, g.config("alice", encap.LevelIntegrity))
+		if !errors.Is(err, encap.ErrLevelRefused) {
+			t.Fatalf("got %v", err)
+		}
+	})
+}
