@@ -6,8 +6,8 @@
 # starting the krb5kdc/kadmind system services; the tests run their own KDCs.
 set -euo pipefail
 
-tools=(krb5kdc kdb5_util kadmin.local kinit krb5-config gcc make)
-packages=(krb5-kdc krb5-admin-server krb5-user libkrb5-dev gcc libc6-dev make ca-certificates)
+tools=(krb5kdc kdb5_util kadmin.local kinit krb5-config gcc make curl python3)
+packages=(krb5-kdc krb5-admin-server krb5-user libkrb5-dev gcc libc6-dev make ca-certificates curl python3)
 
 have() {
 	command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ] || [ -x "/sbin/$1" ]

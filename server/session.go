@@ -31,6 +31,7 @@ type session struct {
 	identity policy.Identity
 	method   Method
 	level    encap.Level
+	nec      bool
 	rw       io.ReadWriter // the SOCKS stream: conn, or the encapsulating Conn
 	enc      *encap.Conn
 	gss      *gssapi.Context
@@ -157,7 +158,7 @@ func (s *session) handshake() error {
 		}
 		return fmt.Errorf("protection negotiation: %w", err)
 	}
-	s.level = neg.Granted
+	s.level, s.nec = neg.Granted, neg.NEC
 	if neg.Granted != neg.Requested {
 		s.log.Info("protection level differs from the request", "requested", neg.Requested.String(), "granted", neg.Granted.String(), "nec", neg.NEC)
 	}
@@ -241,6 +242,7 @@ func (s *session) policyRequest(cmd Command, host string, addrs []netip.Addr, po
 		Addrs:    addrs,
 		Port:     port,
 		Level:    s.level,
+		NEC:      s.nec,
 	}
 }
 
@@ -335,6 +337,8 @@ func (s *session) writeAudit() {
 		"source", s.src.String(),
 		"method", methodName(s.method),
 		"level", s.level.String(),
+		"enctype", enctypeName(s.gss),
+		"nec", s.nec,
 		"command", cmdName(s.cmd),
 		"destination", destName(s.dest),
 		"rule", rule,
@@ -378,4 +382,11 @@ func replyName(replied bool, r Reply) string {
 		return "-"
 	}
 	return fmt.Sprintf("%02d %s", byte(r), r)
+}
+
+func enctypeName(ctx *gssapi.Context) string {
+	if ctx == nil {
+		return "-"
+	}
+	return gssapi.EnctypeName(ctx.Enctype())
 }

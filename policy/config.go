@@ -1,0 +1,233 @@
+package policy
+
+import (
+	"cmp"
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/gohcl"
+	"github.com/hashicorp/hcl/v2/hclparse"
+)
+
+// Config is a validated configuration. It is immutable once loaded: a
+// reload builds a new Config and swaps it in whole.
+type Config struct {
+	Listen   []string // host:port addresses; at least one
+	Kerberos Kerberos
+	Timeouts Timeouts
+	Limits   Limits
+	Log      Log
+	// NoAuth lists the source networks allowed to use SOCKS method 00 (no
+	// authentication); empty by default.
+	NoAuth []netip.Prefix
+	Groups map[string][]string // alias -> SIDs
+	Rules  []*Rule             // in file order; the first match wins
+	Engine *Engine             // built from Rules
+	File   string              // the file name the Config was loaded from
+}
+
+// NoAuthAllowed reports whether a client at src may skip authentication
+// (SOCKS method 00).
+func (c *Config) NoAuthAllowed(src netip.Addr) bool {
+	src = normAddr(src)
+	for _, p := range c.NoAuth {
+		if p.Contains(src) {
+			return true
+		}
+	}
+	return false
+}
+
+// Kerberos configures the GSS-API acceptor.
+type Kerberos struct {
+	// Keytab is the path of the service keytab: the keytab attribute
+	// (relative to the configuration file's directory) or else
+	// $KRB5_KTNAME, without its "FILE:" prefix.
+	Keytab string
+	// Principals restricts the acceptor to these service principals
+	// ("rcmd/gw.example.com" or with "@REALM"); empty means any principal
+	// in the keytab.
+	Principals      []string
+	ClockSkew       time.Duration // default 5m
+	ReplayCacheSize int           // 0: the gssapi package's default
+}
+
+// Timeouts are the session timeouts.
+type Timeouts struct {
+	Negotiation time.Duration // method selection and GSS-API subnegotiation; default 10s
+	Connect     time.Duration // outbound connect; default 30s
+	Idle        time.Duration // no data in either direction; default 5m; 0 disables
+	Bind        time.Duration // waiting for the inbound connection of a BIND; default 2m
+	Shutdown    time.Duration // draining sessions on stop; default 30s
+}
+
+// Limits bound resource use.
+type Limits struct {
+	MaxSessions int // concurrent sessions; 0 is unlimited; default 4096
+}
+
+// Log configures logging.
+type Log struct {
+	Level  string // debug, info, warn or error; default info
+	Format string // text or json; default text
+	Audit  string // "" for the main log, or the path of a separate audit log
+}
+
+// Defaults for attributes the file leaves out.
+const (
+	DefaultClockSkew   = 5 * time.Minute
+	DefaultNegotiation = 10 * time.Second
+	DefaultConnect     = 30 * time.Second
+	DefaultIdle        = 5 * time.Minute
+	DefaultBind        = 2 * time.Minute
+	DefaultShutdown    = 30 * time.Second
+	DefaultMaxSessions = 4096
+)
+
+// Loader loads configuration files. The zero value reads the environment
+// and checks the keytab; a Loader holds no state between calls and is safe
+// for concurrent use.
+type Loader struct {
+	// Getenv looks up $KRB5_KTNAME; nil means os.Getenv.
+	Getenv func(string) string
+	// BaseDir is the directory a relative keytab attribute is resolved
+	// against; "" means the configuration file's directory.
+	BaseDir string
+	// SkipKeytabCheck leaves the keytab alone: no check that it is set,
+	// exists, is private and holds the principals. For tests and fuzzing.
+	SkipKeytabCheck bool
+}
+
+// Load reads, decodes and validates the configuration file at path. The
+// Config is nil when the diagnostics hold errors. Use a Loader to get the
+// parsed files for FormatDiagnostics.
+func Load(path string) (*Config, hcl.Diagnostics) {
+	cfg, _, diags := Loader{}.Load(path)
+	return cfg, diags
+}
+
+// Parse is Load on a file's contents; filename names it in diagnostics and
+// is the base for a relative keytab path.
+func Parse(src []byte, filename string) (*Config, hcl.Diagnostics) {
+	cfg, _, diags := Loader{}.Parse(src, filename)
+	return cfg, diags
+}
+
+// Load is like the package's Load, and also returns the parsed files, which
+// FormatDiagnostics needs to show source snippets.
+func (l Loader) Load(path string) (*Config, map[string]*hcl.File, hcl.Diagnostics) {
+	src, err := os.ReadFile(path)
+	if err != nil {
+		return nil, nil, hcl.Diagnostics{{
+			Severity: hcl.DiagError,
+			Summary:  "Cannot read the configuration file",
+			Detail:   err.Error() + ".",
+		}}
+	}
+	return l.Parse(src, path)
+}
+
+// Parse is like the package's Parse, and also returns the parsed files.
+// Files whose name ends in ".json" are read as HCL's JSON syntax.
+func (l Loader) Parse(src []byte, filename string) (*Config, map[string]*hcl.File, hcl.Diagnostics) {
+	// A fresh parser each time: hclparse caches files by name, which would
+	// hand a reload the old text.
+	p := hclparse.NewParser()
+	var file *hcl.File
+	var diags hcl.Diagnostics
+	if strings.HasSuffix(filename, ".json") {
+		file, diags = p.ParseJSON(src, filename)
+	} else {
+		file, diags = p.ParseHCL(src, filename)
+	}
+	if diags.HasErrors() || file == nil {
+		// The body of a file that does not parse is a guess; decoding it
+		// would bury the syntax error under consequences of it.
+		return nil, p.Files(), diags
+	}
+
+	d := &decoder{
+		getenv:  l.Getenv,
+		baseDir: l.BaseDir,
+		diags:   diags,
+	}
+	if d.getenv == nil {
+		d.getenv = os.Getenv
+	}
+	if d.baseDir == "" {
+		d.baseDir = filepath.Dir(filename)
+	}
+	var fb fileBody
+	d.diags = append(d.diags, gohcl.DecodeBody(file.Body, nil, &fb)...)
+	cfg := d.config(&fb, file.Body.MissingItemRange())
+	cfg.File = filename
+	if !d.diags.HasErrors() {
+		// On a broken file these would guess at rules half read.
+		if len(cfg.Rules) == 0 {
+			d.warnf(file.Body.MissingItemRange(), "No rules", "The configuration has no rule blocks, so every request will be denied.")
+		}
+		d.warnShadowed(cfg.Rules)
+	}
+	ktSrc := d.resolveKeytab(cfg, &fb, file.Body.MissingItemRange())
+	if !l.SkipKeytabCheck {
+		d.checkKeytab(cfg, &fb, ktSrc)
+	}
+
+	diags = sortDiagnostics(d.diags)
+	if diags.HasErrors() {
+		return nil, p.Files(), diags
+	}
+	cfg.Engine = NewEngine(cfg.Rules)
+	return cfg, p.Files(), diags
+}
+
+// sortDiagnostics orders diagnostics by position, so they read top to
+// bottom (hcl reports unknown attributes in map order); those without a
+// position come last.
+func sortDiagnostics(diags hcl.Diagnostics) hcl.Diagnostics {
+	slices.SortStableFunc(diags, func(a, b *hcl.Diagnostic) int {
+		switch {
+		case a.Subject == nil && b.Subject == nil:
+			return 0
+		case a.Subject == nil:
+			return 1
+		case b.Subject == nil:
+			return -1
+		}
+		return cmp.Or(
+			strings.Compare(a.Subject.Filename, b.Subject.Filename),
+			cmp.Compare(a.Subject.Start.Byte, b.Subject.Start.Byte),
+		)
+	})
+	return diags
+}
+
+// diagWidth is where FormatDiagnostics wraps detail text.
+const diagWidth = 78
+
+// FormatDiagnostics writes diags for a person: each one starts with a
+// "file:line:col: Severity: Summary" line that editors can jump to,
+// followed by hcl's rendering with a source snippet from files (as a
+// Loader returns them) and the detail.
+func FormatDiagnostics(w io.Writer, files map[string]*hcl.File, diags hcl.Diagnostics) error {
+	tw := hcl.NewDiagnosticTextWriter(w, files, diagWidth, false)
+	for _, diag := range diags {
+		if diag.Subject != nil {
+			s := diag.Subject.Start
+			if _, err := fmt.Fprintf(w, "%s:%d:%d: ", diag.Subject.Filename, s.Line, s.Column); err != nil {
+				return err
+			}
+		}
+		if err := tw.WriteDiagnostic(diag); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,179 @@
+package policy
+
+import (
+	"net/netip"
+	"slices"
+	"strings"
+)
+
+// warnShadowed warns about rules that can never match because an earlier
+// rule matches every request they match. The check is conservative: it
+// compares matcher by matcher (absent, identical, "*@R" over "x@R",
+// network containment, …), so it never warns wrongly but can miss a
+// shadow that only a combination of rules causes.
+func (d *decoder) warnShadowed(rules []*Rule) {
+	for j, rj := range rules {
+		for _, ri := range rules[:j] {
+			if covers(ri, rj) {
+				d.warnf(rj.Range, "Rule never matches",
+					"Rule %q can never match: the earlier rule %q (line %d) matches every request it matches, and the first matching rule decides. Move %q above %q, or narrow %q.",
+					rj.Name, ri.Name, ri.Range.Start.Line, rj.Name, ri.Name, ri.Name)
+				break
+			}
+		}
+	}
+}
+
+// covers reports whether every request that rule b matches is matched by
+// rule a.
+func covers(a, b *Rule) bool {
+	return coversPrincipals(a.Principals, b.Principals) &&
+		coversRealms(a.Realms, b) &&
+		coversSubset(a.SIDs, b.SIDs) &&
+		coversNets(a.Sources, b.Sources) &&
+		coversSubset(a.Commands, b.Commands) &&
+		coversPorts(a.Ports, b.Ports) &&
+		coversDestinations(a, b)
+}
+
+// coversSubset: nil matches all; otherwise b's values must all be in a.
+func coversSubset[T comparable](a, b []T) bool {
+	if a == nil {
+		return true
+	}
+	if b == nil {
+		return false
+	}
+	for _, x := range b {
+		if !slices.Contains(a, x) {
+			return false
+		}
+	}
+	return true
+}
+
+func coversPrincipals(a, b []string) bool {
+	if a == nil {
+		return true
+	}
+	if b == nil {
+		return false
+	}
+	for _, pb := range b {
+		if !slices.ContainsFunc(a, func(pa string) bool { return patternCovers(pa, pb) }) {
+			return false
+		}
+	}
+	return true
+}
+
+// patternCovers reports whether principal pattern a matches everything
+// pattern b does, judged on whole parts: "*", identical, or a "*" name or
+// realm part against anything.
+func patternCovers(a, b string) bool {
+	if a == b || a == "*" {
+		return true
+	}
+	an, ar, _ := strings.Cut(a, "@")
+	bn, br, ok := strings.Cut(b, "@")
+	if !ok {
+		return false
+	}
+	return (an == "*" || an == bn) && (ar == "*" || ar == br)
+}
+
+// coversRealms also counts b's principal patterns: "x@R" lies in realm R.
+func coversRealms(a []string, b *Rule) bool {
+	if a == nil {
+		return true
+	}
+	if b.Realms != nil {
+		return coversSubset(a, b.Realms)
+	}
+	if b.Principals == nil {
+		return false
+	}
+	for _, p := range b.Principals {
+		_, realm, ok := strings.Cut(p, "@")
+		if !ok || hasGlob(realm) || !slices.Contains(a, realm) {
+			return false
+		}
+	}
+	return true
+}
+
+func coversNets(a, b []netip.Prefix) bool {
+	if a == nil {
+		return true
+	}
+	if b == nil {
+		return false
+	}
+	for _, pb := range b {
+		if !slices.ContainsFunc(a, func(pa netip.Prefix) bool { return prefixCovers(pa, pb) }) {
+			return false
+		}
+	}
+	return true
+}
+
+func prefixCovers(a, b netip.Prefix) bool { return a.Bits() <= b.Bits() && a.Contains(b.Addr()) }
+
+func coversPorts(a, b []PortRange) bool {
+	if a == nil {
+		return true
+	}
+	if b == nil {
+		return false
+	}
+	for _, pb := range b {
+		if !slices.ContainsFunc(a, func(pa PortRange) bool { return pa.Lo <= pb.Lo && pb.Hi <= pa.Hi }) {
+			return false
+		}
+	}
+	return true
+}
+
+// coversDestinations follows matchDestination: names against names, and
+// networks against networks, where a deny rule b (any address inside)
+// is only covered by a deny rule a (an allow a needs every address).
+func coversDestinations(a, b *Rule) bool {
+	if a.Destinations == nil {
+		return true
+	}
+	if b.Destinations == nil {
+		return false
+	}
+	for _, db := range b.Destinations {
+		ok := false
+		for _, da := range a.Destinations {
+			if db.Name != "" {
+				ok = da.Name != "" && nameCovers(da.Name, db.Name)
+			} else {
+				ok = da.Name == "" && (b.Action == ActionAllow || a.Action == ActionDeny) && prefixCovers(da.Prefix, db.Prefix)
+			}
+			if ok {
+				break
+			}
+		}
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// nameCovers reports whether destination name pattern a matches every name
+// b matches.
+func nameCovers(a, b string) bool {
+	if a == b {
+		return true
+	}
+	suffix, ok := strings.CutPrefix(a, "*")
+	if !ok {
+		return false
+	}
+	// suffix is ".corp.example"; b may be "x.corp.example" or
+	// "*.y.corp.example" (both strictly below it).
+	return len(b) > len(suffix) && strings.HasSuffix(b, suffix) && b != "*"+suffix
+}

@@ -1,0 +1,9 @@
+listen = ["127.0.0.1:1080"]
+
+kerberos {
+  keytab = "missing.keytab"
+}
+
+rule "staff" {
+  principals = ["*@EXAMPLE.TEST"]
+}

@@ -1,0 +1,6 @@
+# An empty listen list cannot serve anybody.
+listen = []
+
+rule "staff" {
+  principals = ["*@EXAMPLE.TEST"]
+}

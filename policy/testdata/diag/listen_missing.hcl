@@ -1,0 +1,4 @@
+# listen is required.
+rule "staff" {
+  principals = ["*@EXAMPLE.TEST"]
+}

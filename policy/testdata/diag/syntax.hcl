@@ -1,0 +1,6 @@
+listen = ["127.0.0.1:1080"]
+
+rule "staff" {
+  principals = ["*@EXAMPLE.TEST"
+  ports = ["443"]
+}

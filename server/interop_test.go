@@ -1,0 +1,213 @@
+package server_test
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gssocks/gssocks/internal/krbtest"
+	"github.com/gssocks/gssocks/testenv/dante"
+)
+
+// payloadServer serves /N: N pseudo-random bytes, the same for every N.
+func payloadServer(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n, err := strconv.Atoi(strings.TrimPrefix(r.URL.Path, "/"))
+		if err != nil {
+			http.Error(w, "size", 400)
+			return
+		}
+		w.Header().Set("Content-Length", strconv.Itoa(n))
+		w.Write(payload(n))
+	})}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	return ln.Addr().String()
+}
+
+func payload(n int) []byte {
+	b := make([]byte, n)
+	r := rand.NewChaCha8([32]byte{1, 2, 3})
+	r.Read(b)
+	return b
+}
+
+// socksify runs curl under Dante's socksify against the gateway, as alice
+// with a ticket of the enctype, and returns the SHA-256 of the body.
+func socksifyCurl(t *testing.T, dn *dante.Install, g *gateway, enctype, level string, nec bool, url string) (string, error) {
+	t.Helper()
+	r := g.env.Realm
+	conf, err := r.ClientConfig(enctype)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cc, err := r.Kinit("alice", krbtest.Users["alice"], enctype)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	env, err := dn.ClientEnv(dir, dante.ClientConfig{Proxy: g.addr, Level: level, NEC: nec}, r.Env(conf, cc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	out := filepath.Join(dir, "body")
+	res, err := dn.Command(ctx, env, "curl", "-sS", "--max-time", "100", "-o", out, url).CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("socksify curl: %v: %s", err, res)
+	}
+	body, err := os.ReadFile(out)
+	if err != nil {
+		return "", err
+	}
+	sum := sha256.Sum256(body)
+	return hex.EncodeToString(sum[:]), nil
+}
+
+func requireCurl(t *testing.T) {
+	t.Helper()
+	if _, err := exec.LookPath("curl"); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("curl missing (CI=true): apt-get install curl")
+		}
+		t.Skip("curl missing: apt-get install curl")
+	}
+}
+
+const interopRules = `
+rule "nec" {
+  principals   = ["*@EXAMPLE.TEST"]
+  destinations = ["127.0.0.0/8"]
+  protection   = ["clear", "integrity", "confidentiality"]
+  nec          = true
+}
+`
+
+// TestSocksifyConnect: Dante's socksify (the GSS-API build) through
+// gssocks, per enctype, level and level-message form; bodies checked by
+// SHA-256.
+func TestSocksifyConnect(t *testing.T) {
+	dn := dante.Require(t)
+	requireCurl(t)
+	g := startGateway(t, interopRules)
+	web := payloadServer(t)
+	enctypes := []string{"aes128-cts-hmac-sha1-96", "aes256-cts-hmac-sha1-96", "aes128-cts-hmac-sha256-128", "aes256-cts-hmac-sha384-192"}
+	for _, enc := range enctypes {
+		for _, level := range []string{"clear", "integrity", "confidentiality"} {
+			for _, nec := range []bool{false, true} {
+				sizes := []int{1000}
+				if enc == "aes256-cts-hmac-sha1-96" && !nec {
+					sizes = []int{0, 1, 65503, 65504, 1 << 20, 64 << 20}
+				}
+				for _, size := range sizes {
+					t.Run(fmt.Sprintf("%s/%s/nec=%t/%d", enc, level, nec, size), func(t *testing.T) {
+						got, err := socksifyCurl(t, dn, g, enc, level, nec, fmt.Sprintf("http://%s/%d", web, size))
+						if err != nil {
+							t.Fatal(err)
+						}
+						if want := sha256.Sum256(payload(size)); got != hex.EncodeToString(want[:]) {
+							t.Fatal("body differs")
+						}
+					})
+				}
+			}
+		}
+	}
+	// The audit records show every combination was really negotiated.
+	for _, enc := range enctypes {
+		for _, level := range []string{"clear", "integrity", "confidentiality"} {
+			for _, nec := range []string{"false", "true"} {
+				if want := fmt.Sprintf("level=%s enctype=%s nec=%s", level, enc, nec); !strings.Contains(g.log.String(), want) {
+					t.Errorf("no audit record with %q", want)
+				}
+			}
+		}
+	}
+}
+
+// TestSocksifyLevelRaised: Dante asks integrity where the rule demands
+// confidentiality; gssocks answers 2. Dante does not check the answer and
+// goes on at integrity: gssocks must close cleanly and keep serving.
+func TestSocksifyLevelRaised(t *testing.T) {
+	dn := dante.Require(t)
+	requireCurl(t)
+	g := startGateway(t, `
+rule "conf" {
+  principals   = ["*@EXAMPLE.TEST"]
+  destinations = ["127.0.0.0/8"]
+  protection   = ["confidentiality"]
+}`)
+	web := payloadServer(t)
+	if _, err := socksifyCurl(t, dn, g, "aes256-cts-hmac-sha1-96", "integrity", false, "http://"+web+"/10"); err == nil {
+		t.Fatal("Dante at integrity got through a confidentiality-only rule")
+	}
+	waitLog(t, g, "requested=integrity granted=confidentiality")
+	if got, err := socksifyCurl(t, dn, g, "aes256-cts-hmac-sha1-96", "confidentiality", false, "http://"+web+"/10"); err != nil || got == "" {
+		t.Fatalf("confidentiality after the refusal: %v", err)
+	}
+}
+
+// TestSocksifyUDP: UDP ASSOCIATE through socksify at integrity and
+// confidentiality against a UDP echo, with python3 as the UDP client
+// (Go programs make their own system calls, which LD_PRELOAD cannot see).
+func TestSocksifyUDP(t *testing.T) {
+	dn := dante.Require(t)
+	py, err := exec.LookPath("python3")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("python3 missing (CI=true)")
+		}
+		t.Skip("python3 missing")
+	}
+	g := startGateway(t, allowAll)
+	echo := udpEcho(t)
+	script := `
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.settimeout(10)
+host, port = sys.argv[1], int(sys.argv[2])
+for i in range(3):
+    msg = ("datagram %d " % i + "x" * (100 * i)).encode()
+    s.sendto(msg, (host, port))
+    data, addr = s.recvfrom(65535)
+    assert data == b"echo:" + msg, (data, msg)
+print("udp ok")
+`
+	for _, level := range []string{"integrity", "confidentiality"} {
+		t.Run(level, func(t *testing.T) {
+			r := g.env.Realm
+			cc, err := r.Kinit("alice", krbtest.Users["alice"])
+			if err != nil {
+				t.Fatal(err)
+			}
+			env, err := dn.ClientEnv(t.TempDir(), dante.ClientConfig{Proxy: g.addr, Level: level}, r.Env("", cc))
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			out, err := dn.Command(ctx, env, py, "-c", script, echo.Addr().String(), strconv.Itoa(int(echo.Port()))).CombinedOutput()
+			if err != nil || !strings.Contains(string(out), "udp ok") {
+				t.Fatalf("socksify python3: %v\n%s", err, out)
+			}
+			waitLog(t, g, "command=udp")
+		})
+	}
+}
