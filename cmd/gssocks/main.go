@@ -1,9 +1,12 @@
 // Command gssocks is the SOCKS5 gateway with Kerberos GSS-API
 // authentication and protection (RFC 1928, RFC 1961).
 //
-//	gssocks serve   --config FILE   run the gateway
-//	gssocks check   --config FILE   validate a configuration
-//	gssocks version                 print the version
+//	gssocks serve   --config FILE            run the gateway
+//	gssocks check   --config FILE            validate a configuration
+//	gssocks explain --config FILE --principal P --dest HOST:PORT ...
+//	                                         show how the rules decide a request
+//	gssocks keytab  --config FILE            list the keys the gateway accepts
+//	gssocks version                          print the version
 package main
 
 import (
@@ -22,6 +25,12 @@ const usage = `usage: gssocks <command> [flags]
 commands:
   serve    --config FILE   run the gateway (SIGHUP reloads, SIGTERM drains and stops)
   check    --config FILE   validate a configuration file
+  explain  --config FILE --principal alice@EXAMPLE.TEST --dest HOST:PORT
+           [--group SID]... [--user-sid SID] [--source IP] [--addr IP]...
+           [--command connect|bind|udp] [--level clear|integrity|confidentiality] [--nec]
+                           show the protection level and the rule deciding a request,
+                           and why each earlier rule did not match
+  keytab   --config FILE   list principals, kvnos and enctypes the gateway accepts (no keys)
   version                  print the version
 `
 
@@ -35,6 +44,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return serve(args[1:], stderr)
 	case "check":
 		return check(args[1:], stdout, stderr)
+	case "explain":
+		return explain(args[1:], stdout, stderr)
+	case "keytab":
+		return keytabCmd(args[1:], stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, "gssocks", version)
 		return 0

@@ -8,8 +8,11 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"strconv"
+	"strings"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/gssocks/gssocks/gssapi"
 	"github.com/gssocks/gssocks/policy"
@@ -51,7 +54,13 @@ type gateway struct {
 	mu  sync.Mutex
 	lns map[string]net.Listener
 	wg  sync.WaitGroup
+
+	stopWatch chan struct{}
+	watchDone chan struct{}
 }
+
+// keytabPoll is how often the keytab file is checked for a rotation.
+const keytabPoll = 2 * time.Second
 
 func newLogger(cfg *policy.Config, w io.Writer, name string) hclog.Logger {
 	return hclog.New(&hclog.LoggerOptions{
@@ -86,7 +95,71 @@ func newGateway(cfg *policy.Config, path string, stderr io.Writer) (*gateway, er
 	if err := g.listen(cfg.Listen); err != nil {
 		return nil, err
 	}
+	g.stopWatch, g.watchDone = make(chan struct{}), make(chan struct{})
+	go g.watchKeytab()
 	return g, nil
+}
+
+// watchKeytab reloads the keytab when its file changes (a new kvno after a
+// key rotation), without a restart. Keys of older kvnos that the file still
+// holds keep working, so tickets issued before the rotation are accepted
+// until they expire.
+func (g *gateway) watchKeytab() {
+	defer close(g.watchDone)
+	t := time.NewTicker(keytabPoll)
+	defer t.Stop()
+	last := keytabStamp(g.currentKeytabPath())
+	for {
+		select {
+		case <-g.stopWatch:
+			return
+		case <-t.C:
+		}
+		path := g.currentKeytabPath()
+		st := keytabStamp(path)
+		if st == last || st == "" {
+			continue
+		}
+		last = st
+		kt, err := keytab.Load(path)
+		if err != nil {
+			g.log.Error("keytab changed but cannot be loaded; keeping the previous keys", "keytab", path, "error", err)
+			continue
+		}
+		g.srv.Settings().Acceptor.SetKeytab(kt)
+		g.log.Info("keytab reloaded", "keytab", path, "keys", len(kt.Entries), "kvnos", kvnos(kt))
+	}
+}
+
+func (g *gateway) currentKeytabPath() string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.cfg.Kerberos.Keytab
+}
+
+// keytabStamp identifies a version of the keytab file.
+func keytabStamp(path string) string {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return ""
+	}
+	var ino uint64
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		ino = st.Ino
+	}
+	return fmt.Sprintf("%d/%d/%d", fi.ModTime().UnixNano(), fi.Size(), ino)
+}
+
+func kvnos(kt *keytab.Keytab) string {
+	seen := map[uint32]bool{}
+	var out []string
+	for _, e := range kt.Entries {
+		if !seen[e.KVNO] {
+			seen[e.KVNO] = true
+			out = append(out, strconv.FormatUint(uint64(e.KVNO), 10))
+		}
+	}
+	return strings.Join(out, ",")
 }
 
 // settings builds what the server runs with from a validated config.
@@ -175,7 +248,9 @@ func (g *gateway) reload() {
 		return
 	}
 	g.srv.Reload(st)
+	g.mu.Lock()
 	g.cfg = cfg
+	g.mu.Unlock()
 	g.log.Info("configuration reloaded", "rules", len(cfg.Rules), "listeners", len(cfg.Listen))
 }
 
@@ -202,6 +277,8 @@ func (g *gateway) run() int {
 }
 
 func (g *gateway) close() {
+	close(g.stopWatch)
+	<-g.watchDone
 	g.mu.Lock()
 	for _, ln := range g.lns {
 		ln.Close()
