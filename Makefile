@@ -8,7 +8,7 @@ SHELL := /bin/bash
 GO ?= go
 FUZZTIME ?= 30s
 
-.PHONY: all deps demo test check fmt-check vet bench fuzz
+.PHONY: all deps demo test check fmt-check vet bench bench-socks fuzz
 
 all: check
 
@@ -32,9 +32,16 @@ fmt-check:
 vet:
 	$(GO) vet ./...
 
+# Per-message crypto and context establishment (go test -bench), 6 runs;
+# summarise with benchstat bench/gssapi.txt.
 bench:
 	mkdir -p bench
 	$(GO) test -run '^$$' -bench . -benchmem -count 6 ./gssapi/ | tee bench/gssapi.txt
+
+# gssocks beside Dante's sockd, same socksify client: 1 GiB downloads per
+# level (median of 3), server CPU, connection rate. Writes bench/socks.md.
+bench-socks: deps
+	bash bench/socks.sh -out bench/socks.md
 
 # Each Fuzz target of each package for $(FUZZTIME) (go test -fuzz takes one
 # target of one package at a time).

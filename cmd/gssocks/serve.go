@@ -120,12 +120,14 @@ func (g *gateway) watchKeytab() {
 		if st == last || st == "" {
 			continue
 		}
-		last = st
 		kt, err := keytab.Load(path)
 		if err != nil {
+			// Perhaps caught mid-write (ktadd appends in place): try
+			// again at the next tick.
 			g.log.Error("keytab changed but cannot be loaded; keeping the previous keys", "keytab", path, "error", err)
 			continue
 		}
+		last = st
 		g.srv.Settings().Acceptor.SetKeytab(kt)
 		g.log.Info("keytab reloaded", "keytab", path, "keys", len(kt.Entries), "kvnos", kvnos(kt))
 	}

@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# Installs Samba as an Active Directory domain controller, for the AD tests
+# (testenv/samba, internal/adtest): a real Heimdal KDC issuing tickets with
+# a PAC. Debian 12 packages, installed with --no-install-recommends (the
+# recommended libpam-winbind/libnss-winbind would edit /etc/pam.d and
+# /etc/nsswitch.conf).
+#
+#   scripts/install-samba.sh
+#
+# Idempotent: does nothing when every package is installed (apt-get update
+# runs only when something is missing). Package scripts are kept from
+# starting services with a policy-rc.d exiting 101, removed afterwards if
+# this script created it; should a package have started smbd, nmbd, samba
+# (samba-ad-dc) or winbind anyway, they are stopped and disabled: the tests
+# run their own samba in a network namespace, never the system's.
+#
+# Exit status 3 means it cannot install here (no apt-get, not root and no
+# password-less sudo); other failures exit 1.
+set -euo pipefail
+
+me="install-samba"
+packages=(samba samba-ad-dc samba-ad-provision samba-dsdb-modules samba-vfs-modules winbind samba-common-bin python3-samba ldb-tools krb5-user iproute2)
+tools=(samba samba-tool ldbsearch ldbmodify ip)
+services=(samba-ad-dc samba smbd nmbd winbind)
+
+die() {
+	echo "$me: $*" >&2
+	exit 1
+}
+cannot() {
+	echo "$me: cannot install here: $*" >&2
+	exit 3
+}
+have() {
+	command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ] || [ -x "/sbin/$1" ]
+}
+installed() {
+	dpkg-query -W -f='${Status}\n' "$1" 2>/dev/null | grep -q '^install ok installed$'
+}
+
+missing=()
+if command -v dpkg-query >/dev/null 2>&1; then
+	for p in "${packages[@]}"; do
+		installed "$p" || missing+=("$p")
+	done
+else
+	missing=("${packages[@]}")
+fi
+if [ ${#missing[@]} -eq 0 ]; then
+	for t in "${tools[@]}"; do
+		have "$t" || die "$t missing although ${packages[*]} are installed"
+	done
+	echo "$me: all packages present"
+	exit 0
+fi
+
+command -v apt-get >/dev/null 2>&1 || cannot "no apt-get (Debian/Ubuntu only); install the equivalent of: ${packages[*]}"
+SUDO=()
+if [ "$(id -u)" -ne 0 ]; then
+	if ! command -v sudo >/dev/null 2>&1 || ! sudo -n true 2>/dev/null; then
+		cannot "not root and no password-less sudo; as root run: apt-get install --no-install-recommends ${missing[*]}"
+	fi
+	SUDO=(sudo -n)
+fi
+
+# A policy-rc.d exiting 101 tells invoke-rc.d not to start services; one
+# that is already there (Docker images have one) is left as it is.
+policy=/usr/sbin/policy-rc.d
+created_policy=
+cleanup() {
+	if [ -n "$created_policy" ]; then
+		"${SUDO[@]}" rm -f "$policy"
+	fi
+}
+trap cleanup EXIT
+if [ ! -e "$policy" ]; then
+	printf '#!/bin/sh\nexit 101\n' | "${SUDO[@]}" tee "$policy" >/dev/null
+	"${SUDO[@]}" chmod 0755 "$policy"
+	created_policy=1
+fi
+
+echo "$me: installing ${missing[*]}"
+start=$(date +%s)
+"${SUDO[@]}" apt-get update -q >/dev/null
+"${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive \
+	apt-get install -y -q --no-install-recommends "${packages[@]}" >/dev/null
+
+# Whatever a package started anyway: stop it and keep it from starting at
+# boot. Without systemd (containers) there is nothing to disable, and
+# pkill-free stopping goes by the pid files the init scripts use.
+for s in "${services[@]}"; do
+	if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then
+		"${SUDO[@]}" systemctl disable --now "$s" >/dev/null 2>&1 || true
+	else
+		if [ -x "/etc/init.d/$s" ]; then
+			"${SUDO[@]}" "/etc/init.d/$s" stop >/dev/null 2>&1 || true
+		fi
+		if command -v update-rc.d >/dev/null 2>&1; then
+			"${SUDO[@]}" update-rc.d "$s" disable >/dev/null 2>&1 || true
+		fi
+	fi
+done
+for pidfile in /run/samba/smbd.pid /run/samba/nmbd.pid /run/samba/samba.pid /run/samba/winbindd.pid; do
+	if [ -r "$pidfile" ]; then
+		pid=$(cat "$pidfile" 2>/dev/null || true)
+		case $pid in
+		'' | *[!0-9]*) ;;
+		*) "${SUDO[@]}" kill "$pid" 2>/dev/null || true ;;
+		esac
+	fi
+done
+
+for t in "${tools[@]}"; do
+	have "$t" || die "$t still missing after installing ${packages[*]}"
+done
+echo "$me: done in $(($(date +%s) - start))s"
