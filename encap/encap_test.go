@@ -20,11 +20,7 @@ import (
 
 var realm = krbtest.NewShared(testenv.Options{})
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	realm.Close()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(realm.Run(m)) }
 
 // tcpPair returns the two ends of a loopback TCP connection.
 func tcpPair(t *testing.T) (client, server *net.TCPConn) {

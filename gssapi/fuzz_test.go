@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/gssocks/gssocks/testenv/golden"
-	"github.com/jcmturner/gokrb5/v8/iana/keyusage"
 	"github.com/jcmturner/gokrb5/v8/keytab"
 	"github.com/jcmturner/gokrb5/v8/messages"
 	"github.com/jcmturner/gokrb5/v8/types"
@@ -30,26 +29,7 @@ func loadGoldenAPReq(tb testing.TB, kt *keytab.Keytab, capture string) goldenAPR
 		tb.Fatal(err)
 	}
 	tok := authToken(c.Streams[0].ToServer)
-	_, body, err := parseInitialToken(tok)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	var req messages.APReq
-	if err := req.Unmarshal(body); err != nil {
-		tb.Fatal(err)
-	}
-	if err := req.Ticket.DecryptEncPart(kt, nil); err != nil {
-		tb.Fatal(err)
-	}
-	etp := req.Ticket.DecryptedEncPart
-	plain, err := decrypt(req.EncryptedAuthenticator, etp.Key, keyusage.AP_REQ_AUTHENTICATOR, "authenticator")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	var auth types.Authenticator
-	if err := auth.Unmarshal(plain); err != nil {
-		tb.Fatal(err)
-	}
+	req, etp, auth := decodeGoldenAPReq(tb, kt, tok)
 	return goldenAPReq{
 		token: tok, ticket: req.Ticket, sessionKey: etp.Key,
 		client: principalOf(etp.CName, etp.CRealm),
@@ -57,20 +37,11 @@ func loadGoldenAPReq(tb testing.TB, kt *keytab.Keytab, capture string) goldenAPR
 	}
 }
 
-func goldenKeytabTB(tb testing.TB) *keytab.Keytab {
-	tb.Helper()
-	kt := keytab.New()
-	if err := kt.Unmarshal(golden.Keytab()); err != nil {
-		tb.Fatal(err)
-	}
-	return kt
-}
-
 // FuzzAccept feeds mutated real AP-REQs to the acceptor: it must answer
 // every input with a context or an error, never a panic, and never accept
 // anything without producing an AP-REP.
 func FuzzAccept(f *testing.F) {
-	kt := goldenKeytabTB(f)
+	kt := goldenKeytab(f)
 	seed := loadGoldenAPReq(f, kt, "dante-integrity")
 	f.Add(seed.token)
 	f.Add(loadGoldenAPReq(f, kt, "dante-krb5-aes256-cts-hmac-sha384-192").token)
@@ -164,7 +135,7 @@ func FuzzGSSChecksum(f *testing.F) {
 // BenchmarkAccept measures AP-REQ verification and AP-REP construction on a
 // real MIT ticket (golden keytab), each iteration with a fresh authenticator.
 func BenchmarkAccept(b *testing.B) {
-	kt := goldenKeytabTB(b)
+	kt := goldenKeytab(b)
 	g := loadGoldenAPReq(b, kt, "dante-integrity")
 	now := func() time.Time { return g.ctime }
 	const pool = 4096

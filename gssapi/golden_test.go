@@ -23,13 +23,41 @@ type goldenSession struct {
 	enctype  int32
 }
 
-func goldenKeytab(t *testing.T) *keytab.Keytab {
-	t.Helper()
+func goldenKeytab(tb testing.TB) *keytab.Keytab {
+	tb.Helper()
 	kt := keytab.New()
 	if err := kt.Unmarshal(golden.Keytab()); err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	return kt
+}
+
+// decodeGoldenAPReq opens a captured AP-REQ with the service keytab: the
+// ticket's decrypted part (session key) and the authenticator (subkey,
+// sequence number, time).
+func decodeGoldenAPReq(tb testing.TB, kt *keytab.Keytab, tok []byte) (messages.APReq, messages.EncTicketPart, types.Authenticator) {
+	tb.Helper()
+	_, body, err := parseInitialToken(tok)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var req messages.APReq
+	if err := req.Unmarshal(body); err != nil {
+		tb.Fatal(err)
+	}
+	if err := req.Ticket.DecryptEncPart(kt, nil); err != nil {
+		tb.Fatal(err)
+	}
+	etp := req.Ticket.DecryptedEncPart
+	plain, err := decrypt(req.EncryptedAuthenticator, etp.Key, keyusage.AP_REQ_AUTHENTICATOR, "authenticator")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var auth types.Authenticator
+	if err := auth.Unmarshal(plain); err != nil {
+		tb.Fatal(err)
+	}
+	return req, etp, auth
 }
 
 // recoverGoldenSession decrypts the captured AP-REQ with the service keytab,
@@ -37,26 +65,7 @@ func goldenKeytab(t *testing.T) *keytab.Keytab {
 // captured (MIT-made) AP-REP. The acceptor side is built from the same keys.
 func recoverGoldenSession(t *testing.T, kt *keytab.Keytab, apReqTok, apRepTok []byte) (*goldenSession, error) {
 	t.Helper()
-	_, body, err := parseInitialToken(apReqTok)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var req messages.APReq
-	if err := req.Unmarshal(body); err != nil {
-		t.Fatal(err)
-	}
-	if err := req.Ticket.DecryptEncPart(kt, nil); err != nil {
-		t.Fatal(err)
-	}
-	etp := req.Ticket.DecryptedEncPart
-	plain, err := decrypt(req.EncryptedAuthenticator, etp.Key, keyusage.AP_REQ_AUTHENTICATOR, "authenticator")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var auth types.Authenticator
-	if err := auth.Unmarshal(plain); err != nil {
-		t.Fatal(err)
-	}
+	req, etp, auth := decodeGoldenAPReq(t, kt, apReqTok)
 	ctime := auth.CTime.Add(time.Duration(auth.Cusec) * time.Microsecond)
 
 	// Our acceptor must accept the real AP-REQ (at the time it was made).

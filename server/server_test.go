@@ -28,11 +28,7 @@ import (
 
 var realm = krbtest.NewShared(testenv.Options{})
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	realm.Close()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(realm.Run(m)) }
 
 // logBuf collects log output for assertions.
 type logBuf struct {

@@ -54,6 +54,13 @@ func (s *Shared) Get(tb testing.TB) *Env {
 	return s.env
 }
 
+// Run runs the tests and stops the realm: func TestMain(m *testing.M) {
+// os.Exit(shared.Run(m)) }.
+func (s *Shared) Run(m *testing.M) int {
+	defer s.Close()
+	return m.Run()
+}
+
 // Close stops the realm if it was started.
 func (s *Shared) Close() {
 	if s.env != nil {
