@@ -5,6 +5,8 @@
 # and benchmarks need this rebuild.
 #
 #   scripts/build-dante.sh PREFIX
+#   scripts/build-dante.sh --deps-only   (install the build dependencies, as
+#                                         scripts/install-deps.sh does up front)
 #
 # Idempotent and cached: when PREFIX/.built-ok holds the hash of this
 # script, it exits 0 at once. Otherwise it
@@ -39,10 +41,15 @@ cannot() {
 }
 
 [ $# -eq 1 ] && [ -n "$1" ] || {
-	echo "usage: $0 PREFIX" >&2
+	echo "usage: $0 PREFIX | --deps-only" >&2
 	exit 2
 }
+deps_only=
 prefix=$1
+if [ "$1" = "--deps-only" ]; then
+	deps_only=1
+	prefix=/nonexistent
+fi
 case $prefix in
 /*) ;;
 *) prefix=$(pwd)/$prefix ;;
@@ -51,7 +58,7 @@ prefix=${prefix%/}
 
 recipe=$(sha256sum "${BASH_SOURCE[0]}" | cut -d' ' -f1)
 stamp=$prefix/.built-ok
-if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$recipe" ]; then
+if [ -z "$deps_only" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$recipe" ]; then
 	echo "$me: up to date in $prefix"
 	exit 0
 fi
@@ -90,6 +97,10 @@ fi
 for t in dpkg-source autoreconf libtoolize flex bison gcc make krb5-config curl; do
 	command -v "$t" >/dev/null 2>&1 || die "$t still missing after installing ${packages[*]}"
 done
+if [ -n "$deps_only" ]; then
+	echo "$me: build dependencies present"
+	exit 0
+fi
 
 # ------------------------------------------------- private deb-src apt
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/gssocks-dante-build.XXXXXX")

@@ -6,6 +6,19 @@
 # starting the krb5kdc/kadmind system services; the tests run their own KDCs.
 set -euo pipefail
 
+here=$(cd "$(dirname "$0")" && pwd)
+
+# more installs, now rather than from inside concurrently running test
+# binaries (two apt-get runs at once would fight over the dpkg lock), what
+# the Dante build and the Active Directory tests need. Both scripts do
+# nothing when everything is there.
+more() {
+	bash "$here/build-dante.sh" --deps-only
+	if [ -f "$here/install-samba.sh" ]; then
+		bash "$here/install-samba.sh"
+	fi
+}
+
 tools=(krb5kdc kdb5_util kadmin.local kinit krb5-config gcc make curl python3)
 packages=(krb5-kdc krb5-admin-server krb5-user libkrb5-dev gcc libc6-dev make ca-certificates curl python3)
 
@@ -19,6 +32,7 @@ for t in "${tools[@]}"; do
 done
 if [ ${#missing[@]} -eq 0 ]; then
 	echo "install-deps: all tools present"
+	more
 	exit 0
 fi
 echo "install-deps: missing ${missing[*]}; installing ${packages[*]}"
@@ -62,4 +76,5 @@ for t in "${tools[@]}"; do
 		exit 1
 	fi
 done
+more
 echo "install-deps: done"
