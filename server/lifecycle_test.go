@@ -1,0 +1,113 @@
+package server_test
+
+import (
+	"context"
+	"io"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/gssocks/gssocks/client"
+	"github.com/gssocks/gssocks/encap"
+	"github.com/gssocks/gssocks/server"
+)
+
+// tune changes the settings new sessions get.
+func (g *gateway) tune(t *testing.T, f func(*server.Settings)) {
+	t.Helper()
+	st := *g.srv.Settings()
+	f(&st)
+	if err := g.srv.Reload(st); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestSessionLimit(t *testing.T) {
+	g := startGateway(t, allowAll)
+	g.tune(t, func(s *server.Settings) { s.MaxSessions = 1 })
+	hold := rawDial(t, g) // one session, waiting in negotiation
+	hold.Write([]byte{5, 1, 1})
+	io.ReadFull(hold, make([]byte, 2))
+	c := rawDial(t, g)
+	c.Write([]byte{5, 1, 1})
+	if got := closedByServer(t, c); string(got) != string([]byte{5, 0xff}) {
+		t.Fatalf("over the limit: %x", got)
+	}
+	waitLog(t, g, "session limit reached")
+	hold.Close()
+	for deadline := time.Now().Add(5 * time.Second); g.srv.ActiveSessions() > 0; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the held session did not end")
+		}
+	}
+	stillServing(t, g)
+}
+
+func TestNegotiationTimeout(t *testing.T) {
+	g := startGateway(t, allowAll)
+	g.tune(t, func(s *server.Settings) { s.Timeouts.Negotiation = 200 * time.Millisecond })
+	c := rawDial(t, g)
+	start := time.Now()
+	closedByServer(t, c) // says nothing: closed at the deadline
+	if d := time.Since(start); d > 3*time.Second {
+		t.Fatalf("closed after %s", d)
+	}
+}
+
+func TestIdleTimeout(t *testing.T) {
+	g := startGateway(t, allowAll)
+	g.tune(t, func(s *server.Settings) { s.Timeouts.Idle = 300 * time.Millisecond })
+	d := client.Dialer{Proxy: g.addr, Config: g.config("alice", encap.LevelConfidentiality)}
+	c, err := d.DialContext(context.Background(), "tcp", echoServer(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	// Traffic keeps it alive past the timeout.
+	var start time.Time
+	for range 4 {
+		time.Sleep(150 * time.Millisecond)
+		c.Write([]byte("ping"))
+		if _, err := io.ReadFull(c, make([]byte, 4)); err != nil {
+			t.Fatal(err)
+		}
+		start = time.Now()
+	}
+	if _, err := io.ReadAll(c); err != nil {
+		t.Logf("read after idle: %v", err)
+	}
+	if d := time.Since(start); d < 250*time.Millisecond || d > 3*time.Second {
+		t.Fatalf("idle session closed after %s", d)
+	}
+	waitLog(t, g, `reason="idle timeout"`)
+}
+
+func TestGracefulShutdown(t *testing.T) {
+	g := startGateway(t, allowAll)
+	d := client.Dialer{Proxy: g.addr, Config: g.config("alice", encap.LevelIntegrity)}
+	c, err := d.DialContext(context.Background(), "tcp", echoServer(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		done <- g.srv.Shutdown(ctx)
+	}()
+	time.Sleep(100 * time.Millisecond)
+	// New connections are refused; the running session goes on.
+	if nc, err := net.DialTimeout("tcp", g.addr, time.Second); err == nil {
+		nc.SetDeadline(time.Now().Add(2 * time.Second))
+		nc.Write([]byte{5, 1, 1})
+		if n, _ := nc.Read(make([]byte, 2)); n > 0 {
+			t.Fatal("a new session was served during shutdown")
+		}
+		nc.Close()
+	}
+	roundTrip(t, c, 100000)
+	c.Close()
+	if err := <-done; err != nil {
+		t.Fatalf("shutdown with a session that finished in time: %v", err)
+	}
+}
