@@ -111,3 +111,38 @@ func TestGracefulShutdown(t *testing.T) {
 		t.Fatalf("shutdown with a session that finished in time: %v", err)
 	}
 }
+
+func TestPerPrincipalLimit(t *testing.T) {
+	g := startGateway(t, `
+rule "one-each" {
+  principals   = ["*@EXAMPLE.TEST"]
+  destinations = ["127.0.0.0/8"]
+  max_sessions_per_principal = 1
+}`)
+	echo := echoServer(t)
+	d := client.Dialer{Proxy: g.addr, Config: g.config("alice", encap.LevelIntegrity)}
+	first, err := d.DialContext(context.Background(), "tcp", echo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.DialContext(context.Background(), "tcp", echo); err == nil {
+		t.Fatal("a second session for alice was allowed")
+	}
+	bob := client.Dialer{Proxy: g.addr, Config: g.config("bob", encap.LevelIntegrity)}
+	if c, err := bob.DialContext(context.Background(), "tcp", echo); err != nil {
+		t.Fatalf("bob: %v", err)
+	} else {
+		c.Close()
+	}
+	first.Close()
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		c, err := d.DialContext(context.Background(), "tcp", echo)
+		if err == nil {
+			c.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("alice still refused after her session ended: %v", err)
+		}
+	}
+}

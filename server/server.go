@@ -51,15 +51,17 @@ type Server struct {
 	resolver Resolver
 	pool     *encap.Pool
 
-	active       atomic.Int64
-	nextID       atomic.Uint64
-	mu           sync.Mutex
-	sessions     map[*session]struct{}
-	lns          map[net.Listener]struct{}
-	closing      bool
-	wg           sync.WaitGroup
-	perPrincipal sync.Map // principal -> *atomic.Int64
-	relayBufs    sync.Pool
+	active    atomic.Int64
+	nextID    atomic.Uint64
+	mu        sync.Mutex
+	sessions  map[*session]struct{}
+	lns       map[net.Listener]struct{}
+	closing   bool
+	wg        sync.WaitGroup
+	relayBufs sync.Pool
+
+	principalsMu sync.Mutex
+	principals   map[string]int // live sessions per principal, for rules with a limit
 }
 
 // New returns a server; it does not listen yet.
@@ -68,12 +70,13 @@ func New(opts Options) (*Server, error) {
 		return nil, errors.New("server: an acceptor and a policy are required")
 	}
 	s := &Server{
-		log:      opts.Logger,
-		audit:    opts.Audit,
-		resolver: opts.Resolver,
-		pool:     opts.Pool,
-		sessions: make(map[*session]struct{}),
-		lns:      make(map[net.Listener]struct{}),
+		log:        opts.Logger,
+		audit:      opts.Audit,
+		resolver:   opts.Resolver,
+		pool:       opts.Pool,
+		sessions:   make(map[*session]struct{}),
+		lns:        make(map[net.Listener]struct{}),
+		principals: make(map[string]int),
 	}
 	if s.log == nil {
 		s.log = hclog.NewNullLogger()
@@ -199,8 +202,22 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	return fmt.Errorf("server: %d sessions cut at the shutdown deadline: %w", n, ctx.Err())
 }
 
-// principalSessions counts live sessions of a principal.
-func (s *Server) principalSessions(p string) *atomic.Int64 {
-	v, _ := s.perPrincipal.LoadOrStore(p, new(atomic.Int64))
-	return v.(*atomic.Int64)
+// acquirePrincipal counts a session of principal p if it has fewer than
+// limit; releasePrincipal undoes it.
+func (s *Server) acquirePrincipal(p string, limit int) bool {
+	s.principalsMu.Lock()
+	defer s.principalsMu.Unlock()
+	if s.principals[p] >= limit {
+		return false
+	}
+	s.principals[p]++
+	return true
+}
+
+func (s *Server) releasePrincipal(p string) {
+	s.principalsMu.Lock()
+	defer s.principalsMu.Unlock()
+	if s.principals[p]--; s.principals[p] <= 0 {
+		delete(s.principals, p)
+	}
 }

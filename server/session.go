@@ -297,14 +297,13 @@ func (s *session) admitPrincipal(d policy.Decision) bool {
 	if d.MaxSessionsPerPrincipal <= 0 || s.identity.Principal == "" {
 		return true
 	}
-	n := s.srv.principalSessions(s.identity.Principal)
-	if n.Add(1) > int64(d.MaxSessionsPerPrincipal) {
-		n.Add(-1)
-		s.reason = fmt.Sprintf("more than %d sessions for %s", d.MaxSessionsPerPrincipal, s.identity.Principal)
+	p := s.identity.Principal
+	if !s.srv.acquirePrincipal(p, d.MaxSessionsPerPrincipal) {
+		s.reason = fmt.Sprintf("more than %d sessions for %s", d.MaxSessionsPerPrincipal, p)
 		s.log.Warn("denied: per-principal session limit", "rule", d.Rule, "limit", d.MaxSessionsPerPrincipal)
 		return false
 	}
-	s.addCloser(closerFunc(func() error { n.Add(-1); return nil }))
+	s.addCloser(closerFunc(func() error { s.srv.releasePrincipal(p); return nil }))
 	return true
 }
 
