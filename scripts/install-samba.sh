@@ -3,7 +3,8 @@
 # (testenv/samba, internal/adtest): a real Heimdal KDC issuing tickets with
 # a PAC. Debian 12 packages, installed with --no-install-recommends (the
 # recommended libpam-winbind/libnss-winbind would edit /etc/pam.d and
-# /etc/nsswitch.conf).
+# /etc/nsswitch.conf); samba-ad-provision, only recommended by samba-ad-dc,
+# is named because samba-tool domain provision needs its schema files.
 #
 #   scripts/install-samba.sh
 #
@@ -81,13 +82,25 @@ fi
 
 echo "$me: installing ${missing[*]}"
 start=$(date +%s)
-"${SUDO[@]}" apt-get update -q >/dev/null
+# Other tests' scripts may be running apt-get too: wait for its locks.
+updated=
+for attempt in 1 2 3 4 5; do
+	if "${SUDO[@]}" apt-get update -q -o DPkg::Lock::Timeout=300 >/dev/null; then
+		updated=1
+		break
+	fi
+	echo "$me: apt-get update failed (attempt $attempt), retrying" >&2
+	sleep 5
+done
+[ -n "$updated" ] || echo "$me: apt-get update kept failing; installing from the lists there are" >&2
+# Only what is missing: installed packages (MIT Kerberos's, used by other
+# tests) are not upgraded under running tests.
 "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive \
-	apt-get install -y -q --no-install-recommends "${packages[@]}" >/dev/null
+	apt-get install -y -q --no-install-recommends -o DPkg::Lock::Timeout=300 "${missing[@]}" >/dev/null
 
 # Whatever a package started anyway: stop it and keep it from starting at
-# boot. Without systemd (containers) there is nothing to disable, and
-# pkill-free stopping goes by the pid files the init scripts use.
+# boot (systemd, else the SysV init scripts), and end what is left by the
+# pid files the daemons write.
 for s in "${services[@]}"; do
 	if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then
 		"${SUDO[@]}" systemctl disable --now "$s" >/dev/null 2>&1 || true
@@ -105,7 +118,12 @@ for pidfile in /run/samba/smbd.pid /run/samba/nmbd.pid /run/samba/samba.pid /run
 		pid=$(cat "$pidfile" 2>/dev/null || true)
 		case $pid in
 		'' | *[!0-9]*) ;;
-		*) "${SUDO[@]}" kill "$pid" 2>/dev/null || true ;;
+		*)
+			# Only a Samba daemon: a stale pid file may name another process.
+			case $(cat "/proc/$pid/comm" 2>/dev/null || true) in
+			samba | smbd | nmbd | winbindd) "${SUDO[@]}" kill "$pid" 2>/dev/null || true ;;
+			esac
+			;;
 		esac
 	fi
 done

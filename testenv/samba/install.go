@@ -163,11 +163,12 @@ func findScript() (string, error) {
 	return "", fmt.Errorf("%w: %s not found (tried %s)", ErrToolsMissing, scriptRel, strings.Join(tried, ", "))
 }
 
-// cacheDir is os.UserCacheDir()/gssocks/samba, created.
+// cacheDir is os.UserCacheDir()/gssocks/samba, created; without a home
+// directory, os.TempDir()/gssocks-cache/gssocks/samba.
 func cacheDir() (string, error) {
 	root, err := os.UserCacheDir()
 	if err != nil {
-		return "", fmt.Errorf("samba: %w", err)
+		root = filepath.Join(os.TempDir(), "gssocks-cache")
 	}
 	dir := filepath.Join(root, "gssocks", "samba")
 	if err := os.MkdirAll(dir, 0o755); err != nil {

@@ -88,6 +88,9 @@ func TestStart(t *testing.T) {
 // TestProvisionFresh provisions without the template: the SIDs are the
 // same, since the domain SID is fixed and the accounts are made in order.
 func TestProvisionFresh(t *testing.T) {
+	if testing.Short() {
+		t.Skip("provisions a domain from scratch (about 6 s)")
+	}
 	t.Parallel()
 	begin := time.Now()
 	dc := samba.StartForTest(t, samba.Options{NoCache: true})

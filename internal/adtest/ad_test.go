@@ -1,0 +1,456 @@
+package adtest
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gssocks/gssocks/client"
+	"github.com/gssocks/gssocks/encap"
+	"github.com/gssocks/gssocks/gssapi"
+	"github.com/gssocks/gssocks/policy"
+	"github.com/gssocks/gssocks/server"
+	"github.com/gssocks/gssocks/testenv/samba"
+	"github.com/hashicorp/go-hclog"
+	krbclient "github.com/jcmturner/gokrb5/v8/client"
+	"github.com/jcmturner/gokrb5/v8/config"
+	"github.com/jcmturner/gokrb5/v8/keytab"
+)
+
+var localhost = netip.MustParseAddr("127.0.0.1")
+
+// ticket logs user in with gokrb5 against the domain's KDC and gets a
+// service ticket for spn.
+func ticket(info *samba.Info, user, spn string) (gssapi.InitiatorConfig, error) {
+	kcfg, err := config.Load(info.Krb5Conf)
+	if err != nil {
+		return gssapi.InitiatorConfig{}, fmt.Errorf("krb5.conf: %w", err)
+	}
+	pw, ok := info.Users[user]
+	if !ok {
+		return gssapi.InitiatorConfig{}, fmt.Errorf("no user %q in the domain", user)
+	}
+	// Without DisablePAFXFAST gokrb5 answers the KDC's PREAUTH_REQUIRED
+	// (which offers FAST) with a FAST armor it cannot build.
+	cl := krbclient.NewWithPassword(user, info.Realm, pw, kcfg, krbclient.DisablePAFXFAST(true))
+	defer cl.Destroy()
+	if err := cl.Login(); err != nil {
+		return gssapi.InitiatorConfig{}, fmt.Errorf("login %s: %w", user, err)
+	}
+	tkt, key, err := cl.GetServiceTicket(spn)
+	if err != nil {
+		return gssapi.InitiatorConfig{}, fmt.Errorf("ticket for %s: %w", spn, err)
+	}
+	return gssapi.InitiatorConfig{Client: gssapi.Principal{Name: user, Realm: info.Realm}, Ticket: tkt, SessionKey: key}, nil
+}
+
+// newAcceptor is an acceptor on the keytab exported from the domain.
+func newAcceptor(t *testing.T, info *samba.Info) *gssapi.Acceptor {
+	t.Helper()
+	kt, err := keytab.Load(info.Keytab)
+	if err != nil {
+		t.Fatal(err)
+	}
+	acc, err := gssapi.NewAcceptor(gssapi.AcceptorConfig{Keytab: kt, Principals: []string{info.Service}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return acc
+}
+
+// establish runs our initiator (on a gokrb5 ticket of user) against our
+// acceptor, without a network.
+func establish(t *testing.T, info *samba.Info, acc *gssapi.Acceptor, user string) (ini, ctx *gssapi.Context) {
+	t.Helper()
+	cfg, err := ticket(info, user, info.Service)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, tok, err := gssapi.NewInitiator(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, rep, err := acc.Accept(tok, localhost)
+	if err != nil {
+		t.Fatalf("accept %s's AP-REQ: %v", user, err)
+	}
+	ini, err = in.Complete(rep)
+	if err != nil {
+		t.Fatalf("complete %s's context: %v", user, err)
+	}
+	return ini, ctx
+}
+
+// identity is the policy identity of an accepted context, as the gateway
+// builds it.
+func identity(ctx *gssapi.Context) policy.Identity {
+	c := ctx.Client()
+	id := policy.Identity{Principal: c.String(), Name: c.Name, Realm: c.Realm}
+	if ad := ctx.AD(); ad != nil {
+		id.UserSID, id.GroupSIDs = ad.UserSID, ad.GroupSIDs
+	}
+	return id
+}
+
+// TestPAC checks what our acceptor reads from the PAC of tickets issued
+// by Samba's Heimdal KDC: the user's SID, Domain Users, the direct group
+// and the group it is nested in.
+func TestPAC(t *testing.T) {
+	info := domain(t)
+	acc := newAcceptor(t, info)
+	for _, c := range []struct {
+		user      string
+		in, notIn []string // group names
+	}{
+		{"alice", []string{"vpn-users", "staff"}, nil},
+		{"bob", nil, []string{"vpn-users", "staff"}},
+	} {
+		t.Run(c.user, func(t *testing.T) {
+			ini, ctx := establish(t, info, acc, c.user)
+			if got, want := ctx.Client(), (gssapi.Principal{Name: c.user, Realm: info.Realm}); got != want {
+				t.Errorf("client %s, want %s", got, want)
+			}
+			if err := ctx.PACError(); err != nil {
+				t.Fatalf("PACError: %v", err)
+			}
+			ad := ctx.AD()
+			if ad == nil {
+				t.Fatal("AD() is nil: the ticket from the AD KDC has no usable PAC")
+			}
+			t.Logf("%s: enctype %s, kvno %d, PAC: user %s, logon name %q, domain %q, groups %v",
+				c.user, gssapi.EnctypeName(ctx.Enctype()), ctx.KVNO(), ad.UserSID, ad.LogonName, ad.Domain, ad.GroupSIDs)
+			if ad.UserSID != info.UserSID(c.user) {
+				t.Errorf("UserSID %s, want %s", ad.UserSID, info.UserSID(c.user))
+			}
+			if ad.LogonName != c.user || ad.Domain != info.Domain {
+				t.Errorf("logon name %q, domain %q; want %q, %q", ad.LogonName, ad.Domain, c.user, info.Domain)
+			}
+			if !slices.Contains(ad.GroupSIDs, info.DomainUsersSID()) {
+				t.Errorf("groups %v lack Domain Users %s", ad.GroupSIDs, info.DomainUsersSID())
+			}
+			for _, g := range c.in {
+				if !slices.Contains(ad.GroupSIDs, info.GroupSID(g)) {
+					t.Errorf("groups %v lack %s %s", ad.GroupSIDs, g, info.GroupSID(g))
+				}
+			}
+			for _, g := range c.notIn {
+				if slices.Contains(ad.GroupSIDs, info.GroupSID(g)) {
+					t.Errorf("groups %v hold %s %s", ad.GroupSIDs, g, info.GroupSID(g))
+				}
+			}
+			if slices.Contains(ad.GroupSIDs, ad.UserSID) {
+				t.Errorf("groups %v hold the user's own SID", ad.GroupSIDs)
+			}
+
+			// The context keys agree both ways.
+			msg := []byte("through a Heimdal session key")
+			tok, err := ini.Wrap(nil, msg, true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, conf, err := ctx.Unwrap(nil, tok)
+			if err != nil || !conf || !bytes.Equal(got, msg) {
+				t.Fatalf("unwrap: %q conf=%v %v", got, conf, err)
+			}
+			tok, err = ctx.Wrap(nil, msg, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got, _, err = ini.Unwrap(nil, tok); err != nil || !bytes.Equal(got, msg) {
+				t.Fatalf("unwrap at the initiator: %q %v", got, err)
+			}
+		})
+	}
+}
+
+// policyConfig is a gssocks configuration naming the domain's groups by
+// SID.
+const policyConfig = `
+listen = ["127.0.0.1:1080"] # not used: the tests listen on 127.0.0.1:0
+kerberos {
+  keytab     = %q
+  principals = [%q]
+}
+timeouts {
+  negotiation = "10s"
+}
+group "vpn"          { sids = [%q] }
+group "staff"        { sids = [%q] }
+group "domain-users" { sids = [%q] }
+
+rule "vpn" {
+  principals   = ["*@%s"]
+  groups       = ["vpn"]
+  destinations = ["127.0.0.0/8"]
+}
+rule "staff-web" {
+  groups       = ["staff"]
+  destinations = ["10.0.0.0/8"]
+  ports        = ["80"]
+}
+rule "users-docs" {
+  groups       = ["domain-users"]
+  destinations = ["192.0.2.0/24"]
+  ports        = ["443"]
+}
+`
+
+// loadPolicy writes the configuration to a file and loads it the way the
+// gateway does, keytab check included (the keytab exported from Samba).
+func loadPolicy(t *testing.T, info *samba.Info) *policy.Config {
+	t.Helper()
+	src := fmt.Sprintf(policyConfig, info.Keytab, info.Service,
+		info.GroupSID("vpn-users"), info.GroupSID("staff"), info.DomainUsersSID(), info.Realm)
+	path := filepath.Join(t.TempDir(), "gssocks.hcl")
+	if err := os.WriteFile(path, []byte(src), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, files, diags := policy.Loader{}.Load(path)
+	if len(diags) > 0 {
+		var b strings.Builder
+		policy.FormatDiagnostics(&b, files, diags)
+		if diags.HasErrors() {
+			t.Fatalf("configuration:\n%s", b.String())
+		}
+		t.Logf("configuration warnings:\n%s", b.String())
+	}
+	return cfg
+}
+
+// TestPolicy decides requests for identities taken from real contexts:
+// alice is allowed by her group and by the group it is nested in, bob only
+// by Domain Users, and without the PAC's groups alice is denied.
+func TestPolicy(t *testing.T) {
+	info := domain(t)
+	cfg := loadPolicy(t, info)
+	acc := newAcceptor(t, info)
+	ids := map[string]policy.Identity{}
+	for _, u := range []string{"alice", "bob"} {
+		_, ctx := establish(t, info, acc, u)
+		ids[u] = identity(ctx)
+	}
+	noPAC := ids["alice"]
+	noPAC.UserSID, noPAC.GroupSIDs = "", nil
+	ids["alice-without-pac"] = noPAC
+
+	for _, c := range []struct {
+		who, dest string
+		port      uint16
+		allow     bool
+		rule      string
+	}{
+		{"alice", "127.0.0.1", 8080, true, "vpn"},
+		{"alice", "10.1.2.3", 80, true, "staff-web"}, // staff only through vpn-users
+		{"alice", "10.1.2.3", 22, false, ""},
+		{"alice", "192.0.2.10", 443, true, "users-docs"},
+		{"bob", "127.0.0.1", 8080, false, ""},
+		{"bob", "10.1.2.3", 80, false, ""},
+		{"bob", "192.0.2.10", 443, true, "users-docs"},
+		{"alice-without-pac", "127.0.0.1", 8080, false, ""},
+	} {
+		t.Run(fmt.Sprintf("%s/%s:%d", c.who, c.dest, c.port), func(t *testing.T) {
+			req := policy.Request{
+				Identity: ids[c.who],
+				Source:   localhost,
+				Command:  policy.Command(server.CmdConnect),
+				Addrs:    []netip.Addr{netip.MustParseAddr(c.dest)},
+				Port:     c.port,
+				Level:    encap.LevelConfidentiality,
+			}
+			d, misses := cfg.Engine.Explain(req)
+			if d.Allow != c.allow || d.Rule != c.rule {
+				t.Fatalf("%s: allow=%v rule %q (%s), want allow=%v rule %q; misses %v", req, d.Allow, d.Rule, d.Reason, c.allow, c.rule, misses)
+			}
+		})
+	}
+
+	// Level negotiation, before the request: bob has an allow rule for
+	// his identity (Domain Users), alice without her PAC has none.
+	if _, err := cfg.Engine.ChooseLevel(ids["bob"], localhost, encap.LevelConfidentiality, false); err != nil {
+		t.Errorf("ChooseLevel for bob: %v", err)
+	}
+	if ch, err := cfg.Engine.ChooseLevel(ids["alice-without-pac"], localhost, encap.LevelConfidentiality, false); err == nil {
+		t.Errorf("ChooseLevel for alice without the PAC's groups: %+v, want a refusal", ch)
+	}
+}
+
+// logBuf collects the gateway's log for assertions.
+type logBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *logBuf) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuf) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// echoServer echoes TCP until EOF, then half-closes.
+func echoServer(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				io.Copy(c, c)
+				c.(*net.TCPConn).CloseWrite()
+				c.Close()
+			}()
+		}
+	}()
+	return ln.Addr().String()
+}
+
+// TestGateway runs the gateway with the policy and our client end to end
+// inside the namespace: alice's CONNECT to an echo server is allowed by
+// her group at confidentiality, bob's is refused with REP 02, and the
+// audit names the rules.
+func TestGateway(t *testing.T) {
+	info := domain(t)
+	cfg := loadPolicy(t, info)
+	logs := &logBuf{}
+	var out io.Writer = logs
+	if testing.Verbose() {
+		out = io.MultiWriter(logs, os.Stderr)
+	}
+	logger := hclog.New(&hclog.LoggerOptions{Output: out, Level: hclog.Info})
+	srv, err := server.New(server.Options{
+		Settings: server.Settings{Acceptor: newAcceptor(t, info), Policy: cfg.Engine, Timeouts: cfg.Timeouts, MaxSessions: cfg.Limits.MaxSessions},
+		Logger:   logger,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(ln)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+	})
+	proxy := ln.Addr().String()
+	echo := echoServer(t)
+	dest, err := client.ParseAddr(echo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	config := func(user string) client.Config {
+		return client.Config{
+			Level: encap.LevelConfidentiality,
+			Ticket: func(context.Context) (gssapi.InitiatorConfig, error) {
+				return ticket(info, user, info.Service)
+			},
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+
+	t.Run("alice", func(t *testing.T) {
+		s, err := client.Open(ctx, proxy, config("alice"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		if s.Level != encap.LevelConfidentiality {
+			t.Fatalf("level %s, want confidentiality", s.Level)
+		}
+		if _, err := s.Request(server.CmdConnect, dest); err != nil {
+			t.Fatal(err)
+		}
+		data := make([]byte, 100000)
+		rand.Read(data)
+		errc := make(chan error, 1)
+		go func() {
+			_, err := s.Stream().Write(data)
+			if err == nil {
+				err = s.Stream().(interface{ CloseWrite() error }).CloseWrite()
+			}
+			errc <- err
+		}()
+		got, err := io.ReadAll(s.Stream())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := <-errc; err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, data) {
+			t.Fatalf("echo returned %d bytes, want the %d sent", len(got), len(data))
+		}
+	})
+
+	t.Run("bob", func(t *testing.T) {
+		d := client.Dialer{Proxy: proxy, Config: config("bob")}
+		c, err := d.DialContext(ctx, "tcp", echo)
+		if err == nil {
+			c.Close()
+			t.Fatal("bob's CONNECT succeeded")
+		}
+		var re *client.ReplyError
+		if !errors.As(err, &re) || re.Reply != server.ReplyNotAllowed {
+			t.Fatalf("got %v, want reply %s", err, server.ReplyNotAllowed)
+		}
+	})
+
+	// The audit records are written as the sessions end.
+	want := map[string][]string{
+		"alice": {"principal=alice@" + info.Realm + " ", "rule=vpn ", "level=confidentiality", `reply="00 succeeded"`},
+		"bob":   {"principal=bob@" + info.Realm + " ", `rule="(default deny)"`, "level=confidentiality", `reply="02 not allowed by ruleset"`},
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for user, fields := range want {
+		for !auditHas(logs.String(), fields) {
+			if time.Now().After(deadline) {
+				t.Fatalf("no audit record for %s with %q in:\n%s", user, fields, logs.String())
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+}
+
+// auditHas reports whether one audit record (log line) holds all fields.
+func auditHas(log string, fields []string) bool {
+	for _, line := range strings.Split(log, "\n") {
+		if !strings.Contains(line, "audit") {
+			continue
+		}
+		ok := true
+		for _, f := range fields {
+			ok = ok && strings.Contains(line, f)
+		}
+		if ok {
+			return true
+		}
+	}
+	return false
+}
