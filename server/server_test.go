@@ -1,7 +1,6 @@
 package server_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -12,7 +11,6 @@ import (
 	"net/netip"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,6 +18,7 @@ import (
 	"github.com/gssocks/gssocks/encap"
 	"github.com/gssocks/gssocks/gssapi"
 	"github.com/gssocks/gssocks/internal/krbtest"
+	"github.com/gssocks/gssocks/internal/testutil"
 	"github.com/gssocks/gssocks/policy"
 	"github.com/gssocks/gssocks/server"
 	"github.com/gssocks/gssocks/testenv"
@@ -30,29 +29,11 @@ var realm = krbtest.NewShared(testenv.Options{})
 
 func TestMain(m *testing.M) { os.Exit(realm.Run(m)) }
 
-// logBuf collects log output for assertions.
-type logBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuf) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // gateway is a running server on 127.0.0.1:0 with a config from HCL.
 type gateway struct {
 	srv  *server.Server
 	addr string
-	log  *logBuf
+	log  *testutil.LogBuffer
 	env  *krbtest.Env
 }
 
@@ -75,7 +56,7 @@ func startGateway(t *testing.T, rules string) *gateway {
 	if diags.HasErrors() {
 		t.Fatalf("config: %s", diags.Error())
 	}
-	lb := &logBuf{}
+	lb := &testutil.LogBuffer{}
 	logger := hclog.New(&hclog.LoggerOptions{Output: io.MultiWriter(lb, testWriter{t}), Level: hclog.Debug})
 	acc := env.Acceptor(t, gssapi.AcceptorConfig{})
 	srv, err := server.New(server.Options{
@@ -131,29 +112,7 @@ func (g *gateway) config(user string, lvl encap.Level, accept ...encap.Level) cl
 	}
 }
 
-// echoServer echoes TCP until EOF, then half-closes.
-func echoServer(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				io.Copy(c, c)
-				c.(*net.TCPConn).CloseWrite()
-				c.Close()
-			}()
-		}
-	}()
-	return ln.Addr().String()
-}
+func echoServer(t *testing.T) string { return testutil.EchoServer(t) }
 
 const allowAll = `
 rule "all" {

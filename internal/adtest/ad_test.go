@@ -13,13 +13,13 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/gssocks/gssocks/client"
 	"github.com/gssocks/gssocks/encap"
 	"github.com/gssocks/gssocks/gssapi"
+	"github.com/gssocks/gssocks/internal/testutil"
 	"github.com/gssocks/gssocks/policy"
 	"github.com/gssocks/gssocks/server"
 	"github.com/gssocks/gssocks/testenv/samba"
@@ -286,48 +286,6 @@ func TestPolicy(t *testing.T) {
 	}
 }
 
-// logBuf collects the gateway's log for assertions.
-type logBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuf) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-// echoServer echoes TCP until EOF, then half-closes.
-func echoServer(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				io.Copy(c, c)
-				c.(*net.TCPConn).CloseWrite()
-				c.Close()
-			}()
-		}
-	}()
-	return ln.Addr().String()
-}
-
 // TestGateway runs the gateway with the policy and our client end to end
 // inside the namespace: alice's CONNECT to an echo server is allowed by
 // her group at confidentiality, bob's is refused with REP 02, and the
@@ -335,7 +293,7 @@ func echoServer(t *testing.T) string {
 func TestGateway(t *testing.T) {
 	info := domain(t)
 	cfg := loadPolicy(t, info)
-	logs := &logBuf{}
+	logs := &testutil.LogBuffer{}
 	var out io.Writer = logs
 	if testing.Verbose() {
 		out = io.MultiWriter(logs, os.Stderr)
@@ -359,7 +317,7 @@ func TestGateway(t *testing.T) {
 		srv.Shutdown(ctx)
 	})
 	proxy := ln.Addr().String()
-	echo := echoServer(t)
+	echo := testutil.EchoServer(t)
 	dest, err := client.ParseAddr(echo)
 	if err != nil {
 		t.Fatal(err)

@@ -30,13 +30,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/gssocks/gssocks/testenv"
 )
 
 // ErrToolsMissing is wrapped by Build's error when the build cannot run on
@@ -110,7 +111,7 @@ func Build() (*Install, error) {
 
 // findRecipe locates build-dante.sh and derives the prefix from its hash.
 func findRecipe() (*recipe, error) {
-	script, err := findScript()
+	script, err := findScript(scriptRel)
 	if err != nil {
 		return nil, err
 	}
@@ -126,35 +127,6 @@ func findRecipe() (*recipe, error) {
 	cache := filepath.Join(cacheRoot, "gssocks", "dante")
 	hash := hex.EncodeToString(sum[:])
 	return &recipe{script: script, hash: hash, cache: cache, prefix: filepath.Join(cache, hash[:16])}, nil
-}
-
-// findScript finds scripts/build-dante.sh relative to this source file,
-// else in the module root above the working directory.
-func findScript() (string, error) {
-	var tried []string
-	if _, file, _, ok := runtime.Caller(0); ok {
-		p := filepath.Join(filepath.Dir(file), "..", "..", filepath.FromSlash(scriptRel))
-		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() {
-			return filepath.Clean(p), nil
-		}
-		tried = append(tried, p)
-	}
-	if wd, err := os.Getwd(); err == nil {
-		for dir := wd; ; dir = filepath.Dir(dir) {
-			if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-				p := filepath.Join(dir, filepath.FromSlash(scriptRel))
-				if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() {
-					return p, nil
-				}
-				tried = append(tried, p)
-				break
-			}
-			if filepath.Dir(dir) == dir {
-				break
-			}
-		}
-	}
-	return "", fmt.Errorf("%w: %s not found (tried %s)", ErrToolsMissing, scriptRel, strings.Join(tried, ", "))
 }
 
 // done reports whether the prefix holds a finished build of this recipe.
@@ -458,7 +430,7 @@ func (in *Install) StartSockd(dir string, cfg ServerConfig, env []string) (srv *
 	var once sync.Once
 	var stopErr error
 	stop = func() error {
-		once.Do(func() { stopErr = stopGroup(pid, exited) })
+		once.Do(func() { stopErr = testenv.StopGroup("dante: sockd", pid, exited, stopTimeout) })
 		return stopErr
 	}
 
@@ -480,28 +452,6 @@ func (in *Install) StartSockd(dir string, cfg ServerConfig, env []string) (srv *
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-}
-
-// stopGroup sends SIGTERM to sockd's mother process pgid, which ends its
-// children, SIGKILL to its whole process group if it has not exited after
-// stopTimeout, and finally SIGKILL to what is left of the group.
-func stopGroup(pgid int, exited <-chan struct{}) error {
-	_ = syscall.Kill(pgid, syscall.SIGTERM)
-	select {
-	case <-exited:
-	case <-time.After(stopTimeout):
-		_ = syscall.Kill(-pgid, syscall.SIGKILL)
-		select {
-		case <-exited:
-		case <-time.After(stopTimeout):
-			return fmt.Errorf("dante: sockd (pid %d) did not exit after SIGKILL", pgid)
-		}
-	}
-	// Children still there after the mother has gone; ESRCH means none.
-	if err := syscall.Kill(-pgid, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
-		return fmt.Errorf("dante: kill sockd's process group %d: %w", pgid, err)
-	}
-	return nil
 }
 
 // serverConf renders sockd.conf; it sets cfg.LogFile if empty.
@@ -660,4 +610,13 @@ func firstLine(s string) string {
 func lastLine(s string) string {
 	s = strings.TrimSpace(s)
 	return s[strings.LastIndex(s, "\n")+1:]
+}
+
+// findScript locates rel in the repository.
+func findScript(rel string) (string, error) {
+	p, err := testenv.FindScript(rel)
+	if err != nil {
+		return "", fmt.Errorf("%w: %v", ErrToolsMissing, err)
+	}
+	return p, nil
 }

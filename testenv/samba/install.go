@@ -7,11 +7,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
+
+	"github.com/gssocks/gssocks/testenv"
 )
 
 // ErrToolsMissing is wrapped by the errors of Install and Start when the
@@ -102,7 +103,7 @@ func lookTool(name string) (string, error) {
 
 // runInstallScript runs install-samba.sh under an exclusive lock.
 func runInstallScript() error {
-	script, err := findScript()
+	script, err := findScript(scriptRel)
 	if err != nil {
 		return err
 	}
@@ -132,35 +133,6 @@ func runInstallScript() error {
 		return fmt.Errorf("%w: %s", ErrToolsMissing, lastLine(out.String()))
 	}
 	return fmt.Errorf("samba: %s: %v:\n%s", script, runErr, tail(out.String(), 15))
-}
-
-// findScript finds scripts/install-samba.sh relative to this source file,
-// else in the module root above the working directory.
-func findScript() (string, error) {
-	var tried []string
-	if _, file, _, ok := runtime.Caller(0); ok {
-		p := filepath.Join(filepath.Dir(file), "..", "..", filepath.FromSlash(scriptRel))
-		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() {
-			return filepath.Clean(p), nil
-		}
-		tried = append(tried, p)
-	}
-	if wd, err := os.Getwd(); err == nil {
-		for dir := wd; ; dir = filepath.Dir(dir) {
-			if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-				p := filepath.Join(dir, filepath.FromSlash(scriptRel))
-				if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() {
-					return p, nil
-				}
-				tried = append(tried, p)
-				break
-			}
-			if filepath.Dir(dir) == dir {
-				break
-			}
-		}
-	}
-	return "", fmt.Errorf("%w: %s not found (tried %s)", ErrToolsMissing, scriptRel, strings.Join(tried, ", "))
 }
 
 // cacheDir is os.UserCacheDir()/gssocks/samba, created; without a home
@@ -232,4 +204,13 @@ func firstLine(s string) string {
 func lastLine(s string) string {
 	s = strings.TrimSpace(s)
 	return s[strings.LastIndex(s, "\n")+1:]
+}
+
+// findScript locates rel in the repository.
+func findScript(rel string) (string, error) {
+	p, err := testenv.FindScript(rel)
+	if err != nil {
+		return "", fmt.Errorf("%w: %v", ErrToolsMissing, err)
+	}
+	return p, nil
 }

@@ -55,6 +55,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/gssocks/gssocks/testenv"
 )
 
 // The domain every Start provisions.
@@ -352,7 +354,7 @@ func (dc *DC) Close() error {
 func (dc *DC) close() error {
 	var errs []error
 	if dc.exited != nil {
-		if err := stopGroup(dc.Pid, dc.exited); err != nil {
+		if err := testenv.StopGroup("samba: samba", dc.Pid, dc.exited, stopTimeout); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -367,27 +369,6 @@ func (dc *DC) close() error {
 		}
 	}
 	return errors.Join(errs...)
-}
-
-// stopGroup sends SIGTERM to samba's root process pgid, SIGKILL to its
-// process group if it has not exited after stopTimeout, and finally
-// SIGKILL to what is left of the group.
-func stopGroup(pgid int, exited <-chan struct{}) error {
-	_ = syscall.Kill(pgid, syscall.SIGTERM)
-	select {
-	case <-exited:
-	case <-time.After(stopTimeout):
-		_ = syscall.Kill(-pgid, syscall.SIGKILL)
-		select {
-		case <-exited:
-		case <-time.After(stopTimeout):
-			return fmt.Errorf("samba: samba (pid %d) did not exit after SIGKILL", pgid)
-		}
-	}
-	if err := syscall.Kill(-pgid, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
-		return fmt.Errorf("samba: kill samba's process group %d: %w", pgid, err)
-	}
-	return nil
 }
 
 func readFile(path string) string {
