@@ -396,3 +396,31 @@ func FuzzDatagramOpen(f *testing.F) {
 		}
 	})
 }
+
+// byteConn is a net.Conn that reads from a fixed byte slice.
+type byteConn struct {
+	net.Conn // nil: only Read is used
+	r        *bytes.Reader
+}
+
+func (b byteConn) Read(p []byte) (int, error) { return b.r.Read(p) }
+
+// FuzzConnRead feeds an arbitrary byte stream to the data-phase reader:
+// it must end in an error or EOF, never a panic, and never return data no
+// peer wrapped.
+func FuzzConnRead(f *testing.F) {
+	ini, acc := realm.Get(f).Pair(f, "alice", "")
+	tok, _ := ini.Wrap(nil, []byte("seed"), true)
+	msg, _ := AppendMessage(nil, MsgEncapsulated, tok)
+	f.Add(msg)
+	f.Add([]byte{1, 3, 0xff, 0xff, 1, 2})
+	f.Add([]byte{5, 1, 0, 1})
+	f.Add([]byte{1, 0xff})
+	f.Fuzz(func(t *testing.T, stream []byte) {
+		c, _ := NewConn(byteConn{r: bytes.NewReader(stream)}, acc, LevelConfidentiality, ConnOptions{})
+		n, err := io.Copy(io.Discard, c)
+		if err == nil && n > 0 && !bytes.Equal(stream, msg) {
+			t.Fatalf("%d bytes of data from a stream no one wrapped", n)
+		}
+	})
+}

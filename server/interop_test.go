@@ -211,3 +211,43 @@ print("udp ok")
 		})
 	}
 }
+
+// TestSocksifyRuleMatrix: rules exercised through the gateway with Dante's
+// socksify: allowed, denied by a rule (curl fails, the audit names the
+// rule), denied by default, and an authentication-only rule at clear.
+func TestSocksifyRuleMatrix(t *testing.T) {
+	dn := dante.Require(t)
+	requireCurl(t)
+	web := payloadServer(t)
+	_, webPort, _ := net.SplitHostPort(web)
+	g := startGateway(t, `
+rule "no-admin-port" {
+  action       = "deny"
+  destinations = ["127.0.0.0/8"]
+  ports        = ["1"]
+}
+rule "web" {
+  principals   = ["alice@EXAMPLE.TEST"]
+  destinations = ["127.0.0.0/8"]
+  ports        = ["`+webPort+`"]
+  protection   = ["clear", "confidentiality"]
+  auth_only    = true
+}`)
+	url := func(host string) string { return "http://" + host + "/100" }
+	if _, err := socksifyCurl(t, dn, g, "aes256-cts-hmac-sha1-96", "confidentiality", false, url(web)); err != nil {
+		t.Fatalf("allowed at confidentiality: %v", err)
+	}
+	waitLog(t, g, `level=confidentiality enctype=aes256-cts-hmac-sha1-96 nec=false command=connect destination=`+web+` rule=web reply="00 succeeded"`)
+	if _, err := socksifyCurl(t, dn, g, "aes256-cts-hmac-sha1-96", "clear", false, url(web)); err != nil {
+		t.Fatalf("allowed at clear (authentication only): %v", err)
+	}
+	waitLog(t, g, `level=clear`)
+	if _, err := socksifyCurl(t, dn, g, "aes256-cts-hmac-sha1-96", "confidentiality", false, url("127.0.0.1:1")); err == nil {
+		t.Fatal("port 1 was not denied")
+	}
+	waitLog(t, g, `rule=no-admin-port reply="02 not allowed by ruleset"`)
+	if _, err := socksifyCurl(t, dn, g, "aes256-cts-hmac-sha1-96", "confidentiality", false, url("127.0.0.1:2")); err == nil {
+		t.Fatal("port 2 was not denied")
+	}
+	waitLog(t, g, `rule="(default deny)" reply="02 not allowed by ruleset"`)
+}

@@ -69,7 +69,14 @@ func (s *session) abort() {
 }
 
 func (s *session) run(overLimit bool) {
-	defer s.abort()
+	defer func() {
+		// Every goroutine of the session has ended by now (relay and the
+		// UDP association wait for theirs): the buffers can go back.
+		s.abort()
+		if s.enc != nil {
+			s.enc.Release()
+		}
+	}()
 	s.src, _ = netip.ParseAddrPort(s.conn.RemoteAddr().String())
 	s.src = netip.AddrPortFrom(s.src.Addr().Unmap(), s.src.Port())
 	s.log = s.srv.log.With("session", s.id, "client", s.src.String())

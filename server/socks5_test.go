@@ -98,3 +98,14 @@ func FuzzParseUDPHeader(f *testing.F) {
 		}
 	})
 }
+
+func FuzzReadGreeting(f *testing.F) {
+	f.Add([]byte{5, 2, 0, 1})
+	f.Add([]byte{5, 0})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		m, err := ReadGreeting(bytes.NewReader(b))
+		if err == nil && (len(m) == 0 || len(m) != int(b[1])) {
+			t.Fatalf("%x: %d methods", b, len(m))
+		}
+	})
+}
