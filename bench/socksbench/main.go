@@ -111,6 +111,20 @@ func run() error {
 	mb := float64(*size) / 1e6
 	gib := float64(*size) / (1 << 30)
 	rows = append(rows, fmt.Sprintf("| direct (no proxy) | – | %.0f | – | – |", mb/direct.secs))
+	// The cost of one more TCP hop on this host, whatever the proxy: a
+	// bare relay (kernel splice, no SOCKS, no authentication), plain curl.
+	fwd, err := startForwarder(web)
+	if err != nil {
+		return err
+	}
+	hop, err := measure(*runs, func() (float64, float64, error) {
+		secs, err := curl(context.Background(), exec.Command("curl", "-sS", "-o", "/dev/null", fmt.Sprintf("http://%s/%d", fwd, *size)))
+		return secs, 0, err
+	})
+	if err != nil {
+		return fmt.Errorf("bare relay: %w", err)
+	}
+	rows = append(rows, fmt.Sprintf("| bare TCP relay (no SOCKS, splice) | – | %.0f | – | – |", mb/hop.secs))
 	results := map[string]result{}
 	for _, level := range []string{"clear", "integrity", "confidentiality"} {
 		for _, srv := range []*server{gs, ds} {
@@ -217,6 +231,37 @@ func startWeb() (string, error) {
 			n -= k
 		}
 	}))
+	return ln.Addr().String(), nil
+}
+
+// startForwarder relays every connection to target with io.Copy (the
+// kernel splices TCP to TCP).
+func startForwarder(target string) (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				t, err := net.Dial("tcp", target)
+				if err != nil {
+					return
+				}
+				defer t.Close()
+				go func() {
+					io.Copy(t, c)
+					t.(*net.TCPConn).CloseWrite()
+				}()
+				io.Copy(c, t)
+			}()
+		}
+	}()
 	return ln.Addr().String(), nil
 }
 
