@@ -276,3 +276,45 @@ rule "conf-only" {
 		}
 	})
 }
+
+// TestConnectIPv6: an IPv6 destination (ATYP 4), reply BND.ADDR in IPv6.
+func TestConnectIPv6(t *testing.T) {
+	ln, err := net.Listen("tcp", "[::1]:0")
+	if err != nil {
+		t.Fatalf("IPv6 loopback: %v", err)
+	}
+	ln.Close()
+	g := startGateway(t, `
+rule "v6" {
+  principals   = ["*@EXAMPLE.TEST"]
+  destinations = ["::1/128"]
+}`)
+	echo := func() string {
+		l, err := net.Listen("tcp", "[::1]:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { l.Close() })
+		go func() {
+			for {
+				c, err := l.Accept()
+				if err != nil {
+					return
+				}
+				go func() { io.Copy(c, c); c.(*net.TCPConn).CloseWrite(); c.Close() }()
+			}
+		}()
+		return l.Addr().String()
+	}()
+	s, err := client.Open(context.Background(), g.addr, g.config("alice", encap.LevelConfidentiality))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	dest, _ := client.ParseAddr(echo)
+	if _, err := s.Request(server.CmdConnect, dest); err != nil {
+		t.Fatal(err)
+	}
+	roundTrip(t, s.Stream(), 10000)
+	waitLog(t, g, "destination=["+"::1]")
+}
