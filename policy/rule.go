@@ -116,24 +116,10 @@ type Rule struct {
 // DefaultProtection is the levels a rule accepts when it does not say.
 var DefaultProtection = []encap.Level{encap.LevelIntegrity, encap.LevelConfidentiality}
 
-// hasIdentityMatchers reports whether r looks at who the client is.
-func (r *Rule) hasIdentityMatchers() bool {
-	return r.Principals != nil || r.Realms != nil || r.Groups != nil || r.SIDs != nil
-}
-
 // hasRequestMatchers reports whether r looks at the SOCKS request, which is
 // unknown while the protection level is negotiated.
 func (r *Rule) hasRequestMatchers() bool {
 	return r.Destinations != nil || r.Ports != nil || r.Commands != nil
-}
-
-// where names the rule with its position for messages, like
-// `rule "staff" (gssocks.hcl:31)`.
-func (r *Rule) where() string {
-	if r.Range.Filename == "" {
-		return fmt.Sprintf("rule %q", r.Name)
-	}
-	return fmt.Sprintf("rule %q (%s:%d)", r.Name, r.Range.Filename, r.Range.Start.Line)
 }
 
 func joinStrings[T fmt.Stringer](xs []T) string {

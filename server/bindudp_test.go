@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"net"
 	"net/netip"
@@ -185,5 +184,5 @@ rule "no-udp-to-3" {
 	if n, _, err := a.ReadFrom(buf); err == nil {
 		t.Fatalf("reply after the control connection closed: %q", buf[:n])
 	}
-	waitLog(t, g, fmt.Sprintf("command=udp"))
+	waitLog(t, g, "command=udp")
 }
