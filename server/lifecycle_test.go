@@ -146,3 +146,37 @@ rule "one-each" {
 		}
 	}
 }
+
+// TestNoAuth: method 00 only from no_auth sources, and only rules without
+// identity matchers can allow such a session.
+func TestNoAuth(t *testing.T) {
+	g := startGateway(t, `
+no_auth { sources = ["127.0.0.0/8"] }
+rule "lab" {
+  destinations = ["127.0.0.0/8"]
+  protection   = ["clear"]
+}`)
+	echo := echoServer(t)
+	c := rawDial(t, g)
+	c.Write([]byte{5, 1, 0})
+	sel := make([]byte, 2)
+	if _, err := io.ReadFull(c, sel); err != nil || sel[1] != 0 {
+		t.Fatalf("method selection %x: %v", sel, err)
+	}
+	dest, _ := client.ParseAddr(echo)
+	c.Write(server.AppendRequest(nil, server.CmdConnect, dest))
+	rep := make([]byte, 10)
+	if _, err := io.ReadFull(c, rep); err != nil || rep[1] != 0 {
+		t.Fatalf("reply %x: %v", rep, err)
+	}
+	roundTrip(t, c, 1000)
+	waitLog(t, g, `method=none level=clear`)
+
+	// The same gateway without no_auth refuses method 00.
+	g.tune(t, func(s *server.Settings) { s.NoAuth = nil })
+	c = rawDial(t, g)
+	c.Write([]byte{5, 1, 0})
+	if got := closedByServer(t, c); string(got) != string([]byte{5, 0xff}) {
+		t.Fatalf("without no_auth: %x", got)
+	}
+}
