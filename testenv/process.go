@@ -64,3 +64,32 @@ func StopGroup(name string, pgid int, exited <-chan struct{}, grace time.Duratio
 	}
 	return nil
 }
+
+// CacheDir returns os.UserCacheDir()/gssocks/name, created (without a home
+// directory: os.TempDir()/gssocks-cache/gssocks/name). Slow builds (Dante,
+// the MIT peer, the Samba template) are kept there between test runs.
+func CacheDir(name string) (string, error) {
+	root, err := os.UserCacheDir()
+	if err != nil {
+		root = filepath.Join(os.TempDir(), "gssocks-cache")
+	}
+	dir := filepath.Join(root, "gssocks", name)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	return dir, nil
+}
+
+// LockFile takes an exclusive flock on path, serialising a slow step
+// across test binaries running at once, and returns its release.
+func LockFile(path string) (unlock func(), err error) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("lock %s: %w", path, err)
+	}
+	return func() { f.Close() }, nil
+}

@@ -120,11 +120,10 @@ func findRecipe() (*recipe, error) {
 		return nil, fmt.Errorf("dante: %w", err)
 	}
 	sum := sha256.Sum256(data)
-	cacheRoot, err := os.UserCacheDir()
+	cache, err := testenv.CacheDir("dante")
 	if err != nil {
 		return nil, fmt.Errorf("dante: %w", err)
 	}
-	cache := filepath.Join(cacheRoot, "gssocks", "dante")
 	hash := hex.EncodeToString(sum[:])
 	return &recipe{script: script, hash: hash, cache: cache, prefix: filepath.Join(cache, hash[:16])}, nil
 }
@@ -142,14 +141,11 @@ func (r *recipe) build() error {
 	if err := os.MkdirAll(r.cache, 0o755); err != nil {
 		return fmt.Errorf("dante: %w", err)
 	}
-	lock, err := os.OpenFile(r.prefix+".lock", os.O_CREATE|os.O_RDWR, 0o644)
+	unlock, err := testenv.LockFile(r.prefix + ".lock")
 	if err != nil {
 		return fmt.Errorf("dante: %w", err)
 	}
-	defer lock.Close() // releases the lock
-	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
-		return fmt.Errorf("dante: lock %s: %w", lock.Name(), err)
-	}
+	defer unlock()
 	if r.done() { // another process built it while we waited
 		return nil
 	}

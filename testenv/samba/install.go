@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 
 	"github.com/gssocks/gssocks/testenv"
@@ -135,31 +134,20 @@ func runInstallScript() error {
 	return fmt.Errorf("samba: %s: %v:\n%s", script, runErr, tail(out.String(), 15))
 }
 
-// cacheDir is os.UserCacheDir()/gssocks/samba, created; without a home
-// directory, os.TempDir()/gssocks-cache/gssocks/samba.
 func cacheDir() (string, error) {
-	root, err := os.UserCacheDir()
+	dir, err := testenv.CacheDir("samba")
 	if err != nil {
-		root = filepath.Join(os.TempDir(), "gssocks-cache")
-	}
-	dir := filepath.Join(root, "gssocks", "samba")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", fmt.Errorf("samba: %w", err)
 	}
 	return dir, nil
 }
 
-// lockFile takes an exclusive flock on path and returns its release.
 func lockFile(path string) (unlock func(), err error) {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
+	unlock, err = testenv.LockFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("samba: %w", err)
 	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("samba: lock %s: %w", path, err)
-	}
-	return func() { f.Close() }, nil
+	return unlock, nil
 }
 
 // Require makes sure the DC can run here (Install). If it cannot, the test
