@@ -116,37 +116,46 @@ if [ "$(id -u)" -eq 0 ] && id _apt >/dev/null 2>&1; then
 fi
 
 system_sources=/etc/apt/sources.list.d/debian.sources
-[ -r "$system_sources" ] || cannot "no $system_sources to copy the Debian archive's address from"
-# The first enabled "Types: deb" stanza (Debian's main archive entry), with
-# its URIs, Suites, Components and Signed-By (continuation lines kept, for
-# an inline key), turned into a deb-src stanza.
-awk '
-	function flush() {
-		if (isdeb && !disabled && have["URIs"] && have["Suites"] && !done) {
-			print "Types: deb-src"
-			printf "%s", body
-			done = 1
+if [ -r "$system_sources" ]; then
+	# The first enabled "Types: deb" stanza (Debian's main archive entry),
+	# with its URIs, Suites, Components and Signed-By (continuation lines
+	# kept, for an inline key), turned into a deb-src stanza.
+	awk '
+		function flush() {
+			if (isdeb && !disabled && have["URIs"] && have["Suites"] && !done) {
+				print "Types: deb-src"
+				printf "%s", body
+				done = 1
+			}
+			isdeb = 0; disabled = 0; body = ""; keep = 0; delete have
 		}
-		isdeb = 0; disabled = 0; body = ""; keep = 0; delete have
-	}
-	/^[ \t]*#/ { next }
-	/^[ \t]*$/ { flush(); next }
-	/^[ \t]/ { if (keep) body = body $0 "\n"; next }
-	{
-		field = $0; sub(/:.*/, "", field)
-		value = $0; sub(/^[^:]*:[ \t]*/, "", value)
-		keep = 0
-		if (field == "Types") { if ((" " value " ") ~ / deb /) isdeb = 1 }
-		else if (field == "Enabled") { if (tolower(value) == "no") disabled = 1 }
-		else if (field == "URIs" || field == "Suites" || field == "Components" || field == "Signed-By") {
-			have[field] = 1; keep = 1; body = body $0 "\n"
+		/^[ \t]*#/ { next }
+		/^[ \t]*$/ { flush(); next }
+		/^[ \t]/ { if (keep) body = body $0 "\n"; next }
+		{
+			field = $0; sub(/:.*/, "", field)
+			value = $0; sub(/^[^:]*:[ \t]*/, "", value)
+			keep = 0
+			if (field == "Types") { if ((" " value " ") ~ / deb /) isdeb = 1 }
+			else if (field == "Enabled") { if (tolower(value) == "no") disabled = 1 }
+			else if (field == "URIs" || field == "Suites" || field == "Components" || field == "Signed-By") {
+				have[field] = 1; keep = 1; body = body $0 "\n"
+			}
 		}
-	}
-	END { flush(); if (!done) exit 1 }
-' "$system_sources" >"$tmp/apt/sources.list.d/deb-src.sources" ||
-	cannot "no enabled \"Types: deb\" stanza with URIs and Suites in $system_sources"
+		END { flush(); if (!done) exit 1 }
+	' "$system_sources" >"$tmp/apt/sources.list.d/deb-src.sources" ||
+		cannot "no enabled \"Types: deb\" stanza with URIs and Suites in $system_sources"
+else
+	# The one-line format (debootstrap, older images): the first "deb" line,
+	# as a deb-src line.
+	system_sources=/etc/apt/sources.list
+	[ -r "$system_sources" ] || cannot "neither /etc/apt/sources.list.d/debian.sources nor $system_sources to copy the Debian archive's address from"
+	awk '$1 == "deb" { $1 = "deb-src"; print; found = 1; exit } END { if (!found) exit 1 }' \
+		"$system_sources" >"$tmp/apt/sources.list.d/deb-src.list" ||
+		cannot "no \"deb\" line in $system_sources"
+fi
 echo "$me: private deb-src entry (from $system_sources):"
-sed 's/^/    /' "$tmp/apt/sources.list.d/deb-src.sources"
+sed 's/^/    /' "$tmp/apt/sources.list.d/"deb-src.*
 
 apt_opts=(
 	-o "Dir::Etc::SourceList=/dev/null"

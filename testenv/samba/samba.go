@@ -153,7 +153,7 @@ type DC struct {
 // the network namespace and runs samba there until the KDC answers on
 // KDC. It needs root and Samba's tools (Install); without them the error
 // wraps ErrToolsMissing.
-func Start(opts Options) (dc *DC, err error) {
+func Start(opts Options) (_ *DC, err error) {
 	if err := checkTools(); err != nil {
 		return nil, err
 	}
@@ -175,7 +175,7 @@ func Start(opts Options) (dc *DC, err error) {
 	if err := os.Mkdir(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("samba: %w", err)
 	}
-	dc = &DC{
+	dc := &DC{
 		Info: Info{
 			Realm:     Realm,
 			Domain:    Domain,
@@ -193,11 +193,11 @@ func Start(opts Options) (dc *DC, err error) {
 		resolvConf: filepath.Join(dir, "resolv.conf"),
 	}
 	defer func() {
+		// dc, not the result: an error return has already set that to nil.
 		if err != nil {
 			if cerr := dc.Close(); cerr != nil {
 				err = fmt.Errorf("%w (and on cleaning up: %v)", err, cerr)
 			}
-			dc = nil
 		}
 	}()
 
