@@ -215,7 +215,7 @@ rule "r" {}`)
 	}
 	r := cfg.Rules[0]
 	if r.Action != ActionAllow || r.Principals != nil || r.Sources != nil || r.Destinations != nil ||
-		!slices.Equal(r.Protection, DefaultProtection) || r.NEC || r.AuthOnly {
+		!slices.Equal(r.Protection, DefaultProtection()) || r.NEC || r.AuthOnly {
 		t.Errorf("%+v", r)
 	}
 	if cfg.NoAuthAllowed(netip.MustParseAddr("127.0.0.1")) {

@@ -649,7 +649,7 @@ func (d *decoder) rule(fr *fileRule, groups map[string][]string, groupRanges map
 		}
 	}
 
-	r.Protection = slices.Clone(DefaultProtection)
+	r.Protection = DefaultProtection()
 	hasClear := false
 	if items, ok := d.nonEmptyList(fr.Protection, "accept integrity and confidentiality"); ok {
 		r.Protection = []encap.Level{}

@@ -174,7 +174,7 @@ func NewEngine(rules []*Rule) *Engine {
 		}
 		prot := r.Protection
 		if prot == nil {
-			prot = DefaultProtection
+			prot = DefaultProtection()
 		}
 		for _, l := range prot {
 			if l <= encap.LevelConfidentiality {
@@ -272,7 +272,7 @@ func (c *compiled) accepts(l encap.Level) bool {
 
 func (c *compiled) protection() []encap.Level {
 	if c.Protection == nil {
-		return DefaultProtection
+		return DefaultProtection()
 	}
 	return c.Protection
 }

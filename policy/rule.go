@@ -113,8 +113,10 @@ type Rule struct {
 	Range hcl.Range // the rule block's header, for messages
 }
 
-// DefaultProtection is the levels a rule accepts when it does not say.
-var DefaultProtection = []encap.Level{encap.LevelIntegrity, encap.LevelConfidentiality}
+// DefaultProtection returns the levels a rule accepts when it does not say.
+func DefaultProtection() []encap.Level {
+	return []encap.Level{encap.LevelIntegrity, encap.LevelConfidentiality}
+}
 
 // hasRequestMatchers reports whether r looks at the SOCKS request, which is
 // unknown while the protection level is negotiated.

@@ -78,35 +78,22 @@ type recipe struct {
 	prefix string // cache/<hash[:16]>
 }
 
-var (
-	builtMu sync.Mutex
-	built   *Install // set once a Build has succeeded in this process
-)
-
 // Build builds Dante with scripts/build-dante.sh unless it is already
 // built, and returns the installation. Concurrent builds, in this process
 // or others, are serialised with a lock file in the cache directory. The
 // first build takes minutes; its output goes to a log file next to the
 // prefix, whose tail is in the error on failure.
 func Build() (*Install, error) {
-	builtMu.Lock()
-	defer builtMu.Unlock()
-	if built != nil {
-		return built, nil
-	}
 	r, err := findRecipe()
 	if err != nil {
 		return nil, err
 	}
-	if r.done() {
-		built = newInstall(r.prefix)
-		return built, nil
+	if !r.done() {
+		if err := r.build(); err != nil {
+			return nil, err
+		}
 	}
-	if err := r.build(); err != nil {
-		return nil, err
-	}
-	built = newInstall(r.prefix)
-	return built, nil
+	return newInstall(r.prefix), nil
 }
 
 // findRecipe locates build-dante.sh and derives the prefix from its hash.
@@ -181,13 +168,8 @@ func (r *recipe) build() error {
 // test is skipped with a one-line message, or, when CI=true, fails.
 func Require(tb testing.TB) *Install {
 	tb.Helper()
-	builtMu.Lock()
-	fresh := built == nil
-	builtMu.Unlock()
-	if fresh {
-		if r, err := findRecipe(); err == nil && !r.done() {
-			tb.Logf("dante: building Dante 1.4.2 with GSS-API into %s (first time: a few minutes; log %s)", r.prefix, r.logPath())
-		}
+	if r, err := findRecipe(); err == nil && !r.done() {
+		tb.Logf("dante: building Dante 1.4.2 with GSS-API into %s (first time: a few minutes; log %s)", r.prefix, r.logPath())
 	}
 	in, err := Build()
 	if err == nil {
