@@ -49,7 +49,7 @@ timeouts {
 %s
 `
 
-func startGateway(t *testing.T, rules string) *gateway {
+func startGateway(t testing.TB, rules string) *gateway {
 	t.Helper()
 	env := realm.Get(t)
 	cfg, diags := policy.Parse([]byte(fmt.Sprintf(baseConfig, env.Keytab, rules)), "test.hcl")
@@ -80,7 +80,7 @@ func startGateway(t *testing.T, rules string) *gateway {
 	return &gateway{srv: srv, addr: ln.Addr().String(), log: lb, env: env}
 }
 
-type testWriter struct{ t *testing.T }
+type testWriter struct{ t testing.TB }
 
 func (w testWriter) Write(p []byte) (int, error) {
 	if testing.Verbose() {
@@ -112,7 +112,7 @@ func (g *gateway) config(user string, lvl encap.Level, accept ...encap.Level) cl
 	}
 }
 
-func echoServer(t *testing.T) string { return testutil.EchoServer(t) }
+func echoServer(t testing.TB) string { return testutil.EchoServer(t) }
 
 const allowAll = `
 rule "all" {
