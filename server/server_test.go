@@ -12,7 +12,6 @@ import (
 	"os"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/gssocks/gssocks/client"
 	"github.com/gssocks/gssocks/encap"
@@ -59,25 +58,12 @@ func startGateway(t testing.TB, rules string) *gateway {
 	lb := &testutil.LogBuffer{}
 	logger := hclog.New(&hclog.LoggerOptions{Output: io.MultiWriter(lb, testWriter{t}), Level: hclog.Debug})
 	acc := env.Acceptor(t, gssapi.AcceptorConfig{})
-	srv, err := server.New(server.Options{
+	srv, addr := testutil.StartServer(t, server.Options{
 		Settings: server.Settings{Acceptor: acc, Policy: cfg.Engine, Timeouts: cfg.Timeouts, MaxSessions: cfg.Limits.MaxSessions, NoAuth: cfg.NoAuth},
 		Logger:   logger,
 		Resolver: testResolver{},
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve(ln)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		srv.Shutdown(ctx)
-	})
-	return &gateway{srv: srv, addr: ln.Addr().String(), log: lb, env: env}
+	return &gateway{srv: srv, addr: addr, log: lb, env: env}
 }
 
 type testWriter struct{ t testing.TB }

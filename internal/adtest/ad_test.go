@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -299,24 +298,10 @@ func TestGateway(t *testing.T) {
 		out = io.MultiWriter(logs, os.Stderr)
 	}
 	logger := hclog.New(&hclog.LoggerOptions{Output: out, Level: hclog.Info})
-	srv, err := server.New(server.Options{
+	_, proxy := testutil.StartServer(t, server.Options{
 		Settings: server.Settings{Acceptor: newAcceptor(t, info), Policy: cfg.Engine, Timeouts: cfg.Timeouts, MaxSessions: cfg.Limits.MaxSessions},
 		Logger:   logger,
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve(ln)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		srv.Shutdown(ctx)
-	})
-	proxy := ln.Addr().String()
 	echo := testutil.EchoServer(t)
 	dest, err := client.ParseAddr(echo)
 	if err != nil {

@@ -1,13 +1,18 @@
 // Package testutil holds small test helpers shared by the packages' tests:
-// a loopback TCP echo server and a log buffer safe for concurrent writers.
+// a loopback TCP echo server, a log buffer safe for concurrent writers, and
+// a gateway on a loopback port.
 package testutil
 
 import (
 	"bytes"
+	"context"
 	"io"
 	"net"
 	"sync"
 	"testing"
+	"time"
+
+	"github.com/gssocks/gssocks/server"
 )
 
 // LogBuffer collects log output for assertions; safe for concurrent use.
@@ -51,4 +56,26 @@ func EchoServer(tb testing.TB) string {
 		}
 	}()
 	return ln.Addr().String()
+}
+
+// StartServer runs a gateway with opts on 127.0.0.1:0 until the test ends
+// (then shuts it down, giving sessions five seconds) and returns its
+// address.
+func StartServer(tb testing.TB, opts server.Options) (*server.Server, string) {
+	tb.Helper()
+	srv, err := server.New(opts)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	go srv.Serve(ln)
+	tb.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+	})
+	return srv, ln.Addr().String()
 }
