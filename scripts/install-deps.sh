@@ -51,20 +51,8 @@ if [ "$(id -u)" -ne 0 ]; then
 	SUDO=(sudo)
 fi
 
-# policy-rc.d exiting 101 tells invoke-rc.d not to start services.
-policy=/usr/sbin/policy-rc.d
-created_policy=
-cleanup() {
-	if [ -n "$created_policy" ]; then
-		"${SUDO[@]}" rm -f "$policy"
-	fi
-}
-trap cleanup EXIT
-if [ ! -e "$policy" ]; then
-	printf '#!/bin/sh\nexit 101\n' | "${SUDO[@]}" tee "$policy" >/dev/null
-	"${SUDO[@]}" chmod 0755 "$policy"
-	created_policy=1
-fi
+# shellcheck source=no-services.sh
+. "$(dirname "${BASH_SOURCE[0]}")/no-services.sh"
 
 "${SUDO[@]}" apt-get update
 "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive \

@@ -275,23 +275,7 @@ rule "v6" {
   principals   = ["*@EXAMPLE.TEST"]
   destinations = ["::1/128"]
 }`)
-	echo := func() string {
-		l, err := net.Listen("tcp", "[::1]:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { l.Close() })
-		go func() {
-			for {
-				c, err := l.Accept()
-				if err != nil {
-					return
-				}
-				go func() { io.Copy(c, c); c.(*net.TCPConn).CloseWrite(); c.Close() }()
-			}
-		}()
-		return l.Addr().String()
-	}()
+	echo := testutil.Serve(t, "[::1]:0", testutil.Echo)
 	s, err := client.Open(context.Background(), g.addr, g.config("alice", encap.LevelConfidentiality))
 	if err != nil {
 		t.Fatal(err)

@@ -22,6 +22,7 @@ import (
 	"github.com/gssocks/gssocks/encap"
 	"github.com/gssocks/gssocks/gssapi"
 	"github.com/gssocks/gssocks/internal/krbtest"
+	"github.com/gssocks/gssocks/internal/testutil"
 	"github.com/gssocks/gssocks/server"
 	"github.com/gssocks/gssocks/testenv"
 )
@@ -118,29 +119,15 @@ func streamServer(t *testing.T, size int, pause time.Duration) (string, [32]byte
 	for i := range data {
 		data[i] = byte(i*31 + i>>8)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
+	addr := testutil.Serve(t, "127.0.0.1:0", func(c net.Conn) {
+		for off := 0; off < len(data); off += 1 << 20 {
+			if _, err := c.Write(data[off:min(off+1<<20, len(data))]); err != nil {
 				return
 			}
-			go func() {
-				defer c.Close()
-				for off := 0; off < len(data); off += 1 << 20 {
-					if _, err := c.Write(data[off:min(off+1<<20, len(data))]); err != nil {
-						return
-					}
-					time.Sleep(pause)
-				}
-			}()
+			time.Sleep(pause)
 		}
-	}()
-	return ln.Addr().String(), sha256.Sum256(data)
+	})
+	return addr, sha256.Sum256(data)
 }
 
 func writeConfig(t *testing.T, path, listen, keytab, rules string) {

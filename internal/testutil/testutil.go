@@ -33,11 +33,12 @@ func (l *LogBuffer) String() string {
 	return l.b.String()
 }
 
-// EchoServer listens on 127.0.0.1:0 and echoes each connection until EOF,
-// then half-closes it; it stops with the test.
-func EchoServer(tb testing.TB) string {
+// Serve listens on addr ("127.0.0.1:0", "[::1]:0") until the test ends
+// and runs handle on each connection in its own goroutine, closing the
+// connection afterwards. It returns the address.
+func Serve(tb testing.TB, addr string, handle func(net.Conn)) string {
 	tb.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -49,13 +50,24 @@ func EchoServer(tb testing.TB) string {
 				return
 			}
 			go func() {
-				io.Copy(c, c)
-				c.(*net.TCPConn).CloseWrite()
-				c.Close()
+				defer c.Close()
+				handle(c)
 			}()
 		}
 	}()
 	return ln.Addr().String()
+}
+
+// Echo echoes c until EOF, then half-closes it.
+func Echo(c net.Conn) {
+	io.Copy(c, c)
+	c.(*net.TCPConn).CloseWrite()
+}
+
+// EchoServer is an Echo server on 127.0.0.1:0.
+func EchoServer(tb testing.TB) string {
+	tb.Helper()
+	return Serve(tb, "127.0.0.1:0", Echo)
 }
 
 // StartServer runs a gateway with opts on 127.0.0.1:0 until the test ends
