@@ -1,23 +1,18 @@
-// Package policy is the gssocks configuration and access policy: it loads
-// the HCL configuration file into an immutable Config and decides, without
+// Package policy is the gssocks access policy engine: it decides, without
 // any I/O, which RFC 1961 §4 protection level a session gets and whether a
 // SOCKS5 request (RFC 1928 §4) may proceed.
 //
-// # Loading
-//
-// Load and Parse (or a Loader, which also returns the parsed files for
-// FormatDiagnostics) decode the file into user-facing structs, then validate
-// and convert them into a Config. Every problem found is reported, not just
-// the first, as an *hcl.Diagnostic whose Subject points at the offending
-// block, attribute or list element, with a "Did you mean …?" where a near
-// name exists. Errors make the Config nil; warnings (a rule shadowed by an
-// earlier one, a world-readable keytab, …) come with a usable Config. The
-// only I/O is reading the configuration file and the keytab, which is
-// checked to exist, to be readable and to hold the configured principals.
+// It works on plain values only. A Rule is a struct of matchers (strings,
+// netip prefixes, port ranges, commands, levels) with the Position it was
+// written at; NewEngine checks and compiles a list of them into an
+// immutable Engine. Reading the configuration file, reporting its
+// mistakes and turning it into Rules is the config package's work: this
+// package imports neither HCL nor Kerberos, and knows nothing of files.
 //
 // # Deciding
 //
-// An Engine holds the rules in file order. The first rule whose matchers
+// An Engine holds its rules in order (file order, for rules the config
+// package decoded). The first rule whose matchers
 // all match a request decides it; when none does, the request is denied.
 // An absent matcher matches everything; a present one matches when:
 //
@@ -27,8 +22,11 @@
 //     alone matches any authenticated principal.
 //   - realms: the client's realm is in the list (exact, case-sensitive).
 //   - groups: the client's user SID or one of its group SIDs (from the
-//     PAC) is among the rule's SIDs (group aliases resolved at load).
-//   - sources: the client address is inside one of the networks.
+//     PAC) is among the rule's SIDs, compared case-insensitively (the
+//     config package resolves group aliases to SIDs).
+//   - sources: the client address is inside one of the networks, as
+//     Sources.Contains tests it (IPv4-mapped addresses unmapped, IPv6
+//     zones dropped); the server tests no_auth membership the same way.
 //   - commands, ports: the SOCKS command and destination port are listed.
 //   - destinations: a name pattern matches Request.Host ("*.corp.example"
 //     matches names below corp.example, not corp.example itself; an exact
@@ -52,8 +50,10 @@
 // its SOCKS request: only identity and source are known then.
 //
 // Denials carry the deciding rule and a reason (Decision, *Denied), for the
-// SOCKS reply and the audit log. The package does not resolve names,
-// authenticate clients, count sessions (it reports the per-principal limit
-// for the server to enforce) or watch the file for changes: a reload loads
-// a new Config and replaces the old one whole.
+// SOCKS reply and the audit log; Explain adds why each earlier rule did not
+// match, and Shadows finds rules an earlier rule makes unreachable. The
+// package does not parse configuration, resolve names, authenticate
+// clients or count sessions (it reports the per-principal limit for the
+// server to enforce); a reload builds a new Engine and replaces the old one
+// whole.
 package policy

@@ -1,13 +1,12 @@
 package policy
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
 	"strings"
 	"time"
 	"unicode/utf8"
-
-	"github.com/gssocks/gssocks/encap"
 )
 
 // Identity is who the client authenticated as. The zero Identity is an
@@ -63,8 +62,8 @@ type Request struct {
 	Host     string       // destination as a name when the client sent a domain, else ""
 	Addrs    []netip.Addr // the literal address, or every address the name resolved to
 	Port     uint16
-	Level    encap.Level // the negotiated protection level
-	NEC      bool        // the level was negotiated in the unwrapped (NEC) form
+	Level    Level // the negotiated protection level
+	NEC      bool  // the level was negotiated in the unwrapped (NEC) form
 }
 
 func (r Request) String() string {
@@ -128,7 +127,7 @@ func (m Miss) String() string { return fmt.Sprintf("rule %q: %s", m.Rule, m.Why)
 
 // LevelChoice is the protection level granted to a session.
 type LevelChoice struct {
-	Level  encap.Level
+	Level  Level
 	Rule   string // the rule that accepts Level
 	Reason string
 }
@@ -141,7 +140,7 @@ type Engine struct {
 
 // compiled is a Rule prepared for matching.
 type compiled struct {
-	*Rule
+	Rule
 	sids     map[string]struct{}
 	commands uint8 // bit 1<<Command
 	levels   uint8 // bit 1<<Level
@@ -152,51 +151,116 @@ type compiled struct {
 	allowReason, denyReason string
 }
 
-// NewEngine prepares rules for matching; they are used in order.
-func NewEngine(rules []*Rule) *Engine {
+// ErrInvalidRule is wrapped by NewEngine's errors: a rule breaks an
+// invariant the matchers rely on.
+var ErrInvalidRule = errors.New("policy: invalid rule")
+
+// NewEngine prepares rules for matching, in order: the first matching rule
+// decides. It copies them, and checks what matching relies on, failing
+// with an error wrapping ErrInvalidRule for: an empty or repeated name, an
+// unknown action or command, an invalid network, a destination that is
+// neither a network nor a lower-case name (without a trailing dot), an
+// inverted port range, or a protection level above confidentiality. The
+// config package only builds rules that pass.
+func NewEngine(rules []Rule) (*Engine, error) {
 	e := &Engine{rules: make([]*compiled, 0, len(rules))}
-	for _, r := range rules {
-		c := &compiled{
-			Rule:        r,
-			allowReason: fmt.Sprintf("rule %q allows", r.Name),
-			denyReason:  fmt.Sprintf("rule %q denies", r.Name),
+	seen := make(map[string]struct{}, len(rules))
+	for i := range rules {
+		r := rules[i].clone()
+		if err := validate(&r); err != nil {
+			return nil, fmt.Errorf("%w %d %q: %s", ErrInvalidRule, i+1, r.Name, err)
 		}
-		if r.SIDs != nil {
-			c.sids = make(map[string]struct{}, len(r.SIDs))
-			for _, s := range r.SIDs {
-				c.sids[strings.ToUpper(s)] = struct{}{}
-			}
+		if _, dup := seen[r.Name]; dup {
+			return nil, fmt.Errorf("%w %d %q: the name is not unique", ErrInvalidRule, i+1, r.Name)
 		}
-		for _, cmd := range r.Commands {
-			if cmd < 8 {
-				c.commands |= 1 << cmd
-			}
-		}
-		prot := r.Protection
-		if prot == nil {
-			prot = DefaultProtection()
-		}
-		for _, l := range prot {
-			if l <= encap.LevelConfidentiality {
-				c.levels |= 1 << l
-			}
-		}
-		for _, d := range r.Destinations {
-			switch {
-			case strings.HasPrefix(d.Name, "*."):
-				c.suffixes = append(c.suffixes, d.Name[1:])
-			case d.Name != "":
-				if c.names == nil {
-					c.names = make(map[string]struct{})
-				}
-				c.names[d.Name] = struct{}{}
-			default:
-				c.nets = append(c.nets, d.Prefix)
-			}
-		}
-		e.rules = append(e.rules, c)
+		seen[r.Name] = struct{}{}
+		e.rules = append(e.rules, compile(r))
 	}
-	return e
+	return e, nil
+}
+
+// validate checks one rule for NewEngine; the error text is for people.
+func validate(r *Rule) error {
+	if r.Name == "" {
+		return errors.New("no name")
+	}
+	if r.Action != ActionAllow && r.Action != ActionDeny {
+		return fmt.Errorf("unknown %s", r.Action)
+	}
+	for _, p := range r.Sources {
+		if !p.IsValid() {
+			return fmt.Errorf("invalid source network %s", p)
+		}
+	}
+	for _, d := range r.Destinations {
+		switch {
+		case d.Name == "" && !d.Prefix.IsValid():
+			return errors.New("a destination with neither a name nor a valid network")
+		case d.Name != "" && d.Prefix.IsValid():
+			return fmt.Errorf("destination %q has both a name and a network", d.Name)
+		case d.Name != "" && d.Name != NormalizeHost(d.Name):
+			return fmt.Errorf("destination name %q is not lower case without a trailing dot", d.Name)
+		}
+	}
+	for _, p := range r.Ports {
+		if p.Lo > p.Hi {
+			return fmt.Errorf("inverted port range %d-%d", p.Lo, p.Hi)
+		}
+	}
+	for _, c := range r.Commands {
+		if c != CommandConnect && c != CommandBind && c != CommandUDP {
+			return fmt.Errorf("unknown %s", c)
+		}
+	}
+	for _, l := range r.Protection {
+		if l > LevelConfidentiality {
+			return fmt.Errorf("protection level %s is not supported", l)
+		}
+	}
+	return nil
+}
+
+func compile(r Rule) *compiled {
+	c := &compiled{
+		Rule:        r,
+		allowReason: fmt.Sprintf("rule %q allows", r.Name),
+		denyReason:  fmt.Sprintf("rule %q denies", r.Name),
+	}
+	if r.SIDs != nil {
+		c.sids = make(map[string]struct{}, len(r.SIDs))
+		for _, s := range r.SIDs {
+			c.sids[strings.ToUpper(s)] = struct{}{}
+		}
+	}
+	for _, cmd := range r.Commands {
+		c.commands |= 1 << cmd
+	}
+	for _, l := range c.protection() {
+		c.levels |= 1 << l
+	}
+	for _, d := range r.Destinations {
+		switch {
+		case strings.HasPrefix(d.Name, "*."):
+			c.suffixes = append(c.suffixes, d.Name[1:])
+		case d.Name != "":
+			if c.names == nil {
+				c.names = make(map[string]struct{})
+			}
+			c.names[d.Name] = struct{}{}
+		default:
+			c.nets = append(c.nets, d.Prefix)
+		}
+	}
+	return c
+}
+
+// Rules returns a copy of the engine's rules, in order.
+func (e *Engine) Rules() []Rule {
+	out := make([]Rule, len(e.rules))
+	for i, c := range e.rules {
+		out[i] = c.Rule.clone()
+	}
+	return out
 }
 
 // view is a Request normalized once for matching.
@@ -210,13 +274,13 @@ type view struct {
 func newView(r *Request) view {
 	v := view{r: r, src: normAddr(r.Source)}
 	v.principal, v.name, v.realm = r.Identity.parts()
-	v.host = normHost(r.Host)
+	v.host = NormalizeHost(r.Host)
 	return v
 }
 
-func normAddr(a netip.Addr) netip.Addr { return a.Unmap().WithZone("") }
-
-func normHost(h string) string { return strings.ToLower(strings.TrimSuffix(h, ".")) }
+// NormalizeHost returns a destination name in the form rules hold and
+// compare names: lower case, without a trailing dot.
+func NormalizeHost(h string) string { return strings.ToLower(strings.TrimSuffix(h, ".")) }
 
 // Decide returns the decision of the first rule matching r, or the default
 // deny.
@@ -266,11 +330,11 @@ func (c *compiled) decide(r *Request) Decision {
 	}
 }
 
-func (c *compiled) accepts(l encap.Level) bool {
-	return l <= encap.LevelConfidentiality && c.levels&(1<<l) != 0
+func (c *compiled) accepts(l Level) bool {
+	return l <= LevelConfidentiality && c.levels&(1<<l) != 0
 }
 
-func (c *compiled) protection() []encap.Level {
+func (c *compiled) protection() []Level {
 	if c.Protection == nil {
 		return DefaultProtection()
 	}
@@ -289,8 +353,8 @@ func (c *compiled) protection() []encap.Level {
 // one is auth_only; else the lowest accepted level above the requested
 // one. Otherwise, and for selective protection (level 3) always, the error
 // is a *Denied: the session is refused before its request.
-func (e *Engine) ChooseLevel(id Identity, src netip.Addr, requested encap.Level, nec bool) (LevelChoice, error) {
-	if requested > encap.LevelConfidentiality {
+func (e *Engine) ChooseLevel(id Identity, src netip.Addr, requested Level, nec bool) (LevelChoice, error) {
+	if requested > LevelConfidentiality {
 		return LevelChoice{}, &Denied{Reason: fmt.Sprintf("protection level %s is not supported", requested)}
 	}
 	r := Request{Identity: id, Source: src}
@@ -329,20 +393,20 @@ func (e *Engine) ChooseLevel(id Identity, src netip.Addr, requested encap.Level,
 		return LevelChoice{Level: requested, Rule: c.Name,
 			Reason: fmt.Sprintf("%s requested, accepted by rule %q", requested, c.Name)}, nil
 	}
-	if requested > encap.LevelClear {
-		if c := firstWith(cands, func(c *compiled) bool { return c.AuthOnly && c.accepts(encap.LevelClear) }); c != nil {
-			return LevelChoice{Level: encap.LevelClear, Rule: c.Name,
+	if requested > LevelClear {
+		if c := firstWith(cands, func(c *compiled) bool { return c.AuthOnly && c.accepts(LevelClear) }); c != nil {
+			return LevelChoice{Level: LevelClear, Rule: c.Name,
 				Reason: fmt.Sprintf("%s requested, clear granted: rule %q is auth_only", requested, c.Name)}, nil
 		}
 	}
-	for l := requested + 1; l <= encap.LevelConfidentiality; l++ {
+	for l := requested + 1; l <= LevelConfidentiality; l++ {
 		if c := firstWith(cands, func(c *compiled) bool { return c.accepts(l) }); c != nil {
 			return LevelChoice{Level: l, Rule: c.Name,
 				Reason: fmt.Sprintf("%s requested, raised to %s: the matching rules do not accept %s", requested, l, requested)}, nil
 		}
 	}
-	var union []encap.Level
-	for l := encap.LevelClear; l <= encap.LevelConfidentiality; l++ {
+	var union []Level
+	for l := LevelClear; l <= LevelConfidentiality; l++ {
 		if firstWith(cands, func(c *compiled) bool { return c.accepts(l) }) != nil {
 			union = append(union, l)
 		}
@@ -481,15 +545,7 @@ func (c *compiled) matchGroups(id *Identity) bool {
 }
 
 func (c *compiled) matchSource(src netip.Addr) bool {
-	if c.Sources == nil {
-		return true
-	}
-	for _, p := range c.Sources {
-		if p.Contains(src) {
-			return true
-		}
-	}
-	return false
+	return c.Sources == nil || Sources(c.Sources).Contains(src)
 }
 
 func (c *compiled) matchCommand(cmd Command) bool {

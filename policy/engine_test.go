@@ -8,74 +8,52 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/gssocks/gssocks/encap"
 )
 
-// fixture is the policy the engine tests decide against.
-const fixture = `
-listen = ["127.0.0.1:1080"]
-
-group "vpn-users" {
-  sids = ["S-1-5-21-1-2-3-1104"]
+// fixture is the policy the engine tests decide against, as plain values.
+// The config package's tests decode the same rules from HCL.
+func fixture() []Rule {
+	p := netip.MustParsePrefix
+	dst := func(ss ...string) []Destination {
+		var out []Destination
+		for _, s := range ss {
+			if pr, err := netip.ParsePrefix(s); err == nil {
+				out = append(out, Destination{Prefix: pr})
+			} else {
+				out = append(out, Destination{Name: s})
+			}
+		}
+		return out
+	}
+	return []Rule{
+		{Name: "deny-loopback", Action: ActionDeny, Destinations: dst("127.0.0.0/8", "::1/128")},
+		{Name: "deny-db", Action: ActionDeny, Destinations: dst("10.5.0.0/16", "db.corp.example.test"), Ports: []PortRange{{Lo: 5432, Hi: 5432}}},
+		{Name: "bob-nothing", Action: ActionDeny, Principals: []string{"bob@EXAMPLE.TEST"}},
+		{Name: "admins", Groups: []string{"S-1-5-21-1-2-3-512"}, SIDs: []string{"S-1-5-21-1-2-3-512"},
+			Protection: []Level{LevelConfidentiality}, IdleTimeout: time.Hour, MaxSessionsPerPrincipal: 3},
+		{Name: "staff", Principals: []string{"*@EXAMPLE.TEST"},
+			Sources:      []netip.Prefix{p("10.0.0.0/8"), p("2001:db8::/32")},
+			Destinations: dst("10.0.0.0/8", "*.corp.example.test", "intranet.example.test"),
+			Ports:        []PortRange{{Lo: 80, Hi: 80}, {Lo: 443, Hi: 443}, {Lo: 8000, Hi: 8999}},
+			Commands:     []Command{CommandConnect, CommandBind}},
+		{Name: "vpn", Groups: []string{"vpn-users"}, SIDs: []string{"S-1-5-21-1-2-3-1104"},
+			Commands: []Command{CommandConnect}, Destinations: dst("192.0.2.0/24")},
+		{Name: "svc", Principals: []string{"svc-??@EXAMPLE.TEST", "svc-*@OTHER.TEST"},
+			Protection: []Level{LevelClear, LevelIntegrity}, AuthOnly: true, NEC: true},
+		{Name: "partner-dns", Realms: []string{"PARTNER.TEST"}, Commands: []Command{CommandUDP}, Ports: []PortRange{{Lo: 53, Hi: 53}}},
+		{Name: "lab", Sources: []netip.Prefix{p("10.9.0.0/16")}, Protection: []Level{LevelClear}, Ports: []PortRange{{Lo: 80, Hi: 80}}},
+	}
 }
 
-rule "deny-loopback" {
-  action       = "deny"
-  destinations = ["127.0.0.0/8", "::1/128"]
+// newEngine builds the engine from rules and fails the test on an error.
+func newEngine(t testing.TB, rules []Rule) *Engine {
+	t.Helper()
+	e, err := NewEngine(rules)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
 }
-
-rule "deny-db" {
-  action       = "deny"
-  destinations = ["10.5.0.0/16", "db.corp.example.test"]
-  ports        = ["5432"]
-}
-
-rule "bob-nothing" {
-  action     = "deny"
-  principals = ["bob@EXAMPLE.TEST"]
-}
-
-rule "admins" {
-  groups                     = ["S-1-5-21-1-2-3-512"]
-  protection                 = ["confidentiality"]
-  idle_timeout               = "1h"
-  max_sessions_per_principal = 3
-}
-
-rule "staff" {
-  principals   = ["*@EXAMPLE.TEST"]
-  sources      = ["10.0.0.0/8", "2001:db8::/32"]
-  destinations = ["10.0.0.0/8", "*.corp.example.test", "intranet.example.test"]
-  ports        = ["80", "443", "8000-8999"]
-  commands     = ["connect", "bind"]
-}
-
-rule "vpn" {
-  groups       = ["vpn-users"]
-  commands     = ["connect"]
-  destinations = ["192.0.2.0/24"]
-}
-
-rule "svc" {
-  principals = ["svc-??@EXAMPLE.TEST", "svc-*@OTHER.TEST"]
-  protection = ["clear", "integrity"]
-  auth_only  = true
-  nec        = true
-}
-
-rule "partner-dns" {
-  realms   = ["PARTNER.TEST"]
-  commands = ["udp"]
-  ports    = ["53"]
-}
-
-rule "lab" {
-  sources    = ["10.9.0.0/16"]
-  protection = ["clear"]
-  ports      = ["80"]
-}
-`
 
 var (
 	alice = Identity{Principal: "alice@EXAMPLE.TEST", Name: "alice", Realm: "EXAMPLE.TEST"}
@@ -98,9 +76,9 @@ func ips(ss ...string) []netip.Addr {
 }
 
 const (
-	clear = encap.LevelClear
-	integ = encap.LevelIntegrity
-	conf  = encap.LevelConfidentiality
+	clear = LevelClear
+	integ = LevelIntegrity
+	conf  = LevelConfidentiality
 )
 
 // req builds a CONNECT at integrity; the table tweaks the rest.
@@ -111,7 +89,7 @@ func req(id Identity, src string, host string, addrs []netip.Addr, port uint16) 
 func with(r Request, f func(*Request)) Request { f(&r); return r }
 
 func TestDecide(t *testing.T) {
-	e := mustParse(t, fixture).Engine
+	e := newEngine(t, fixture())
 	const deflt = "no rule matches (default deny)"
 	allows := func(rule string) string { return fmt.Sprintf("rule %q allows", rule) }
 	denies := func(rule string) string { return fmt.Sprintf("rule %q denies", rule) }
@@ -127,7 +105,7 @@ func TestDecide(t *testing.T) {
 		{"staff confidentiality", with(req(alice, "10.1.1.1", "", ips("10.2.3.4"), 443), func(r *Request) { r.Level = conf }), true, "staff", allows("staff")},
 		{"staff refuses clear, no fall-through", with(req(alice, "10.1.1.1", "", ips("10.2.3.4"), 443), func(r *Request) { r.Level = clear }),
 			false, "staff", `protection clear not accepted by rule "staff" (accepts integrity, confidentiality)`},
-		{"selective never accepted", with(req(alice, "10.1.1.1", "", ips("10.2.3.4"), 443), func(r *Request) { r.Level = encap.LevelSelective }),
+		{"selective never accepted", with(req(alice, "10.1.1.1", "", ips("10.2.3.4"), 443), func(r *Request) { r.Level = LevelSelective }),
 			false, "staff", `protection selective not accepted by rule "staff" (accepts integrity, confidentiality)`},
 		{"staff by name pattern", req(alice, "10.1.1.1", "wiki.corp.example.test", ips("203.0.113.5"), 443), true, "staff", allows("staff")},
 		{"name case and trailing dot", req(alice, "10.1.1.1", "WIKI.Corp.Example.Test.", ips("203.0.113.5"), 443), true, "staff", allows("staff")},
@@ -209,7 +187,7 @@ func TestDecide(t *testing.T) {
 }
 
 func TestExplain(t *testing.T) {
-	e := mustParse(t, fixture).Engine
+	e := newEngine(t, fixture())
 	d, misses := e.Explain(req(alice, "10.1.1.1", "", ips("10.2.3.4"), 22))
 	if d.Allow || d.Rule != "" {
 		t.Fatalf("decision %+v", d)
@@ -267,14 +245,14 @@ func TestExplain(t *testing.T) {
 }
 
 func TestChooseLevel(t *testing.T) {
-	e := mustParse(t, fixture).Engine
+	e := newEngine(t, fixture())
 	cases := []struct {
 		name      string
 		id        Identity
 		src       string
-		requested encap.Level
+		requested Level
 		nec       bool
-		level     encap.Level
+		level     Level
 		rule      string
 		reason    string // the Denied reason when err
 		err       bool
@@ -282,7 +260,7 @@ func TestChooseLevel(t *testing.T) {
 		{"accepted", alice, "10.1.1.1", integ, false, integ, "staff", `integrity requested, accepted by rule "staff"`, false},
 		{"accepted confidentiality", alice, "10.1.1.1", conf, false, conf, "staff", `confidentiality requested, accepted by rule "staff"`, false},
 		{"clear raised", alice, "10.1.1.1", clear, false, integ, "staff", `clear requested, raised to integrity: the matching rules do not accept clear`, false},
-		{"selective refused", alice, "10.1.1.1", encap.LevelSelective, false, 0, "", "protection level selective is not supported", true},
+		{"selective refused", alice, "10.1.1.1", LevelSelective, false, 0, "", "protection level selective is not supported", true},
 		{"unknown level refused", alice, "10.1.1.1", 9, false, 0, "", "protection level level(9) is not supported", true},
 		{"no candidate", alice, "192.0.2.1", integ, false, 0, "", "no allow rule matches alice@EXAMPLE.TEST from 192.0.2.1", true},
 		{"deny rule decides all", bob, "10.1.1.1", integ, false, 0, "bob-nothing", `rule "bob-nothing" denies`, true},
@@ -382,7 +360,7 @@ func TestCoversDestinations(t *testing.T) {
 // TestConcurrentDecide runs decisions from many goroutines for the race
 // detector: the engine must not write after NewEngine.
 func TestConcurrentDecide(t *testing.T) {
-	e := mustParse(t, fixture).Engine
+	e := newEngine(t, fixture())
 	var wg sync.WaitGroup
 	for i := range 8 {
 		wg.Go(func() {
@@ -421,11 +399,11 @@ func TestRequestString(t *testing.T) {
 // comes with an accepted level, and ChooseLevel grants only what its rule
 // accepts.
 func FuzzDecide(f *testing.F) {
-	cfg := mustParse(f, fixture)
-	e := cfg.Engine
+	rules := fixture()
+	e := newEngine(f, rules)
 	byName := map[string]*Rule{}
-	for _, r := range cfg.Rules {
-		byName[r.Name] = r
+	for i := range rules {
+		byName[rules[i].Name] = &rules[i]
 	}
 	f.Add("alice@EXAMPLE.TEST", "", []byte{10, 1, 1, 1}, uint8(1), "wiki.corp.example.test", []byte{127, 0, 0, 1}, uint16(443), uint8(1), false)
 	f.Add("svc-ab@EXAMPLE.TEST", "S-1-5-21-1-2-3-512", []byte{203, 0, 113, 1}, uint8(3), "", []byte{10, 5, 1, 1}, uint16(5432), uint8(0), true)
@@ -447,30 +425,136 @@ func FuzzDecide(f *testing.F) {
 			addrs = append(addrs, toAddr(dst[:n]))
 			dst = dst[n:]
 		}
-		r := Request{Identity: id, Source: toAddr(src), Command: Command(cmd), Host: host, Addrs: addrs, Port: port, Level: encap.Level(level), NEC: nec}
+		r := Request{Identity: id, Source: toAddr(src), Command: Command(cmd), Host: host, Addrs: addrs, Port: port, Level: Level(level), NEC: nec}
 
 		d := e.Decide(r)
 		ed, misses := e.Explain(r)
 		if d != ed {
 			t.Fatalf("Decide %+v, Explain %+v", d, ed)
 		}
-		if d.Rule == "" && len(misses) != len(cfg.Rules) || d.Rule != "" && cfg.Rules[len(misses)].Name != d.Rule {
+		if d.Rule == "" && len(misses) != len(rules) || d.Rule != "" && rules[len(misses)].Name != d.Rule {
 			t.Fatalf("%d misses for decision by %q", len(misses), d.Rule)
 		}
 		if d.Allow {
 			rule := byName[d.Rule]
-			if rule.Action != ActionAllow || !slices.Contains(rule.Protection, r.Level) || (nec && !rule.NEC) {
+			if rule.Action != ActionAllow || !slices.Contains(protection(rule), r.Level) || (nec && !rule.NEC) {
 				t.Fatalf("allowed by %+v at %s", rule, r.Level)
 			}
 		}
-		lc, err := e.ChooseLevel(id, r.Source, encap.Level(level), nec)
+		lc, err := e.ChooseLevel(id, r.Source, Level(level), nec)
 		if err == nil {
 			rule := byName[lc.Rule]
-			if rule == nil || rule.Action != ActionAllow || !slices.Contains(rule.Protection, lc.Level) || (nec && !rule.NEC) {
+			if rule == nil || rule.Action != ActionAllow || !slices.Contains(protection(rule), lc.Level) || (nec && !rule.NEC) {
 				t.Fatalf("ChooseLevel %+v by %+v", lc, rule)
 			}
 		} else if _, ok := err.(*Denied); !ok {
 			t.Fatalf("ChooseLevel error %T", err)
 		}
 	})
+}
+
+// protection is what rule accepts, its default included.
+func protection(r *Rule) []Level {
+	if r.Protection == nil {
+		return DefaultProtection()
+	}
+	return r.Protection
+}
+
+// TestNewEngineRejects: rules built by hand get the checks the config
+// package makes, so a broken rule fails the build instead of matching
+// nothing (or, for a deny rule, failing open).
+func TestNewEngineRejects(t *testing.T) {
+	ok := Rule{Name: "ok"}
+	for _, c := range []struct {
+		name string
+		rule Rule
+		want string
+	}{
+		{"no name", Rule{}, `1 "": no name`},
+		{"action", Rule{Name: "r", Action: 7}, `1 "r": unknown action(7)`},
+		{"source", Rule{Name: "r", Sources: []netip.Prefix{{}}}, `1 "r": invalid source network invalid Prefix`},
+		{"empty destination", Rule{Name: "r", Destinations: []Destination{{}}}, `1 "r": a destination with neither a name nor a valid network`},
+		{"both", Rule{Name: "r", Destinations: []Destination{{Name: "a.test", Prefix: netip.MustParsePrefix("10.0.0.0/8")}}}, `1 "r": destination "a.test" has both a name and a network`},
+		{"name case", Rule{Name: "r", Destinations: []Destination{{Name: "A.test."}}}, `1 "r": destination name "A.test." is not lower case without a trailing dot`},
+		{"ports", Rule{Name: "r", Ports: []PortRange{{Lo: 9, Hi: 1}}}, `1 "r": inverted port range 9-1`},
+		{"command", Rule{Name: "r", Commands: []Command{9}}, `1 "r": unknown command(9)`},
+		{"selective", Rule{Name: "r", Protection: []Level{LevelSelective}}, `1 "r": protection level selective is not supported`},
+	} {
+		_, err := NewEngine([]Rule{c.rule})
+		if !errors.Is(err, ErrInvalidRule) || err.Error() != "policy: invalid rule "+c.want {
+			t.Errorf("%s: %v", c.name, err)
+		}
+	}
+	if _, err := NewEngine([]Rule{ok, {Name: "x"}, ok}); err == nil || err.Error() != `policy: invalid rule 3 "ok": the name is not unique` {
+		t.Errorf("duplicate: %v", err)
+	}
+	if e, err := NewEngine(nil); err != nil || len(e.Rules()) != 0 {
+		t.Errorf("no rules: %v", err)
+	}
+}
+
+// TestEngineOwnsItsRules: changing the rules after NewEngine, or what
+// Rules returns, changes no decision.
+func TestEngineOwnsItsRules(t *testing.T) {
+	rules := fixture()
+	e := newEngine(t, rules)
+	r := req(alice, "10.1.1.1", "", ips("10.2.3.4"), 443)
+	rules[4].Ports[1] = PortRange{Lo: 1, Hi: 1}
+	rules[4].Name = "changed"
+	got := e.Rules()
+	got[4].Ports[1] = PortRange{Lo: 1, Hi: 1}
+	got[0].Destinations[0] = Destination{Prefix: netip.MustParsePrefix("10.0.0.0/8")}
+	if d := e.Decide(r); !d.Allow || d.Rule != "staff" {
+		t.Errorf("decision %+v", d)
+	}
+	if again := e.Rules(); again[4].Name != "staff" || again[4].Ports[1] != (PortRange{Lo: 443, Hi: 443}) || len(again) != len(rules) {
+		t.Errorf("rules %+v", again[4])
+	}
+	// Absent (nil) and present-but-empty matchers stay apart in copies.
+	e = newEngine(t, []Rule{{Name: "none", Ports: []PortRange{}}, {Name: "all"}})
+	if got := e.Rules(); got[0].Ports == nil || got[1].Ports != nil {
+		t.Errorf("copies %+v", got)
+	}
+	if d := e.Decide(req(alice, "10.1.1.1", "", ips("10.2.3.4"), 443)); d.Rule != "all" {
+		t.Errorf("an empty matcher matched: %+v", d)
+	}
+}
+
+func TestShadows(t *testing.T) {
+	rules := fixture()
+	rules = append(rules,
+		Rule{Name: "staff-web", Principals: []string{"alice@EXAMPLE.TEST"}, Sources: []netip.Prefix{netip.MustParsePrefix("10.1.0.0/16")},
+			Destinations: []Destination{{Name: "*.web.corp.example.test"}}, Ports: []PortRange{{Lo: 443, Hi: 443}}, Commands: []Command{CommandConnect}},
+		Rule{Name: "more-bob", Action: ActionDeny, Principals: []string{"bob@EXAMPLE.TEST"}, Ports: []PortRange{{Lo: 22, Hi: 22}}},
+		Rule{Name: "lab-ssh", Sources: []netip.Prefix{netip.MustParsePrefix("10.9.0.0/16")}, Ports: []PortRange{{Lo: 22, Hi: 22}}},
+	)
+	want := []Shadow{{Rule: 9, By: 4}, {Rule: 10, By: 2}}
+	if got := Shadows(rules); !slices.Equal(got, want) {
+		t.Errorf("Shadows = %v, want %v", got, want)
+	}
+	if got := Shadows(fixture()); got != nil {
+		t.Errorf("the fixture has no shadowed rule: %v", got)
+	}
+}
+
+func TestLevelNames(t *testing.T) {
+	for l := range Level(255) {
+		p, err := ParseLevel(l.String())
+		if (err == nil) != (l <= LevelSelective) || (err == nil && p != l) {
+			t.Errorf("ParseLevel(%q) = %v, %v", l.String(), p, err)
+		}
+	}
+	if _, err := ParseLevel("Integrity"); err == nil {
+		t.Error("level names are lower case")
+	}
+}
+
+func TestPosition(t *testing.T) {
+	if got := (Position{File: "gssocks.hcl", Line: 12, Column: 1}).String(); got != "gssocks.hcl:12:1" {
+		t.Errorf("got %s", got)
+	}
+	if got := (Position{}).String(); got != "-" {
+		t.Errorf("zero: %s", got)
+	}
 }

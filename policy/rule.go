@@ -6,9 +6,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/gssocks/gssocks/encap"
-	"github.com/hashicorp/hcl/v2"
 )
 
 // Action is what a matching rule does.
@@ -80,27 +77,44 @@ func (p PortRange) String() string {
 // Contains reports whether port is in the range.
 func (p PortRange) Contains(port uint16) bool { return p.Lo <= port && port <= p.Hi }
 
-// Rule is one rule block. A nil matcher slice means the attribute was
-// absent and matches everything; Load never leaves a present one empty.
-// Rules belong to an immutable Config: do not modify them.
+// Position is where a rule was written, for explaining decisions. Line
+// and Column count from 1; the zero Position means unknown.
+type Position struct {
+	File         string
+	Line, Column int
+}
+
+// String renders "file:line:col", the form editors jump to; "-" when
+// unknown.
+func (p Position) String() string {
+	if p.Line == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%s:%d:%d", p.File, p.Line, p.Column)
+}
+
+// Rule is one rule of the policy. A nil matcher slice is an absent matcher
+// and matches everything; a present empty one matches nothing (the config
+// package never builds one). NewEngine copies rules, so an Engine does not
+// change when the caller's rules do.
 type Rule struct {
-	Name   string
+	Name   string // unique within an Engine; appears in decisions and logs
 	Action Action
 
 	// Identity matchers; none of them matches an unauthenticated session.
 	Principals []string // patterns "alice@EXAMPLE.TEST", "*@EXAMPLE.TEST", "svc-*@EXAMPLE.TEST", "*"
 	Realms     []string
-	Groups     []string // as written: group aliases and SIDs
-	SIDs       []string // Groups resolved to SIDs, for matching
+	Groups     []string // as written: group aliases and SIDs; shown by Explain
+	SIDs       []string // Groups resolved to SIDs, for matching (compared case-insensitively)
 
-	Sources      []netip.Prefix
+	Sources      []netip.Prefix // client networks, matched as Sources.Contains does
 	Destinations []Destination
 	Ports        []PortRange
 	Commands     []Command
 
-	// Protection lists the levels this rule accepts; Load defaults it to
-	// integrity and confidentiality.
-	Protection []encap.Level
+	// Protection lists the levels this rule accepts; nil means
+	// DefaultProtection.
+	Protection []Level
 	// NEC accepts the unwrapped (NEC) form of the protection-level message.
 	NEC bool
 	// AuthOnly answers a request for integrity or confidentiality with
@@ -108,20 +122,43 @@ type Rule struct {
 	AuthOnly bool
 
 	MaxSessionsPerPrincipal int           // 0: no limit
-	IdleTimeout             time.Duration // 0: Timeouts.Idle
+	IdleTimeout             time.Duration // 0: the server's idle timeout
 
-	Range hcl.Range // the rule block's header, for messages
+	Pos Position // the rule block's header, for explain and messages
 }
 
 // DefaultProtection returns the levels a rule accepts when it does not say.
-func DefaultProtection() []encap.Level {
-	return []encap.Level{encap.LevelIntegrity, encap.LevelConfidentiality}
+func DefaultProtection() []Level {
+	return []Level{LevelIntegrity, LevelConfidentiality}
 }
 
 // hasRequestMatchers reports whether r looks at the SOCKS request, which is
 // unknown while the protection level is negotiated.
 func (r *Rule) hasRequestMatchers() bool {
 	return r.Destinations != nil || r.Ports != nil || r.Commands != nil
+}
+
+// clone copies r deeply enough that the caller's slices are not shared.
+func (r Rule) clone() Rule {
+	r.Principals = cloneNil(r.Principals)
+	r.Realms = cloneNil(r.Realms)
+	r.Groups = cloneNil(r.Groups)
+	r.SIDs = cloneNil(r.SIDs)
+	r.Sources = cloneNil(r.Sources)
+	r.Destinations = cloneNil(r.Destinations)
+	r.Ports = cloneNil(r.Ports)
+	r.Commands = cloneNil(r.Commands)
+	r.Protection = cloneNil(r.Protection)
+	return r
+}
+
+// cloneNil is slices.Clone keeping nil and empty apart, since they mean
+// "absent" and "matches nothing".
+func cloneNil[T any](s []T) []T {
+	if s == nil {
+		return nil
+	}
+	return append(make([]T, 0, len(s)), s...)
 }
 
 func joinStrings[T fmt.Stringer](xs []T) string {
@@ -137,7 +174,7 @@ func joinStrings[T fmt.Stringer](xs []T) string {
 	return b.String()
 }
 
-func levelList(ls []encap.Level) string {
+func levelList(ls []Level) string {
 	s := make([]string, len(ls))
 	for i, l := range ls {
 		s[i] = l.String()

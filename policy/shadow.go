@@ -6,22 +6,30 @@ import (
 	"strings"
 )
 
-// warnShadowed warns about rules that can never match because an earlier
-// rule matches every request they match. The check is conservative: it
-// compares matcher by matcher (absent, identical, "*@R" over "x@R",
-// network containment, …), so it never warns wrongly but can miss a
-// shadow that only a combination of rules causes.
-func (d *decoder) warnShadowed(rules []*Rule) {
-	for j, rj := range rules {
-		for _, ri := range rules[:j] {
-			if covers(ri, rj) {
-				d.warnf(rj.Range, "Rule never matches",
-					"Rule %q can never match: the earlier rule %q (line %d) matches every request it matches, and the first matching rule decides. Move %q above %q, or narrow %q.",
-					rj.Name, ri.Name, ri.Range.Start.Line, rj.Name, ri.Name, ri.Name)
+// Shadow is a rule that can never match: every request it matches is
+// matched by an earlier rule, and the first matching rule decides. Rule and
+// By index the slice given to Shadows.
+type Shadow struct {
+	Rule, By int
+}
+
+// Shadows finds the rules that can never match, each with the first
+// earlier rule that shadows it. The analysis is conservative: it compares
+// matcher by matcher (absent, identical, "*@R" over "x@R", network
+// containment, …), so it never reports wrongly but can miss a shadow that
+// only a combination of rules causes. Protection is not compared: a
+// shadowed rule is unreachable whatever levels either accepts.
+func Shadows(rules []Rule) []Shadow {
+	var out []Shadow
+	for j := range rules {
+		for i := range rules[:j] {
+			if covers(&rules[i], &rules[j]) {
+				out = append(out, Shadow{Rule: j, By: i})
 				break
 			}
 		}
 	}
+	return out
 }
 
 // covers reports whether every request that rule b matches is matched by

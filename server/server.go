@@ -26,11 +26,20 @@ type Resolver interface {
 type Settings struct {
 	Acceptor *gssapi.Acceptor
 	Policy   *policy.Engine
-	Timeouts policy.Timeouts
+	Timeouts Timeouts
 	// MaxSessions bounds concurrent sessions (0: no bound).
 	MaxSessions int
 	// NoAuth are the source networks allowed to use SOCKS method 00.
-	NoAuth []netip.Prefix
+	NoAuth policy.Sources
+}
+
+// Timeouts bound the phases of a session. The caller fills them from its
+// configuration (config.Timeouts); a zero Idle disables the idle timeout.
+type Timeouts struct {
+	Negotiation time.Duration // method selection and GSS-API subnegotiation
+	Connect     time.Duration // name resolution and the outbound connect
+	Idle        time.Duration // no data in either direction
+	Bind        time.Duration // waiting for the inbound connection of a BIND
 }
 
 // Options configure a Server.

@@ -14,11 +14,11 @@ import (
 	"testing"
 
 	"github.com/gssocks/gssocks/client"
+	"github.com/gssocks/gssocks/config"
 	"github.com/gssocks/gssocks/encap"
 	"github.com/gssocks/gssocks/gssapi"
 	"github.com/gssocks/gssocks/internal/krbtest"
 	"github.com/gssocks/gssocks/internal/testutil"
-	"github.com/gssocks/gssocks/policy"
 	"github.com/gssocks/gssocks/server"
 	"github.com/gssocks/gssocks/testenv"
 	"github.com/hashicorp/go-hclog"
@@ -51,7 +51,7 @@ timeouts {
 func startGateway(t testing.TB, rules string) *gateway {
 	t.Helper()
 	env := realm.Get(t)
-	cfg, diags := policy.Parse([]byte(fmt.Sprintf(baseConfig, env.Keytab, rules)), "test.hcl")
+	cfg, diags := config.Parse([]byte(fmt.Sprintf(baseConfig, env.Keytab, rules)), "test.hcl")
 	if diags.HasErrors() {
 		t.Fatalf("config: %s", diags.Error())
 	}
@@ -59,11 +59,16 @@ func startGateway(t testing.TB, rules string) *gateway {
 	logger := hclog.New(&hclog.LoggerOptions{Output: io.MultiWriter(lb, testWriter{t}), Level: hclog.Debug})
 	acc := env.Acceptor(t, gssapi.AcceptorConfig{})
 	srv, addr := testutil.StartServer(t, server.Options{
-		Settings: server.Settings{Acceptor: acc, Policy: cfg.Engine, Timeouts: cfg.Timeouts, MaxSessions: cfg.Limits.MaxSessions, NoAuth: cfg.NoAuth},
+		Settings: server.Settings{Acceptor: acc, Policy: cfg.Engine, Timeouts: serverTimeouts(cfg.Timeouts), MaxSessions: cfg.Limits.MaxSessions, NoAuth: cfg.NoAuth},
 		Logger:   logger,
 		Resolver: testResolver{},
 	})
 	return &gateway{srv: srv, addr: addr, log: lb, env: env}
+}
+
+// serverTimeouts is what the server takes of the configured timeouts.
+func serverTimeouts(t config.Timeouts) server.Timeouts {
+	return server.Timeouts{Negotiation: t.Negotiation, Connect: t.Connect, Idle: t.Idle, Bind: t.Bind}
 }
 
 type testWriter struct{ t testing.TB }

@@ -182,13 +182,7 @@ func (s *session) handshake() error {
 }
 
 func (s *session) noAuthAllowed() bool {
-	a := s.src.Addr()
-	for _, p := range s.st.NoAuth {
-		if p.Contains(a) {
-			return true
-		}
-	}
-	return false
+	return s.st.NoAuth.Contains(s.src.Addr())
 }
 
 func identityOf(ctx *gssapi.Context) policy.Identity {
@@ -202,16 +196,18 @@ func identityOf(ctx *gssapi.Context) policy.Identity {
 }
 
 func (s *session) chooseLevel(requested encap.Level, nec bool) (encap.Level, error) {
-	ch, err := s.st.Policy.ChooseLevel(s.identity, s.src.Addr(), requested, nec)
+	// policy.Level and encap.Level are both the RFC 1961 §4 octet.
+	ch, err := s.st.Policy.ChooseLevel(s.identity, s.src.Addr(), policy.Level(requested), nec)
 	if err != nil {
 		s.log.Warn("protection level refused", "requested", requested.String(), "nec", nec, "error", err)
 		return 0, err
 	}
-	if ch.Level == encap.LevelClear && requested != encap.LevelClear {
+	granted := encap.Level(ch.Level)
+	if granted == encap.LevelClear && requested != encap.LevelClear {
 		s.log.Warn("answering a protected-level request with level 0 (authentication only): the session will not be encapsulated",
 			"requested", requested.String(), "rule", ch.Rule, "reason", ch.Reason)
 	}
-	return ch.Level, nil
+	return granted, nil
 }
 
 // requestError answers a malformed or unreadable request.
@@ -248,7 +244,7 @@ func (s *session) policyRequest(cmd Command, host string, addrs []netip.Addr, po
 		Host:     host,
 		Addrs:    addrs,
 		Port:     port,
-		Level:    s.level,
+		Level:    policy.Level(s.level),
 		NEC:      s.nec,
 	}
 }

@@ -5,17 +5,17 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/gssocks/gssocks/policy"
+	"github.com/gssocks/gssocks/config"
 )
 
 const defaultConfig = "/etc/gssocks/config.hcl"
 
 // loadConfig loads and validates a configuration, writing its diagnostics
 // (warnings too) to w. The Config is nil on errors.
-func loadConfig(path string, w io.Writer) *policy.Config {
-	cfg, files, diags := policy.Loader{}.Load(path)
+func loadConfig(path string, w io.Writer) *config.Config {
+	cfg, files, diags := config.Loader{}.Load(path)
 	if len(diags) > 0 {
-		policy.FormatDiagnostics(w, files, diags)
+		config.FormatDiagnostics(w, files, diags)
 	}
 	if diags.HasErrors() {
 		return nil
@@ -39,6 +39,6 @@ func check(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	fmt.Fprintf(stdout, "%s: OK: %d listener(s), %d rule(s), %d group alias(es), keytab %s\n",
-		*path, len(cfg.Listen), len(cfg.Rules), len(cfg.Groups), cfg.Kerberos.Keytab)
+		*path, len(cfg.Listen), len(cfg.Engine.Rules()), len(cfg.Groups), cfg.Kerberos.Keytab)
 	return 0
 }

@@ -11,7 +11,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/gssocks/gssocks/encap"
 	"github.com/gssocks/gssocks/policy"
 )
 
@@ -53,7 +52,7 @@ func explain(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "gssocks explain: %v\n", err)
 		return 2
 	}
-	asked, err := encap.ParseLevel(*level)
+	asked, err := policy.ParseLevel(*level)
 	if err != nil {
 		fmt.Fprintf(stderr, "gssocks explain: %v\n", err)
 		return 2
@@ -71,8 +70,8 @@ func explain(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stdout, "protection: asked %s, granted %s (%s)\n", asked, choice.Level, choice.Reason)
 	d, misses := cfg.Engine.Explain(req)
-	for i, r := range cfg.Rules {
-		line := fmt.Sprintf("rule %-16q line %-4d", r.Name, r.Range.Start.Line)
+	for i, r := range cfg.Engine.Rules() {
+		line := fmt.Sprintf("rule %-16q line %-4d", r.Name, r.Pos.Line)
 		switch {
 		case i < len(misses):
 			fmt.Fprintf(stdout, "  %s no match: %s\n", line, misses[i].Why)

@@ -14,8 +14,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/gssocks/gssocks/config"
 	"github.com/gssocks/gssocks/gssapi"
-	"github.com/gssocks/gssocks/policy"
 	"github.com/gssocks/gssocks/server"
 	"github.com/hashicorp/go-hclog"
 	"github.com/jcmturner/gokrb5/v8/keytab"
@@ -43,7 +43,7 @@ func serve(args []string, stderr io.Writer) int {
 // reload carries over (replay cache) and its logs.
 type gateway struct {
 	path   string
-	cfg    *policy.Config
+	cfg    *config.Config
 	log    hclog.Logger
 	audit  hclog.Logger
 	auditF *os.File
@@ -62,7 +62,7 @@ type gateway struct {
 // keytabPoll is how often the keytab file is checked for a rotation.
 const keytabPoll = 2 * time.Second
 
-func newLogger(cfg *policy.Config, w io.Writer, name string) hclog.Logger {
+func newLogger(cfg *config.Config, w io.Writer, name string) hclog.Logger {
 	return hclog.New(&hclog.LoggerOptions{
 		Name:       name,
 		Level:      hclog.LevelFromString(cfg.Log.Level),
@@ -71,7 +71,7 @@ func newLogger(cfg *policy.Config, w io.Writer, name string) hclog.Logger {
 	})
 }
 
-func newGateway(cfg *policy.Config, path string, stderr io.Writer) (*gateway, error) {
+func newGateway(cfg *config.Config, path string, stderr io.Writer) (*gateway, error) {
 	g := &gateway{path: path, cfg: cfg, stderr: stderr, lns: make(map[string]net.Listener)}
 	g.log = newLogger(cfg, stderr, "gssocks")
 	g.audit = g.log.Named("audit")
@@ -165,7 +165,7 @@ func kvnos(kt *keytab.Keytab) string {
 }
 
 // settings builds what the server runs with from a validated config.
-func (g *gateway) settings(cfg *policy.Config) (server.Settings, error) {
+func (g *gateway) settings(cfg *config.Config) (server.Settings, error) {
 	kt, err := keytab.Load(cfg.Kerberos.Keytab)
 	if err != nil {
 		return server.Settings{}, fmt.Errorf("keytab %s: %w", cfg.Kerberos.Keytab, err)
@@ -182,10 +182,16 @@ func (g *gateway) settings(cfg *policy.Config) (server.Settings, error) {
 	return server.Settings{
 		Acceptor:    acc,
 		Policy:      cfg.Engine,
-		Timeouts:    cfg.Timeouts,
+		Timeouts:    serverTimeouts(cfg.Timeouts),
 		MaxSessions: cfg.Limits.MaxSessions,
 		NoAuth:      cfg.NoAuth,
 	}, nil
+}
+
+// serverTimeouts is what the server takes of the configured timeouts
+// (Shutdown is the process's: it bounds the drain on SIGTERM).
+func serverTimeouts(t config.Timeouts) server.Timeouts {
+	return server.Timeouts{Negotiation: t.Negotiation, Connect: t.Connect, Idle: t.Idle, Bind: t.Bind}
 }
 
 // listen makes the listener set equal to addrs: listeners whose address
@@ -234,9 +240,9 @@ func (g *gateway) listen(addrs []string) error {
 // configuration stays.
 func (g *gateway) reload() {
 	g.log.Info("reloading configuration", "file", g.path)
-	cfg, files, diags := policy.Loader{}.Load(g.path)
+	cfg, files, diags := config.Loader{}.Load(g.path)
 	if diags.HasErrors() {
-		policy.FormatDiagnostics(g.stderr, files, diags)
+		config.FormatDiagnostics(g.stderr, files, diags)
 		g.log.Error("reload failed; the previous configuration stays in force", "errors", len(diags.Errs()))
 		return
 	}
@@ -253,7 +259,7 @@ func (g *gateway) reload() {
 	g.mu.Lock()
 	g.cfg = cfg
 	g.mu.Unlock()
-	g.log.Info("configuration reloaded", "rules", len(cfg.Rules), "listeners", len(cfg.Listen))
+	g.log.Info("configuration reloaded", "rules", len(cfg.Engine.Rules()), "listeners", len(cfg.Listen))
 }
 
 func (g *gateway) run() int {

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/gssocks/gssocks/client"
+	"github.com/gssocks/gssocks/config"
 	"github.com/gssocks/gssocks/encap"
 	"github.com/gssocks/gssocks/gssapi"
 	"github.com/gssocks/gssocks/internal/testutil"
@@ -24,7 +25,7 @@ import (
 	"github.com/gssocks/gssocks/testenv/samba"
 	"github.com/hashicorp/go-hclog"
 	krbclient "github.com/jcmturner/gokrb5/v8/client"
-	"github.com/jcmturner/gokrb5/v8/config"
+	krbconfig "github.com/jcmturner/gokrb5/v8/config"
 	"github.com/jcmturner/gokrb5/v8/keytab"
 )
 
@@ -33,7 +34,7 @@ var localhost = netip.MustParseAddr("127.0.0.1")
 // ticket logs user in with gokrb5 against the domain's KDC and gets a
 // service ticket for spn.
 func ticket(info *samba.Info, user, spn string) (gssapi.InitiatorConfig, error) {
-	kcfg, err := config.Load(info.Krb5Conf)
+	kcfg, err := krbconfig.Load(info.Krb5Conf)
 	if err != nil {
 		return gssapi.InitiatorConfig{}, fmt.Errorf("krb5.conf: %w", err)
 	}
@@ -206,9 +207,14 @@ rule "users-docs" {
 }
 `
 
+// serverTimeouts is what the server takes of the configured timeouts.
+func serverTimeouts(t config.Timeouts) server.Timeouts {
+	return server.Timeouts{Negotiation: t.Negotiation, Connect: t.Connect, Idle: t.Idle, Bind: t.Bind}
+}
+
 // loadPolicy writes the configuration to a file and loads it the way the
 // gateway does, keytab check included (the keytab exported from Samba).
-func loadPolicy(t *testing.T, info *samba.Info) *policy.Config {
+func loadPolicy(t *testing.T, info *samba.Info) *config.Config {
 	t.Helper()
 	src := fmt.Sprintf(policyConfig, info.Keytab, info.Service,
 		info.GroupSID("vpn-users"), info.GroupSID("staff"), info.DomainUsersSID(), info.Realm)
@@ -216,10 +222,10 @@ func loadPolicy(t *testing.T, info *samba.Info) *policy.Config {
 	if err := os.WriteFile(path, []byte(src), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cfg, files, diags := policy.Loader{}.Load(path)
+	cfg, files, diags := config.Loader{}.Load(path)
 	if len(diags) > 0 {
 		var b strings.Builder
-		policy.FormatDiagnostics(&b, files, diags)
+		config.FormatDiagnostics(&b, files, diags)
 		if diags.HasErrors() {
 			t.Fatalf("configuration:\n%s", b.String())
 		}
@@ -266,7 +272,7 @@ func TestPolicy(t *testing.T) {
 				Command:  policy.Command(server.CmdConnect),
 				Addrs:    []netip.Addr{netip.MustParseAddr(c.dest)},
 				Port:     c.port,
-				Level:    encap.LevelConfidentiality,
+				Level:    policy.LevelConfidentiality,
 			}
 			d, misses := cfg.Engine.Explain(req)
 			if d.Allow != c.allow || d.Rule != c.rule {
@@ -277,10 +283,10 @@ func TestPolicy(t *testing.T) {
 
 	// Level negotiation, before the request: bob has an allow rule for
 	// his identity (Domain Users), alice without her PAC has none.
-	if _, err := cfg.Engine.ChooseLevel(ids["bob"], localhost, encap.LevelConfidentiality, false); err != nil {
+	if _, err := cfg.Engine.ChooseLevel(ids["bob"], localhost, policy.LevelConfidentiality, false); err != nil {
 		t.Errorf("ChooseLevel for bob: %v", err)
 	}
-	if ch, err := cfg.Engine.ChooseLevel(ids["alice-without-pac"], localhost, encap.LevelConfidentiality, false); err == nil {
+	if ch, err := cfg.Engine.ChooseLevel(ids["alice-without-pac"], localhost, policy.LevelConfidentiality, false); err == nil {
 		t.Errorf("ChooseLevel for alice without the PAC's groups: %+v, want a refusal", ch)
 	}
 }
@@ -299,7 +305,7 @@ func TestGateway(t *testing.T) {
 	}
 	logger := hclog.New(&hclog.LoggerOptions{Output: out, Level: hclog.Info})
 	_, proxy := testutil.StartServer(t, server.Options{
-		Settings: server.Settings{Acceptor: newAcceptor(t, info), Policy: cfg.Engine, Timeouts: cfg.Timeouts, MaxSessions: cfg.Limits.MaxSessions},
+		Settings: server.Settings{Acceptor: newAcceptor(t, info), Policy: cfg.Engine, Timeouts: serverTimeouts(cfg.Timeouts), MaxSessions: cfg.Limits.MaxSessions},
 		Logger:   logger,
 	})
 	echo := testutil.EchoServer(t)

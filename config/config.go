@@ -1,24 +1,22 @@
-package policy
+package config
 
 import (
-	"cmp"
-	"fmt"
-	"io"
-	"net/netip"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"time"
 
+	"github.com/gssocks/gssocks/policy"
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/gohcl"
 	"github.com/hashicorp/hcl/v2/hclparse"
 )
 
-// Config is a validated configuration. It is immutable once loaded: a
-// reload builds a new Config and swaps it in whole.
+// Config is a validated configuration: the runtime values of one file.
+// It is immutable once loaded: a reload builds a new Config and swaps it
+// in whole.
 type Config struct {
+	File     string   // the file name the Config was loaded from
 	Listen   []string // host:port addresses; at least one
 	Kerberos Kerberos
 	Timeouts Timeouts
@@ -26,23 +24,11 @@ type Config struct {
 	Log      Log
 	// NoAuth lists the source networks allowed to use SOCKS method 00 (no
 	// authentication); empty by default.
-	NoAuth []netip.Prefix
-	Groups map[string][]string // alias -> SIDs
-	Rules  []*Rule             // in file order; the first match wins
-	Engine *Engine             // built from Rules
-	File   string              // the file name the Config was loaded from
-}
-
-// NoAuthAllowed reports whether a client at src may skip authentication
-// (SOCKS method 00).
-func (c *Config) NoAuthAllowed(src netip.Addr) bool {
-	src = normAddr(src)
-	for _, p := range c.NoAuth {
-		if p.Contains(src) {
-			return true
-		}
-	}
-	return false
+	NoAuth policy.Sources
+	Groups map[string][]string // group alias -> SIDs, from the group blocks
+	// Engine decides by the file's rules, in file order; Engine.Rules
+	// lists them, each with its position in the file.
+	Engine *policy.Engine
 }
 
 // Kerberos configures the GSS-API acceptor.
@@ -164,18 +150,16 @@ func (l Loader) Parse(src []byte, filename string) (*Config, map[string]*hcl.Fil
 	if d.baseDir == "" {
 		d.baseDir = filepath.Dir(filename)
 	}
+	fileStart := file.Body.MissingItemRange()
 	var fb fileBody
 	d.diags = append(d.diags, gohcl.DecodeBody(file.Body, nil, &fb)...)
-	cfg := d.config(&fb, file.Body.MissingItemRange())
+	cfg := d.config(&fb, fileStart)
 	cfg.File = filename
 	if !d.diags.HasErrors() {
 		// On a broken file these would guess at rules half read.
-		if len(cfg.Rules) == 0 {
-			d.warnf(file.Body.MissingItemRange(), "No rules", "The configuration has no rule blocks, so every request will be denied.")
-		}
-		d.warnShadowed(cfg.Rules)
+		d.lint(fileStart)
 	}
-	ktSrc := d.resolveKeytab(cfg, &fb, file.Body.MissingItemRange())
+	ktSrc := d.resolveKeytab(cfg, &fb, fileStart)
 	if !l.SkipKeytabCheck {
 		d.checkKeytab(cfg, &fb, ktSrc)
 	}
@@ -184,50 +168,18 @@ func (l Loader) Parse(src []byte, filename string) (*Config, map[string]*hcl.Fil
 	if diags.HasErrors() {
 		return nil, p.Files(), diags
 	}
-	cfg.Engine = NewEngine(cfg.Rules)
-	return cfg, p.Files(), diags
-}
-
-// sortDiagnostics orders diagnostics by position, so they read top to
-// bottom (hcl reports unknown attributes in map order); those without a
-// position come last.
-func sortDiagnostics(diags hcl.Diagnostics) hcl.Diagnostics {
-	slices.SortStableFunc(diags, func(a, b *hcl.Diagnostic) int {
-		switch {
-		case a.Subject == nil && b.Subject == nil:
-			return 0
-		case a.Subject == nil:
-			return 1
-		case b.Subject == nil:
-			return -1
-		}
-		return cmp.Or(
-			strings.Compare(a.Subject.Filename, b.Subject.Filename),
-			cmp.Compare(a.Subject.Start.Byte, b.Subject.Start.Byte),
-		)
-	})
-	return diags
-}
-
-// diagWidth is where FormatDiagnostics wraps detail text.
-const diagWidth = 78
-
-// FormatDiagnostics writes diags for a person: each one starts with a
-// "file:line:col: Severity: Summary" line that editors can jump to,
-// followed by hcl's rendering with a source snippet from files (as a
-// Loader returns them) and the detail.
-func FormatDiagnostics(w io.Writer, files map[string]*hcl.File, diags hcl.Diagnostics) error {
-	tw := hcl.NewDiagnosticTextWriter(w, files, diagWidth, false)
-	for _, diag := range diags {
-		if diag.Subject != nil {
-			s := diag.Subject.Start
-			if _, err := fmt.Fprintf(w, "%s:%d:%d: ", diag.Subject.Filename, s.Line, s.Column); err != nil {
-				return err
-			}
-		}
-		if err := tw.WriteDiagnostic(diag); err != nil {
-			return err
-		}
+	eng, err := policy.NewEngine(d.rules)
+	if err != nil {
+		// The decoder checks more than NewEngine does, so this is a bug
+		// here; fail closed rather than serve half a policy.
+		diags = append(diags, &hcl.Diagnostic{
+			Severity: hcl.DiagError,
+			Summary:  "Rules rejected by the policy engine",
+			Detail:   err.Error() + ".",
+			Subject:  fileStart.Ptr(),
+		})
+		return nil, p.Files(), diags
 	}
-	return nil
+	cfg.Engine = eng
+	return cfg, p.Files(), diags
 }

@@ -1,4 +1,4 @@
-package policy
+package config
 
 import (
 	"bytes"
@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gssocks/gssocks/encap"
+	"github.com/gssocks/gssocks/policy"
 	"github.com/hashicorp/hcl/v2"
 )
 
@@ -123,36 +123,40 @@ func TestExampleConfig(t *testing.T) {
 	if cfg.Limits.MaxSessions != 4096 || cfg.Log != (Log{Level: "info", Format: "text"}) || cfg.Kerberos.ClockSkew != 5*time.Minute {
 		t.Errorf("limits %+v log %+v kerberos %+v", cfg.Limits, cfg.Log, cfg.Kerberos)
 	}
-	if cfg.NoAuthAllowed(netip.MustParseAddr("10.9.1.1")) {
+	if cfg.NoAuth.Contains(netip.MustParseAddr("10.9.1.1")) {
 		t.Error("the example enables no_auth; it must stay off unless uncommented")
 	}
 	if len(cfg.Groups["admins"]) != 2 {
 		t.Errorf("groups %v", cfg.Groups)
 	}
+	rules := cfg.Engine.Rules()
 	var names []string
-	for _, r := range cfg.Rules {
+	for _, r := range rules {
 		names = append(names, r.Name)
 	}
 	if !slices.Equal(names, []string{"deny-loopback", "deny-db", "staff", "curl-clear", "admins-anywhere", "lab-web"}) {
 		t.Errorf("rules %v", names)
 	}
 
-	staff := cfg.Rules[2]
-	if staff.Action != ActionAllow || len(staff.SIDs) != 2 || len(staff.Destinations) != 3 ||
-		!slices.Equal(staff.Ports, []PortRange{{80, 80}, {443, 443}, {8000, 8999}}) ||
-		!slices.Equal(staff.Protection, []encap.Level{encap.LevelIntegrity, encap.LevelConfidentiality}) ||
+	staff := rules[2]
+	if staff.Action != policy.ActionAllow || len(staff.SIDs) != 2 || len(staff.Destinations) != 3 ||
+		!slices.Equal(staff.Ports, []policy.PortRange{{Lo: 80, Hi: 80}, {Lo: 443, Hi: 443}, {Lo: 8000, Hi: 8999}}) ||
+		!slices.Equal(staff.Protection, []policy.Level{policy.LevelIntegrity, policy.LevelConfidentiality}) ||
 		staff.IdleTimeout != 5*time.Minute {
 		t.Errorf("staff %+v", staff)
 	}
+	if staff.Pos.File != "../config.hcl.example" || staff.Pos.Line == 0 || staff.Pos.Column != 1 {
+		t.Errorf("staff position %v", staff.Pos)
+	}
 
-	d := cfg.Engine.Decide(Request{
-		Identity: Identity{Principal: "alice@EXAMPLE.TEST", GroupSIDs: []string{"S-1-5-21-1004336348-1177238915-682003330-1104"}},
+	d := cfg.Engine.Decide(policy.Request{
+		Identity: policy.Identity{Principal: "alice@EXAMPLE.TEST", GroupSIDs: []string{"S-1-5-21-1004336348-1177238915-682003330-1104"}},
 		Source:   netip.MustParseAddr("10.1.1.1"),
-		Command:  CommandConnect,
+		Command:  policy.CommandConnect,
 		Host:     "wiki.corp.example.test",
 		Addrs:    []netip.Addr{netip.MustParseAddr("127.0.0.1")},
 		Port:     443,
-		Level:    encap.LevelIntegrity,
+		Level:    policy.LevelIntegrity,
 	})
 	if d.Allow || d.Rule != "deny-loopback" {
 		t.Errorf("name resolving to loopback: %+v", d)
@@ -213,12 +217,12 @@ rule "r" {}`)
 		cfg.NoAuth != nil || cfg.Kerberos.Keytab != "" || cfg.Log.Level != "info" || cfg.Log.Format != "text" {
 		t.Errorf("%+v", cfg)
 	}
-	r := cfg.Rules[0]
-	if r.Action != ActionAllow || r.Principals != nil || r.Sources != nil || r.Destinations != nil ||
-		!slices.Equal(r.Protection, DefaultProtection()) || r.NEC || r.AuthOnly {
+	r := cfg.Engine.Rules()[0]
+	if r.Action != policy.ActionAllow || r.Principals != nil || r.Sources != nil || r.Destinations != nil ||
+		!slices.Equal(r.Protection, policy.DefaultProtection()) || r.NEC || r.AuthOnly {
 		t.Errorf("%+v", r)
 	}
-	if cfg.NoAuthAllowed(netip.MustParseAddr("127.0.0.1")) {
+	if cfg.NoAuth.Contains(netip.MustParseAddr("127.0.0.1")) {
 		t.Error("no_auth is off by default")
 	}
 }
@@ -261,7 +265,8 @@ func TestParseSID(t *testing.T) {
 
 // FuzzParse feeds arbitrary bytes to the loader: it must not panic, must
 // return a Config exactly when there are no errors, must give every
-// diagnostic a position, and must render them.
+// diagnostic a position, must render them, and must only hand
+// policy.NewEngine rules it accepts.
 func FuzzParse(f *testing.F) {
 	seeds, _ := filepath.Glob("testdata/diag/*.hcl")
 	seeds = append(seeds, "../config.hcl.example")
@@ -287,6 +292,9 @@ func FuzzParse(f *testing.F) {
 			if d.Subject == nil {
 				t.Fatalf("diagnostic without position: %v", d)
 			}
+			if d.Summary == "Rules rejected by the policy engine" {
+				t.Fatalf("the decoder let through a rule NewEngine refuses: %v", d)
+			}
 		}
 		if err := FormatDiagnostics(&bytes.Buffer{}, files, diags); err != nil {
 			t.Fatal(err)
@@ -295,7 +303,7 @@ func FuzzParse(f *testing.F) {
 			if cfg.Engine == nil || len(cfg.Listen) == 0 {
 				t.Fatalf("incomplete config %+v", cfg)
 			}
-			cfg.Engine.Decide(Request{Source: netip.MustParseAddr("10.0.0.1"), Command: CommandConnect, Port: 443})
+			cfg.Engine.Decide(policy.Request{Source: netip.MustParseAddr("10.0.0.1"), Command: policy.CommandConnect, Port: 443})
 		}
 	})
 }

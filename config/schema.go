@@ -1,0 +1,74 @@
+package config
+
+import "github.com/hashicorp/hcl/v2"
+
+// The file as written. Attributes stay *hcl.Attribute so that values are
+// checked element by element, each diagnostic pointing at its element.
+type fileBody struct {
+	Listen   *hcl.Attribute `hcl:"listen"`
+	Kerberos *fileKerberos  `hcl:"kerberos,block"`
+	Timeouts *fileTimeouts  `hcl:"timeouts,block"`
+	Limits   *fileLimits    `hcl:"limits,block"`
+	Log      *fileLog       `hcl:"log,block"`
+	NoAuth   *fileNoAuth    `hcl:"no_auth,block"`
+	Groups   []*fileGroup   `hcl:"group,block"`
+	Rules    []*fileRule    `hcl:"rule,block"`
+}
+
+type fileKerberos struct {
+	Keytab          *hcl.Attribute `hcl:"keytab,optional"`
+	Principals      *hcl.Attribute `hcl:"principals,optional"`
+	ClockSkew       *hcl.Attribute `hcl:"clock_skew,optional"`
+	ReplayCacheSize *hcl.Attribute `hcl:"replay_cache_size,optional"`
+	DefRange        hcl.Range      `hcl:",def_range"`
+}
+
+type fileTimeouts struct {
+	Negotiation *hcl.Attribute `hcl:"negotiation,optional"`
+	Connect     *hcl.Attribute `hcl:"connect,optional"`
+	Idle        *hcl.Attribute `hcl:"idle,optional"`
+	Bind        *hcl.Attribute `hcl:"bind,optional"`
+	Shutdown    *hcl.Attribute `hcl:"shutdown,optional"`
+}
+
+type fileLimits struct {
+	MaxSessions *hcl.Attribute `hcl:"max_sessions,optional"`
+}
+
+type fileLog struct {
+	Level  *hcl.Attribute `hcl:"level,optional"`
+	Format *hcl.Attribute `hcl:"format,optional"`
+	Audit  *hcl.Attribute `hcl:"audit,optional"`
+}
+
+type fileNoAuth struct {
+	Sources  *hcl.Attribute `hcl:"sources"`
+	DefRange hcl.Range      `hcl:",def_range"`
+}
+
+type fileGroup struct {
+	Name      string         `hcl:"name,label"`
+	NameRange hcl.Range      `hcl:"name,label_range"`
+	SIDs      *hcl.Attribute `hcl:"sids"`
+	DefRange  hcl.Range      `hcl:",def_range"`
+}
+
+type fileRule struct {
+	Name      string    `hcl:"name,label"`
+	NameRange hcl.Range `hcl:"name,label_range"`
+	DefRange  hcl.Range `hcl:",def_range"`
+
+	Action                  *hcl.Attribute `hcl:"action,optional"`
+	Principals              *hcl.Attribute `hcl:"principals,optional"`
+	Realms                  *hcl.Attribute `hcl:"realms,optional"`
+	Groups                  *hcl.Attribute `hcl:"groups,optional"`
+	Sources                 *hcl.Attribute `hcl:"sources,optional"`
+	Destinations            *hcl.Attribute `hcl:"destinations,optional"`
+	Ports                   *hcl.Attribute `hcl:"ports,optional"`
+	Commands                *hcl.Attribute `hcl:"commands,optional"`
+	Protection              *hcl.Attribute `hcl:"protection,optional"`
+	NEC                     *hcl.Attribute `hcl:"nec,optional"`
+	AuthOnly                *hcl.Attribute `hcl:"auth_only,optional"`
+	MaxSessionsPerPrincipal *hcl.Attribute `hcl:"max_sessions_per_principal,optional"`
+	IdleTimeout             *hcl.Attribute `hcl:"idle_timeout,optional"`
+}
