@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/gssocks/gssocks/encap"
+	"github.com/gssocks/gssocks/socks5"
 	"github.com/hashicorp/hcl/v2"
 )
 
@@ -148,7 +149,7 @@ func TestExampleConfig(t *testing.T) {
 	d := cfg.Engine.Decide(Request{
 		Identity: Identity{Principal: "alice@EXAMPLE.TEST", GroupSIDs: []string{"S-1-5-21-1004336348-1177238915-682003330-1104"}},
 		Source:   netip.MustParseAddr("10.1.1.1"),
-		Command:  CommandConnect,
+		Command:  socks5.CmdConnect,
 		Host:     "wiki.corp.example.test",
 		Addrs:    []netip.Addr{netip.MustParseAddr("127.0.0.1")},
 		Port:     443,
@@ -295,7 +296,7 @@ func FuzzParse(f *testing.F) {
 			if cfg.Engine == nil || len(cfg.Listen) == 0 {
 				t.Fatalf("incomplete config %+v", cfg)
 			}
-			cfg.Engine.Decide(Request{Source: netip.MustParseAddr("10.0.0.1"), Command: CommandConnect, Port: 443})
+			cfg.Engine.Decide(Request{Source: netip.MustParseAddr("10.0.0.1"), Command: socks5.CmdConnect, Port: 443})
 		}
 	})
 }

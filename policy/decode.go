@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/gssocks/gssocks/encap"
+	"github.com/gssocks/gssocks/socks5"
 	"github.com/hashicorp/hcl/v2"
 	"github.com/zclconf/go-cty/cty"
 	"github.com/zclconf/go-cty/cty/convert"
@@ -638,10 +639,10 @@ func (d *decoder) rule(fr *fileRule, groups map[string][]string, groupRanges map
 		}
 	}
 	if items, ok := d.nonEmptyList(fr.Commands, "match any command"); ok {
-		r.Commands = []Command{}
+		r.Commands = []socks5.Command{}
 		for _, it := range items {
 			if d.oneOf(it, "command", "connect", "bind", "udp") {
-				c := map[string]Command{"connect": CommandConnect, "bind": CommandBind, "udp": CommandUDP}[it.s]
+				c := map[string]socks5.Command{"connect": socks5.CmdConnect, "bind": socks5.CmdBind, "udp": socks5.CmdUDPAssociate}[it.s]
 				if !slices.Contains(r.Commands, c) {
 					r.Commands = append(r.Commands, c)
 				}

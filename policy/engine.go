@@ -8,6 +8,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/gssocks/gssocks/encap"
+	"github.com/gssocks/gssocks/socks5"
 )
 
 // Identity is who the client authenticated as. The zero Identity is an
@@ -59,7 +60,7 @@ func (id Identity) parts() (principal, name, realm string) {
 type Request struct {
 	Identity Identity
 	Source   netip.Addr // the client's address
-	Command  Command
+	Command  socks5.Command
 	Host     string       // destination as a name when the client sent a domain, else ""
 	Addrs    []netip.Addr // the literal address, or every address the name resolved to
 	Port     uint16
@@ -492,7 +493,7 @@ func (c *compiled) matchSource(src netip.Addr) bool {
 	return false
 }
 
-func (c *compiled) matchCommand(cmd Command) bool {
+func (c *compiled) matchCommand(cmd socks5.Command) bool {
 	return c.Commands == nil || (cmd < 8 && c.commands&(1<<cmd) != 0)
 }
 

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/gssocks/gssocks/encap"
+	"github.com/gssocks/gssocks/socks5"
 )
 
 // fixture is the policy the engine tests decide against.
@@ -105,7 +106,7 @@ const (
 
 // req builds a CONNECT at integrity; the table tweaks the rest.
 func req(id Identity, src string, host string, addrs []netip.Addr, port uint16) Request {
-	return Request{Identity: id, Source: ip(src), Command: CommandConnect, Host: host, Addrs: addrs, Port: port, Level: integ}
+	return Request{Identity: id, Source: ip(src), Command: socks5.CmdConnect, Host: host, Addrs: addrs, Port: port, Level: integ}
 }
 
 func with(r Request, f func(*Request)) Request { f(&r); return r }
@@ -146,8 +147,8 @@ func TestDecide(t *testing.T) {
 		{"port outside", req(alice, "10.1.1.1", "", ips("10.2.3.4"), 22), false, "", deflt},
 		{"port in range", req(alice, "10.1.1.1", "", ips("10.2.3.4"), 8500), true, "staff", allows("staff")},
 		{"port past range", req(alice, "10.1.1.1", "", ips("10.2.3.4"), 9000), false, "", deflt},
-		{"bind allowed", with(req(alice, "10.1.1.1", "", ips("10.2.3.4"), 8000), func(r *Request) { r.Command = CommandBind }), true, "staff", allows("staff")},
-		{"udp not for staff", with(req(alice, "10.1.1.1", "", ips("10.2.3.4"), 443), func(r *Request) { r.Command = CommandUDP }), false, "", deflt},
+		{"bind allowed", with(req(alice, "10.1.1.1", "", ips("10.2.3.4"), 8000), func(r *Request) { r.Command = socks5.CmdBind }), true, "staff", allows("staff")},
+		{"udp not for staff", with(req(alice, "10.1.1.1", "", ips("10.2.3.4"), 443), func(r *Request) { r.Command = socks5.CmdUDPAssociate }), false, "", deflt},
 		{"source outside", req(alice, "192.0.2.1", "", ips("10.2.3.4"), 443), false, "", deflt},
 		{"mapped source", req(alice, "::ffff:10.1.1.1", "", ips("10.2.3.4"), 443), true, "staff", allows("staff")},
 		{"IPv6 source", req(alice, "2001:db8::5", "", ips("10.2.3.4"), 443), true, "staff", allows("staff")},
@@ -160,7 +161,7 @@ func TestDecide(t *testing.T) {
 		{"SID case", with(req(Identity{Principal: "x@EXAMPLE.TEST", GroupSIDs: []string{"s-1-5-21-1-2-3-512"}}, "203.0.113.1", "", ips("198.51.100.1"), 22), func(r *Request) { r.Level = conf }), true, "admins", allows("admins")},
 		{"user SID", with(req(Identity{Principal: "x@EXAMPLE.TEST", UserSID: "S-1-5-21-1-2-3-512"}, "203.0.113.1", "", ips("198.51.100.1"), 22), func(r *Request) { r.Level = conf }), true, "admins", allows("admins")},
 		{"group alias", req(vic, "198.51.100.9", "", ips("192.0.2.10"), 22), true, "vpn", allows("vpn")},
-		{"group alias, wrong command", with(req(vic, "198.51.100.9", "", ips("192.0.2.10"), 22), func(r *Request) { r.Command = CommandBind }), false, "", deflt},
+		{"group alias, wrong command", with(req(vic, "198.51.100.9", "", ips("192.0.2.10"), 22), func(r *Request) { r.Command = socks5.CmdBind }), false, "", deflt},
 		{"glob ? matches one character each", with(req(svcAB, "203.0.113.1", "", ips("198.51.100.1"), 25), func(r *Request) { r.Level = clear }), true, "svc", allows("svc")},
 		{"glob ?? does not match three", req(Identity{Principal: "svc-abc@EXAMPLE.TEST"}, "203.0.113.1", "", ips("198.51.100.1"), 25), false, "", deflt},
 		{"glob * in another realm", req(Identity{Principal: "svc-backup@OTHER.TEST"}, "203.0.113.1", "", ips("198.51.100.1"), 25), true, "svc", allows("svc")},
@@ -169,7 +170,7 @@ func TestDecide(t *testing.T) {
 		{"NEC accepted by svc", with(req(svcAB, "203.0.113.1", "", ips("198.51.100.1"), 25), func(r *Request) { r.NEC = true }), true, "svc", allows("svc")},
 		{"NEC refused by staff", with(req(alice, "10.1.1.1", "", ips("10.2.3.4"), 443), func(r *Request) { r.NEC = true }),
 			false, "staff", `the unwrapped (NEC) protection-level form is not accepted by rule "staff"`},
-		{"realm matcher", with(req(dave, "203.0.113.1", "", ips("198.51.100.53"), 53), func(r *Request) { r.Command = CommandUDP }), true, "partner-dns", allows("partner-dns")},
+		{"realm matcher", with(req(dave, "203.0.113.1", "", ips("198.51.100.53"), 53), func(r *Request) { r.Command = socks5.CmdUDPAssociate }), true, "partner-dns", allows("partner-dns")},
 		{"realm matcher, wrong command", req(dave, "203.0.113.1", "", ips("198.51.100.53"), 53), false, "", deflt},
 		{"no-auth lab web", with(req(anon, "10.9.1.1", "", ips("203.0.113.80"), 80), func(r *Request) { r.Level = clear }), true, "lab", allows("lab")},
 		{"no-auth lab at integrity", req(anon, "10.9.1.1", "", ips("203.0.113.80"), 80), false, "lab", `protection integrity not accepted by rule "lab" (accepts clear)`},
@@ -447,7 +448,7 @@ func FuzzDecide(f *testing.F) {
 			addrs = append(addrs, toAddr(dst[:n]))
 			dst = dst[n:]
 		}
-		r := Request{Identity: id, Source: toAddr(src), Command: Command(cmd), Host: host, Addrs: addrs, Port: port, Level: encap.Level(level), NEC: nec}
+		r := Request{Identity: id, Source: toAddr(src), Command: socks5.Command(cmd), Host: host, Addrs: addrs, Port: port, Level: encap.Level(level), NEC: nec}
 
 		d := e.Decide(r)
 		ed, misses := e.Explain(r)

@@ -249,7 +249,7 @@ func (s *session) policyRequest(cmd socks5.Command, host string, addrs []netip.A
 	return policy.Request{
 		Identity: s.identity,
 		Source:   s.src.Addr(),
-		Command:  policy.Command(cmd),
+		Command:  cmd,
 		Host:     host,
 		Addrs:    addrs,
 		Port:     port,

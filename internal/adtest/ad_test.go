@@ -264,7 +264,7 @@ func TestPolicy(t *testing.T) {
 			req := policy.Request{
 				Identity: ids[c.who],
 				Source:   localhost,
-				Command:  policy.Command(socks5.CmdConnect),
+				Command:  socks5.CmdConnect,
 				Addrs:    []netip.Addr{netip.MustParseAddr(c.dest)},
 				Port:     c.port,
 				Level:    encap.LevelConfidentiality,
