@@ -2,23 +2,21 @@
 // it authenticates with a Kerberos service ticket, negotiates a protection
 // level and then speaks SOCKS5 (RFC 1928) CONNECT, BIND and UDP ASSOCIATE
 // through the encapsulation. It is used by the gateway's tests and by
-// programs that want to reach a gssocks (or Dante) gateway from Go.
+// programs that want to reach a gssocks (or Dante) gateway from Go, and
+// links the codec (socks5), the mechanism (gssapi) and the framing (encap),
+// nothing of the gateway itself.
 package client
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
-	"net/netip"
-	"strconv"
 	"time"
 
 	"github.com/gssocks/gssocks/encap"
 	"github.com/gssocks/gssocks/gssapi"
-	"github.com/gssocks/gssocks/server"
+	"github.com/gssocks/gssocks/socks5"
 )
 
 // Config says how to authenticate and protect a session.
@@ -36,7 +34,7 @@ type Config struct {
 }
 
 // ReplyError is a SOCKS reply other than success.
-type ReplyError struct{ Reply server.Reply }
+type ReplyError struct{ Reply socks5.Reply }
 
 func (e *ReplyError) Error() string { return "socks5: gateway replied: " + e.Reply.String() }
 
@@ -75,15 +73,19 @@ func Handshake(ctx context.Context, c net.Conn, cfg Config) (*Session, error) {
 		c.SetDeadline(dl)
 		defer c.SetDeadline(time.Time{})
 	}
-	if _, err := c.Write([]byte{5, 1, byte(server.MethodGSSAPI)}); err != nil {
+	greeting, err := socks5.AppendGreeting(nil, []socks5.Method{socks5.MethodGSSAPI})
+	if err != nil {
 		return nil, fmt.Errorf("client: greeting: %w", err)
 	}
-	var sel [2]byte
-	if _, err := io.ReadFull(c, sel[:]); err != nil {
+	if _, err := c.Write(greeting); err != nil {
+		return nil, fmt.Errorf("client: greeting: %w", err)
+	}
+	m, err := socks5.ReadMethodSelection(c)
+	if err != nil {
 		return nil, fmt.Errorf("client: method selection: %w", err)
 	}
-	if sel[0] != 5 || server.Method(sel[1]) != server.MethodGSSAPI {
-		return nil, fmt.Errorf("client: gateway selected method %#02x", sel[1])
+	if m != socks5.MethodGSSAPI {
+		return nil, fmt.Errorf("client: gateway selected method %#02x", byte(m))
 	}
 	icfg, err := cfg.Ticket(ctx)
 	if err != nil {
@@ -122,51 +124,31 @@ func Handshake(ctx context.Context, c net.Conn, cfg Config) (*Session, error) {
 }
 
 // Request sends a SOCKS request and reads the reply.
-func (s *Session) Request(cmd server.Command, dest server.Addr) (server.Addr, error) {
-	if _, err := s.rw.Write(server.AppendRequest(nil, cmd, dest)); err != nil {
-		return server.Addr{}, fmt.Errorf("client: request: %w", err)
+func (s *Session) Request(cmd socks5.Command, dest socks5.Addr) (socks5.Addr, error) {
+	msg, err := socks5.AppendRequest(nil, socks5.Request{Command: cmd, Dest: dest})
+	if err != nil {
+		return socks5.Addr{}, fmt.Errorf("client: request: %w", err)
+	}
+	if _, err := s.rw.Write(msg); err != nil {
+		return socks5.Addr{}, fmt.Errorf("client: request: %w", err)
 	}
 	return s.ReadReply()
 }
 
 // ReadReply reads one reply (BIND sends two).
-func (s *Session) ReadReply() (server.Addr, error) {
-	var h [3]byte
-	if _, err := io.ReadFull(s.rw, h[:]); err != nil {
-		return server.Addr{}, fmt.Errorf("client: reply: %w", err)
-	}
-	if h[0] != 5 {
-		return server.Addr{}, fmt.Errorf("client: reply version %d", h[0])
-	}
-	// The reply's address has the request's layout: reuse the parser.
-	req, err := server.ReadRequest(io.MultiReader(bytes.NewReader([]byte{5, 1, 0}), s.rw))
+func (s *Session) ReadReply() (socks5.Addr, error) {
+	rep, bnd, err := socks5.ReadReply(s.rw)
 	if err != nil {
-		return server.Addr{}, fmt.Errorf("client: reply address: %w", err)
+		return socks5.Addr{}, fmt.Errorf("client: reply: %w", err)
 	}
-	if rep := server.Reply(h[1]); rep != server.ReplySucceeded {
-		return req.Dest, &ReplyError{Reply: rep}
+	if rep != socks5.ReplySucceeded {
+		return bnd, &ReplyError{Reply: rep}
 	}
-	return req.Dest, nil
+	return bnd, nil
 }
 
 // Close ends the session.
 func (s *Session) Close() error { return s.Conn.Close() }
-
-// ParseAddr turns "host:port" into a SOCKS address.
-func ParseAddr(hostport string) (server.Addr, error) {
-	h, p, err := net.SplitHostPort(hostport)
-	if err != nil {
-		return server.Addr{}, err
-	}
-	port, err := strconv.ParseUint(p, 10, 16)
-	if err != nil {
-		return server.Addr{}, fmt.Errorf("client: port %q: %w", p, err)
-	}
-	if ip, err := netip.ParseAddr(h); err == nil {
-		return server.Addr{IP: ip.Unmap(), Port: uint16(port)}, nil
-	}
-	return server.Addr{Host: h, Port: uint16(port)}, nil
-}
 
 // Dialer dials TCP destinations through the gateway (CONNECT).
 type Dialer struct {
@@ -180,7 +162,7 @@ func (d *Dialer) DialContext(ctx context.Context, network, addr string) (net.Con
 	if network != "tcp" && network != "tcp4" && network != "tcp6" {
 		return nil, fmt.Errorf("client: network %q not supported", network)
 	}
-	dest, err := ParseAddr(addr)
+	dest, err := socks5.ParseHostPort(addr)
 	if err != nil {
 		return nil, err
 	}
@@ -188,7 +170,7 @@ func (d *Dialer) DialContext(ctx context.Context, network, addr string) (net.Con
 	if err != nil {
 		return nil, err
 	}
-	if _, err := s.Request(server.CmdConnect, dest); err != nil {
+	if _, err := s.Request(socks5.CmdConnect, dest); err != nil {
 		s.Close()
 		return nil, err
 	}

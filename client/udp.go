@@ -6,7 +6,7 @@ import (
 	"net/netip"
 
 	"github.com/gssocks/gssocks/encap"
-	"github.com/gssocks/gssocks/server"
+	"github.com/gssocks/gssocks/socks5"
 )
 
 // Association is a UDP ASSOCIATE: datagrams to and from destinations
@@ -23,7 +23,7 @@ type Association struct {
 // from (its address is told to the gateway).
 func (s *Session) Associate(local *net.UDPConn) (*Association, error) {
 	la := local.LocalAddr().(*net.UDPAddr).AddrPort()
-	bnd, err := s.Request(server.CmdUDPAssociate, server.AddrFromAddrPort(la))
+	bnd, err := s.Request(socks5.CmdUDPAssociate, socks5.AddrFromAddrPort(la))
 	if err != nil {
 		return nil, err
 	}
@@ -43,27 +43,30 @@ func (s *Session) Associate(local *net.UDPConn) (*Association, error) {
 func (a *Association) Relay() netip.AddrPort { return a.relay }
 
 // WriteTo sends p to dest through the relay.
-func (a *Association) WriteTo(p []byte, dest server.Addr) error {
-	msg := append(server.AppendUDPHeader(nil, dest), p...)
+func (a *Association) WriteTo(p []byte, dest socks5.Addr) error {
+	msg, err := socks5.AppendUDPHeader(nil, dest)
+	if err != nil {
+		return fmt.Errorf("client: datagram: %w", err)
+	}
+	msg = append(msg, p...)
 	if a.dgram != nil {
-		var err error
 		if msg, err = a.dgram.Seal(nil, msg); err != nil {
 			return err
 		}
 	}
-	_, err := a.udp.WriteToUDPAddrPort(msg, a.relay)
+	_, err = a.udp.WriteToUDPAddrPort(msg, a.relay)
 	return err
 }
 
 // ReadFrom receives one datagram relayed from a destination.
-func (a *Association) ReadFrom(p []byte) (int, server.Addr, error) {
+func (a *Association) ReadFrom(p []byte) (int, socks5.Addr, error) {
 	if a.buf == nil {
 		a.buf = make([]byte, 64<<10+128)
 	}
 	for {
 		n, from, err := a.udp.ReadFromUDPAddrPort(a.buf)
 		if err != nil {
-			return 0, server.Addr{}, err
+			return 0, socks5.Addr{}, err
 		}
 		if from.Addr().Unmap() != a.relay.Addr() || from.Port() != a.relay.Port() {
 			continue // not from the relay
@@ -71,12 +74,12 @@ func (a *Association) ReadFrom(p []byte) (int, server.Addr, error) {
 		pkt := a.buf[:n]
 		if a.dgram != nil {
 			if pkt, err = a.dgram.Open(pkt); err != nil {
-				return 0, server.Addr{}, err
+				return 0, socks5.Addr{}, err
 			}
 		}
-		src, data, err := server.ParseUDPHeader(pkt)
+		src, data, err := socks5.ParseUDPHeader(pkt)
 		if err != nil {
-			return 0, server.Addr{}, fmt.Errorf("%w: %v", ErrNoDatagram, err)
+			return 0, socks5.Addr{}, fmt.Errorf("%w: %v", ErrNoDatagram, err)
 		}
 		return copy(p, data), src, nil
 	}

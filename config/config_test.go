@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"flag"
 	"fmt"
+	"github.com/gssocks/gssocks/socks5"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -152,7 +153,7 @@ func TestExampleConfig(t *testing.T) {
 	d := cfg.Engine.Decide(policy.Request{
 		Identity: policy.Identity{Principal: "alice@EXAMPLE.TEST", GroupSIDs: []string{"S-1-5-21-1004336348-1177238915-682003330-1104"}},
 		Source:   netip.MustParseAddr("10.1.1.1"),
-		Command:  policy.CommandConnect,
+		Command:  socks5.CmdConnect,
 		Host:     "wiki.corp.example.test",
 		Addrs:    []netip.Addr{netip.MustParseAddr("127.0.0.1")},
 		Port:     443,
@@ -303,7 +304,7 @@ func FuzzParse(f *testing.F) {
 			if cfg.Engine == nil || len(cfg.Listen) == 0 {
 				t.Fatalf("incomplete config %+v", cfg)
 			}
-			cfg.Engine.Decide(policy.Request{Source: netip.MustParseAddr("10.0.0.1"), Command: policy.CommandConnect, Port: 443})
+			cfg.Engine.Decide(policy.Request{Source: netip.MustParseAddr("10.0.0.1"), Command: socks5.CmdConnect, Port: 443})
 		}
 	})
 }

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"github.com/gssocks/gssocks/socks5"
 	"net/netip"
 	"reflect"
 	"testing"
@@ -94,13 +95,13 @@ rule "lab" {
 			Sources:      []netip.Prefix{p("10.0.0.0/8"), p("2001:db8::/32")},
 			Destinations: []policy.Destination{{Prefix: p("10.0.0.0/8")}, {Name: "*.corp.example.test"}, {Name: "intranet.example.test"}},
 			Ports:        []policy.PortRange{{Lo: 80, Hi: 80}, {Lo: 443, Hi: 443}, {Lo: 8000, Hi: 8999}},
-			Commands:     []policy.Command{policy.CommandConnect, policy.CommandBind}},
+			Commands:     []socks5.Command{socks5.CmdConnect, socks5.CmdBind}},
 		{Name: "vpn", Protection: def, Pos: pos(40), Groups: []string{"vpn-users"}, SIDs: []string{"S-1-5-21-1-2-3-1104"},
-			Commands: []policy.Command{policy.CommandConnect}, Destinations: []policy.Destination{{Prefix: p("192.0.2.0/24")}}},
+			Commands: []socks5.Command{socks5.CmdConnect}, Destinations: []policy.Destination{{Prefix: p("192.0.2.0/24")}}},
 		{Name: "svc", Pos: pos(46), Principals: []string{"svc-??@EXAMPLE.TEST", "svc-*@OTHER.TEST"},
 			Protection: []policy.Level{policy.LevelClear, policy.LevelIntegrity}, AuthOnly: true, NEC: true},
 		{Name: "partner-dns", Protection: def, Pos: pos(53), Realms: []string{"PARTNER.TEST"},
-			Commands: []policy.Command{policy.CommandUDP}, Ports: []policy.PortRange{{Lo: 53, Hi: 53}}},
+			Commands: []socks5.Command{socks5.CmdUDPAssociate}, Ports: []policy.PortRange{{Lo: 53, Hi: 53}}},
 		{Name: "lab", Pos: pos(59), Sources: []netip.Prefix{p("10.9.0.0/16")},
 			Protection: []policy.Level{policy.LevelClear}, Ports: []policy.PortRange{{Lo: 80, Hi: 80}}},
 	}

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"github.com/gssocks/gssocks/socks5"
 	"slices"
 	"strings"
 
@@ -97,10 +98,10 @@ func (d *decoder) rule(fr *fileRule, groups map[string][]string, groupRanges map
 		}
 	}
 	if items, ok := d.nonEmptyList(fr.Commands, "match any command"); ok {
-		r.Commands = []policy.Command{}
+		r.Commands = []socks5.Command{}
 		for _, it := range items {
 			if d.oneOf(it, "command", "connect", "bind", "udp") {
-				c := map[string]policy.Command{"connect": policy.CommandConnect, "bind": policy.CommandBind, "udp": policy.CommandUDP}[it.s]
+				c := map[string]socks5.Command{"connect": socks5.CmdConnect, "bind": socks5.CmdBind, "udp": socks5.CmdUDPAssociate}[it.s]
 				if !slices.Contains(r.Commands, c) {
 					r.Commands = append(r.Commands, c)
 				}

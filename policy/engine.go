@@ -3,6 +3,7 @@ package policy
 import (
 	"errors"
 	"fmt"
+	"github.com/gssocks/gssocks/socks5"
 	"net/netip"
 	"strings"
 	"time"
@@ -58,7 +59,7 @@ func (id Identity) parts() (principal, name, realm string) {
 type Request struct {
 	Identity Identity
 	Source   netip.Addr // the client's address
-	Command  Command
+	Command  socks5.Command
 	Host     string       // destination as a name when the client sent a domain, else ""
 	Addrs    []netip.Addr // the literal address, or every address the name resolved to
 	Port     uint16
@@ -208,8 +209,8 @@ func validate(r *Rule) error {
 		}
 	}
 	for _, c := range r.Commands {
-		if c != CommandConnect && c != CommandBind && c != CommandUDP {
-			return fmt.Errorf("unknown %s", c)
+		if c != socks5.CmdConnect && c != socks5.CmdBind && c != socks5.CmdUDPAssociate {
+			return fmt.Errorf("unknown command %s", c)
 		}
 	}
 	for _, l := range r.Protection {
@@ -548,7 +549,7 @@ func (c *compiled) matchSource(src netip.Addr) bool {
 	return c.Sources == nil || Sources(c.Sources).Contains(src)
 }
 
-func (c *compiled) matchCommand(cmd Command) bool {
+func (c *compiled) matchCommand(cmd socks5.Command) bool {
 	return c.Commands == nil || (cmd < 8 && c.commands&(1<<cmd) != 0)
 }
 

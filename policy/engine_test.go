@@ -3,6 +3,7 @@ package policy
 import (
 	"errors"
 	"fmt"
+	"github.com/gssocks/gssocks/socks5"
 	"net/netip"
 	"slices"
 	"sync"
@@ -35,12 +36,12 @@ func fixture() []Rule {
 			Sources:      []netip.Prefix{p("10.0.0.0/8"), p("2001:db8::/32")},
 			Destinations: dst("10.0.0.0/8", "*.corp.example.test", "intranet.example.test"),
 			Ports:        []PortRange{{Lo: 80, Hi: 80}, {Lo: 443, Hi: 443}, {Lo: 8000, Hi: 8999}},
-			Commands:     []Command{CommandConnect, CommandBind}},
+			Commands:     []socks5.Command{socks5.CmdConnect, socks5.CmdBind}},
 		{Name: "vpn", Groups: []string{"vpn-users"}, SIDs: []string{"S-1-5-21-1-2-3-1104"},
-			Commands: []Command{CommandConnect}, Destinations: dst("192.0.2.0/24")},
+			Commands: []socks5.Command{socks5.CmdConnect}, Destinations: dst("192.0.2.0/24")},
 		{Name: "svc", Principals: []string{"svc-??@EXAMPLE.TEST", "svc-*@OTHER.TEST"},
 			Protection: []Level{LevelClear, LevelIntegrity}, AuthOnly: true, NEC: true},
-		{Name: "partner-dns", Realms: []string{"PARTNER.TEST"}, Commands: []Command{CommandUDP}, Ports: []PortRange{{Lo: 53, Hi: 53}}},
+		{Name: "partner-dns", Realms: []string{"PARTNER.TEST"}, Commands: []socks5.Command{socks5.CmdUDPAssociate}, Ports: []PortRange{{Lo: 53, Hi: 53}}},
 		{Name: "lab", Sources: []netip.Prefix{p("10.9.0.0/16")}, Protection: []Level{LevelClear}, Ports: []PortRange{{Lo: 80, Hi: 80}}},
 	}
 }
@@ -83,7 +84,7 @@ const (
 
 // req builds a CONNECT at integrity; the table tweaks the rest.
 func req(id Identity, src string, host string, addrs []netip.Addr, port uint16) Request {
-	return Request{Identity: id, Source: ip(src), Command: CommandConnect, Host: host, Addrs: addrs, Port: port, Level: integ}
+	return Request{Identity: id, Source: ip(src), Command: socks5.CmdConnect, Host: host, Addrs: addrs, Port: port, Level: integ}
 }
 
 func with(r Request, f func(*Request)) Request { f(&r); return r }
@@ -124,8 +125,8 @@ func TestDecide(t *testing.T) {
 		{"port outside", req(alice, "10.1.1.1", "", ips("10.2.3.4"), 22), false, "", deflt},
 		{"port in range", req(alice, "10.1.1.1", "", ips("10.2.3.4"), 8500), true, "staff", allows("staff")},
 		{"port past range", req(alice, "10.1.1.1", "", ips("10.2.3.4"), 9000), false, "", deflt},
-		{"bind allowed", with(req(alice, "10.1.1.1", "", ips("10.2.3.4"), 8000), func(r *Request) { r.Command = CommandBind }), true, "staff", allows("staff")},
-		{"udp not for staff", with(req(alice, "10.1.1.1", "", ips("10.2.3.4"), 443), func(r *Request) { r.Command = CommandUDP }), false, "", deflt},
+		{"bind allowed", with(req(alice, "10.1.1.1", "", ips("10.2.3.4"), 8000), func(r *Request) { r.Command = socks5.CmdBind }), true, "staff", allows("staff")},
+		{"udp not for staff", with(req(alice, "10.1.1.1", "", ips("10.2.3.4"), 443), func(r *Request) { r.Command = socks5.CmdUDPAssociate }), false, "", deflt},
 		{"source outside", req(alice, "192.0.2.1", "", ips("10.2.3.4"), 443), false, "", deflt},
 		{"mapped source", req(alice, "::ffff:10.1.1.1", "", ips("10.2.3.4"), 443), true, "staff", allows("staff")},
 		{"IPv6 source", req(alice, "2001:db8::5", "", ips("10.2.3.4"), 443), true, "staff", allows("staff")},
@@ -138,7 +139,7 @@ func TestDecide(t *testing.T) {
 		{"SID case", with(req(Identity{Principal: "x@EXAMPLE.TEST", GroupSIDs: []string{"s-1-5-21-1-2-3-512"}}, "203.0.113.1", "", ips("198.51.100.1"), 22), func(r *Request) { r.Level = conf }), true, "admins", allows("admins")},
 		{"user SID", with(req(Identity{Principal: "x@EXAMPLE.TEST", UserSID: "S-1-5-21-1-2-3-512"}, "203.0.113.1", "", ips("198.51.100.1"), 22), func(r *Request) { r.Level = conf }), true, "admins", allows("admins")},
 		{"group alias", req(vic, "198.51.100.9", "", ips("192.0.2.10"), 22), true, "vpn", allows("vpn")},
-		{"group alias, wrong command", with(req(vic, "198.51.100.9", "", ips("192.0.2.10"), 22), func(r *Request) { r.Command = CommandBind }), false, "", deflt},
+		{"group alias, wrong command", with(req(vic, "198.51.100.9", "", ips("192.0.2.10"), 22), func(r *Request) { r.Command = socks5.CmdBind }), false, "", deflt},
 		{"glob ? matches one character each", with(req(svcAB, "203.0.113.1", "", ips("198.51.100.1"), 25), func(r *Request) { r.Level = clear }), true, "svc", allows("svc")},
 		{"glob ?? does not match three", req(Identity{Principal: "svc-abc@EXAMPLE.TEST"}, "203.0.113.1", "", ips("198.51.100.1"), 25), false, "", deflt},
 		{"glob * in another realm", req(Identity{Principal: "svc-backup@OTHER.TEST"}, "203.0.113.1", "", ips("198.51.100.1"), 25), true, "svc", allows("svc")},
@@ -147,7 +148,7 @@ func TestDecide(t *testing.T) {
 		{"NEC accepted by svc", with(req(svcAB, "203.0.113.1", "", ips("198.51.100.1"), 25), func(r *Request) { r.NEC = true }), true, "svc", allows("svc")},
 		{"NEC refused by staff", with(req(alice, "10.1.1.1", "", ips("10.2.3.4"), 443), func(r *Request) { r.NEC = true }),
 			false, "staff", `the unwrapped (NEC) protection-level form is not accepted by rule "staff"`},
-		{"realm matcher", with(req(dave, "203.0.113.1", "", ips("198.51.100.53"), 53), func(r *Request) { r.Command = CommandUDP }), true, "partner-dns", allows("partner-dns")},
+		{"realm matcher", with(req(dave, "203.0.113.1", "", ips("198.51.100.53"), 53), func(r *Request) { r.Command = socks5.CmdUDPAssociate }), true, "partner-dns", allows("partner-dns")},
 		{"realm matcher, wrong command", req(dave, "203.0.113.1", "", ips("198.51.100.53"), 53), false, "", deflt},
 		{"no-auth lab web", with(req(anon, "10.9.1.1", "", ips("203.0.113.80"), 80), func(r *Request) { r.Level = clear }), true, "lab", allows("lab")},
 		{"no-auth lab at integrity", req(anon, "10.9.1.1", "", ips("203.0.113.80"), 80), false, "lab", `protection integrity not accepted by rule "lab" (accepts clear)`},
@@ -425,7 +426,7 @@ func FuzzDecide(f *testing.F) {
 			addrs = append(addrs, toAddr(dst[:n]))
 			dst = dst[n:]
 		}
-		r := Request{Identity: id, Source: toAddr(src), Command: Command(cmd), Host: host, Addrs: addrs, Port: port, Level: Level(level), NEC: nec}
+		r := Request{Identity: id, Source: toAddr(src), Command: socks5.Command(cmd), Host: host, Addrs: addrs, Port: port, Level: Level(level), NEC: nec}
 
 		d := e.Decide(r)
 		ed, misses := e.Explain(r)
@@ -478,7 +479,7 @@ func TestNewEngineRejects(t *testing.T) {
 		{"both", Rule{Name: "r", Destinations: []Destination{{Name: "a.test", Prefix: netip.MustParsePrefix("10.0.0.0/8")}}}, `1 "r": destination "a.test" has both a name and a network`},
 		{"name case", Rule{Name: "r", Destinations: []Destination{{Name: "A.test."}}}, `1 "r": destination name "A.test." is not lower case without a trailing dot`},
 		{"ports", Rule{Name: "r", Ports: []PortRange{{Lo: 9, Hi: 1}}}, `1 "r": inverted port range 9-1`},
-		{"command", Rule{Name: "r", Commands: []Command{9}}, `1 "r": unknown command(9)`},
+		{"command", Rule{Name: "r", Commands: []socks5.Command{9}}, `1 "r": unknown command cmd(0x09)`},
 		{"selective", Rule{Name: "r", Protection: []Level{LevelSelective}}, `1 "r": protection level selective is not supported`},
 	} {
 		_, err := NewEngine([]Rule{c.rule})
@@ -525,7 +526,7 @@ func TestShadows(t *testing.T) {
 	rules := fixture()
 	rules = append(rules,
 		Rule{Name: "staff-web", Principals: []string{"alice@EXAMPLE.TEST"}, Sources: []netip.Prefix{netip.MustParsePrefix("10.1.0.0/16")},
-			Destinations: []Destination{{Name: "*.web.corp.example.test"}}, Ports: []PortRange{{Lo: 443, Hi: 443}}, Commands: []Command{CommandConnect}},
+			Destinations: []Destination{{Name: "*.web.corp.example.test"}}, Ports: []PortRange{{Lo: 443, Hi: 443}}, Commands: []socks5.Command{socks5.CmdConnect}},
 		Rule{Name: "more-bob", Action: ActionDeny, Principals: []string{"bob@EXAMPLE.TEST"}, Ports: []PortRange{{Lo: 22, Hi: 22}}},
 		Rule{Name: "lab-ssh", Sources: []netip.Prefix{netip.MustParsePrefix("10.9.0.0/16")}, Ports: []PortRange{{Lo: 22, Hi: 22}}},
 	)

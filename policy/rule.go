@@ -2,6 +2,7 @@ package policy
 
 import (
 	"fmt"
+	"github.com/gssocks/gssocks/socks5"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -25,28 +26,6 @@ func (a Action) String() string {
 		return "deny"
 	}
 	return fmt.Sprintf("action(%d)", uint8(a))
-}
-
-// Command is a SOCKS5 request command (RFC 1928 §4, the CMD field).
-type Command uint8
-
-// Commands, with their RFC 1928 values.
-const (
-	CommandConnect Command = 1
-	CommandBind    Command = 2
-	CommandUDP     Command = 3 // UDP ASSOCIATE
-)
-
-func (c Command) String() string {
-	switch c {
-	case CommandConnect:
-		return "connect"
-	case CommandBind:
-		return "bind"
-	case CommandUDP:
-		return "udp"
-	}
-	return fmt.Sprintf("command(%d)", uint8(c))
 }
 
 // Destination is one entry of a rule's destinations: a network, or a host
@@ -110,7 +89,7 @@ type Rule struct {
 	Sources      []netip.Prefix // client networks, matched as Sources.Contains does
 	Destinations []Destination
 	Ports        []PortRange
-	Commands     []Command
+	Commands     []socks5.Command
 
 	// Protection lists the levels this rule accepts; nil means
 	// DefaultProtection.

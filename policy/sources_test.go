@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"github.com/gssocks/gssocks/socks5"
 	"net/netip"
 	"testing"
 )
@@ -42,7 +43,7 @@ func TestSourcesContains(t *testing.T) {
 // no_auth does.
 func TestZonedSourceMatchesRule(t *testing.T) {
 	e := newEngine(t, []Rule{{Name: "link-local", Sources: []netip.Prefix{netip.MustParsePrefix("fe80::/10")}, Protection: []Level{LevelClear}}})
-	r := Request{Source: netip.MustParseAddr("fe80::1%eth0"), Command: CommandConnect, Addrs: ips("192.0.2.1"), Port: 80, Level: LevelClear}
+	r := Request{Source: netip.MustParseAddr("fe80::1%eth0"), Command: socks5.CmdConnect, Addrs: ips("192.0.2.1"), Port: 80, Level: LevelClear}
 	if d := e.Decide(r); !d.Allow || d.Rule != "link-local" {
 		t.Errorf("Decide: %+v", d)
 	}

@@ -12,7 +12,7 @@ import (
 
 	"github.com/gssocks/gssocks/client"
 	"github.com/gssocks/gssocks/encap"
-	"github.com/gssocks/gssocks/server"
+	"github.com/gssocks/gssocks/socks5"
 )
 
 func TestBind(t *testing.T) {
@@ -25,7 +25,7 @@ func TestBind(t *testing.T) {
 			}
 			defer s.Close()
 			// The expected peer: 127.0.0.1, any port.
-			bnd, err := s.Request(server.CmdBind, server.Addr{IP: netip.MustParseAddr("127.0.0.1")})
+			bnd, err := s.Request(socks5.CmdBind, socks5.Addr{IP: netip.MustParseAddr("127.0.0.1")})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -56,12 +56,12 @@ func TestBind(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer s.Close()
-		if _, err := s.Request(server.CmdBind, server.Addr{IP: netip.MustParseAddr("127.0.0.1")}); err != nil {
+		if _, err := s.Request(socks5.CmdBind, socks5.Addr{IP: netip.MustParseAddr("127.0.0.1")}); err != nil {
 			t.Fatal(err)
 		}
 		_, err = s.ReadReply() // the configured bind timeout is 2s
 		var re *client.ReplyError
-		if !errors.As(err, &re) || re.Reply != server.ReplyTTLExpired {
+		if !errors.As(err, &re) || re.Reply != socks5.ReplyTTLExpired {
 			t.Fatalf("got %v, want TTL expired", err)
 		}
 		stillServing(t, g)
@@ -109,7 +109,7 @@ func TestUDPAssociate(t *testing.T) {
 			buf := make([]byte, 70000)
 			for i, size := range []int{0, 1, 1000, 60000} {
 				payload := bytes.Repeat([]byte{byte('a' + i)}, size)
-				if err := a.WriteTo(payload, server.AddrFromAddrPort(echo)); err != nil {
+				if err := a.WriteTo(payload, socks5.AddrFromAddrPort(echo)); err != nil {
 					t.Fatal(err)
 				}
 				n, from, err := a.ReadFrom(buf)
@@ -121,7 +121,7 @@ func TestUDPAssociate(t *testing.T) {
 				}
 			}
 			// By name, too.
-			if err := a.WriteTo([]byte("named"), server.Addr{Host: "echo.corp.example.test", Port: echo.Port()}); err != nil {
+			if err := a.WriteTo([]byte("named"), socks5.Addr{Host: "echo.corp.example.test", Port: echo.Port()}); err != nil {
 				t.Fatal(err)
 			}
 			if n, _, err := a.ReadFrom(buf); err != nil || string(buf[:n]) != "echo:named" {
@@ -156,22 +156,22 @@ rule "no-udp-to-3" {
 		t.Fatal(err)
 	}
 	defer other.Close()
-	other.WriteToUDPAddrPort(append(server.AppendUDPHeader(nil, server.AddrFromAddrPort(echo)), "spoof"...), relay)
+	other.WriteToUDPAddrPort(append(wire(t)(socks5.AppendUDPHeader(nil, socks5.AddrFromAddrPort(echo))), "spoof"...), relay)
 	waitLog(t, g, "datagram from another address than the client's")
 
 	// FRAG != 0 is dropped.
-	frag := append([]byte{0, 0, 1}, server.AppendAddr(nil, server.AddrFromAddrPort(echo))...)
+	frag := append([]byte{0, 0, 1}, wire(t)(socks5.AppendAddr(nil, socks5.AddrFromAddrPort(echo)))...)
 	local.WriteToUDPAddrPort(frag, relay)
 	waitLog(t, g, "udp datagram dropped")
 
 	// A denied destination is dropped with a log line.
-	a.WriteTo([]byte("x"), server.Addr{IP: netip.MustParseAddr("127.0.0.3"), Port: echo.Port()})
+	a.WriteTo([]byte("x"), socks5.Addr{IP: netip.MustParseAddr("127.0.0.3"), Port: echo.Port()})
 	waitLog(t, g, "udp datagram denied")
 
 	// The association still works.
 	buf := make([]byte, 100)
 	local.SetDeadline(time.Now().Add(5 * time.Second))
-	a.WriteTo([]byte("ok"), server.AddrFromAddrPort(echo))
+	a.WriteTo([]byte("ok"), socks5.AddrFromAddrPort(echo))
 	if n, _, err := a.ReadFrom(buf); err != nil || string(buf[:n]) != "echo:ok" {
 		t.Fatalf("after drops: %q %v", buf[:n], err)
 	}
@@ -179,7 +179,7 @@ rule "no-udp-to-3" {
 	// After the control connection closes, datagrams go nowhere.
 	s.Close()
 	time.Sleep(200 * time.Millisecond)
-	a.WriteTo([]byte("late"), server.AddrFromAddrPort(echo))
+	a.WriteTo([]byte("late"), socks5.AddrFromAddrPort(echo))
 	local.SetDeadline(time.Now().Add(500 * time.Millisecond))
 	if n, _, err := a.ReadFrom(buf); err == nil {
 		t.Fatalf("reply after the control connection closed: %q", buf[:n])

@@ -8,12 +8,13 @@ import (
 	"time"
 
 	"github.com/gssocks/gssocks/policy"
+	"github.com/gssocks/gssocks/socks5"
 )
 
 // connect carries out CONNECT (RFC 1928 §4): dial the destination's
 // addresses in turn, answer with the outbound socket's address, relay.
-func (s *session) connect(req Request) {
-	addrs, d, ok := s.authorize(CmdConnect, req.Dest)
+func (s *session) connect(req socks5.Request) {
+	addrs, d, ok := s.authorize(socks5.CmdConnect, req.Dest)
 	if !ok {
 		return
 	}
@@ -32,23 +33,23 @@ func (s *session) connect(req Request) {
 		rep := replyFor(err)
 		s.reason = "connect: " + err.Error()
 		s.log.Info("connect failed", "dest", req.Dest.String(), "reply", rep.String(), "error", err)
-		s.sendReply(rep, Addr{})
+		s.sendReply(rep, socks5.Addr{})
 		return
 	}
 	s.addCloser(target)
-	if err := s.sendReply(ReplySucceeded, addrOf(target.LocalAddr())); err != nil {
+	if err := s.sendReply(socks5.ReplySucceeded, addrOf(target.LocalAddr())); err != nil {
 		s.reason = err.Error()
 		return
 	}
 	s.relay(target, s.idleTimeout(d))
 }
 
-func addrOf(a net.Addr) Addr {
+func addrOf(a net.Addr) socks5.Addr {
 	ap, err := netip.ParseAddrPort(a.String())
 	if err != nil {
-		return Addr{}
+		return socks5.Addr{}
 	}
-	return AddrFromAddrPort(ap)
+	return socks5.AddrFromAddrPort(ap)
 }
 
 // outboundIP is the local address the system would use toward dst (a UDP
@@ -72,24 +73,24 @@ func (s *session) outboundIP(dst []netip.Addr) netip.Addr {
 // bind carries out BIND (RFC 1928 §4): listen, answer with the listening
 // address, accept one connection from the expected peer within the bind
 // timeout, answer with the peer's address, relay.
-func (s *session) bind(req Request) {
+func (s *session) bind(req socks5.Request) {
 	unspecified := req.Dest.Host == "" && (req.Dest.IP.IsUnspecified() || !req.Dest.IP.IsValid())
 	var addrs []netip.Addr
 	var d policy.Decision
 	if !unspecified {
 		var ok bool
-		if addrs, d, ok = s.authorize(CmdBind, req.Dest); !ok {
+		if addrs, d, ok = s.authorize(socks5.CmdBind, req.Dest); !ok {
 			return
 		}
 	}
 	ln, err := net.ListenTCP("tcp", net.TCPAddrFromAddrPort(netip.AddrPortFrom(s.outboundIP(addrs), 0)))
 	if err != nil {
 		s.reason = "bind: " + err.Error()
-		s.sendReply(ReplyGeneralFailure, Addr{})
+		s.sendReply(socks5.ReplyGeneralFailure, socks5.Addr{})
 		return
 	}
 	s.addCloser(ln)
-	if err := s.sendReply(ReplySucceeded, addrOf(ln.Addr())); err != nil {
+	if err := s.sendReply(socks5.ReplySucceeded, addrOf(ln.Addr())); err != nil {
 		s.reason = err.Error()
 		return
 	}
@@ -98,16 +99,16 @@ func (s *session) bind(req Request) {
 	for peer == nil {
 		c, err := ln.AcceptTCP()
 		if err != nil {
-			rep := ReplyGeneralFailure
+			rep := socks5.ReplyGeneralFailure
 			if errors.Is(err, net.ErrClosed) {
 				return
 			}
 			if ne, ok := err.(net.Error); ok && ne.Timeout() {
-				rep = ReplyTTLExpired
+				rep = socks5.ReplyTTLExpired
 			}
 			s.reason = "bind: no connection: " + err.Error()
 			s.log.Info("bind: no inbound connection", "error", err)
-			s.sendReply(rep, Addr{})
+			s.sendReply(rep, socks5.Addr{})
 			return
 		}
 		from := addrOf(c.RemoteAddr())
@@ -117,17 +118,17 @@ func (s *session) bind(req Request) {
 			continue
 		}
 		if unspecified {
-			if d = s.st.Policy.Decide(s.policyRequest(CmdBind, "", []netip.Addr{from.IP}, from.Port)); !d.Allow {
+			if d = s.st.Policy.Decide(s.policyRequest(socks5.CmdBind, "", []netip.Addr{from.IP}, from.Port)); !d.Allow {
 				s.rule, s.reason = d.Rule, d.Reason
 				s.log.Info("denied", "command", "bind", "peer", from.String(), "rule", ruleName(d.Rule), "reason", d.Reason)
 				c.Close()
-				s.sendReply(ReplyNotAllowed, Addr{})
+				s.sendReply(socks5.ReplyNotAllowed, socks5.Addr{})
 				return
 			}
 			s.rule = d.Rule
 			if !s.admitPrincipal(d) {
 				c.Close()
-				s.sendReply(ReplyNotAllowed, Addr{})
+				s.sendReply(socks5.ReplyNotAllowed, socks5.Addr{})
 				return
 			}
 		}
@@ -135,7 +136,7 @@ func (s *session) bind(req Request) {
 	}
 	ln.Close()
 	s.addCloser(peer)
-	if err := s.sendReply(ReplySucceeded, addrOf(peer.RemoteAddr())); err != nil {
+	if err := s.sendReply(socks5.ReplySucceeded, addrOf(peer.RemoteAddr())); err != nil {
 		s.reason = err.Error()
 		return
 	}

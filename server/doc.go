@@ -6,6 +6,7 @@
 // and writing one audit record per session.
 //
 // The GSS-API mechanism is package gssapi, the RFC 1961 framing package
-// encap, the decisions package policy; this package does the networking
-// and the session lifecycle (timeouts, limits, graceful shutdown, reload).
+// encap, the RFC 1928 wire codec package socks5, the decisions package
+// policy; this package does the networking and the session lifecycle
+// (timeouts, limits, graceful shutdown, reload).
 package server

@@ -6,29 +6,31 @@ import (
 	"net"
 	"os"
 	"syscall"
+
+	"github.com/gssocks/gssocks/socks5"
 )
 
 // replyFor maps an error dialing or resolving a destination to the RFC 1928
 // reply code that describes it best.
-func replyFor(err error) Reply {
+func replyFor(err error) socks5.Reply {
 	var dnsErr *net.DNSError
 	switch {
 	case err == nil:
-		return ReplySucceeded
+		return socks5.ReplySucceeded
 	case errors.Is(err, syscall.ECONNREFUSED):
-		return ReplyConnectionRefused
+		return socks5.ReplyConnectionRefused
 	case errors.Is(err, syscall.ENETUNREACH):
-		return ReplyNetworkUnreachable
+		return socks5.ReplyNetworkUnreachable
 	case errors.Is(err, syscall.EHOSTUNREACH), errors.Is(err, syscall.EHOSTDOWN):
-		return ReplyHostUnreachable
+		return socks5.ReplyHostUnreachable
 	case errors.As(err, &dnsErr):
-		return ReplyHostUnreachable
+		return socks5.ReplyHostUnreachable
 	case errors.Is(err, syscall.ETIMEDOUT), errors.Is(err, os.ErrDeadlineExceeded), errors.Is(err, context.DeadlineExceeded):
-		return ReplyHostUnreachable
+		return socks5.ReplyHostUnreachable
 	}
 	var ne net.Error
 	if errors.As(err, &ne) && ne.Timeout() {
-		return ReplyHostUnreachable
+		return socks5.ReplyHostUnreachable
 	}
-	return ReplyGeneralFailure
+	return socks5.ReplyGeneralFailure
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/gssocks/gssocks/client"
 	"github.com/gssocks/gssocks/encap"
 	"github.com/gssocks/gssocks/server"
+	"github.com/gssocks/gssocks/socks5"
 )
 
 // tune changes the settings new sessions get.
@@ -163,8 +164,8 @@ rule "lab" {
 	if _, err := io.ReadFull(c, sel); err != nil || sel[1] != 0 {
 		t.Fatalf("method selection %x: %v", sel, err)
 	}
-	dest, _ := client.ParseAddr(echo)
-	c.Write(server.AppendRequest(nil, server.CmdConnect, dest))
+	dest, _ := socks5.ParseHostPort(echo)
+	c.Write(wire(t)(socks5.AppendRequest(nil, socks5.Request{Command: socks5.CmdConnect, Dest: dest})))
 	rep := make([]byte, 10)
 	if _, err := io.ReadFull(c, rep); err != nil || rep[1] != 0 {
 		t.Fatalf("reply %x: %v", rep, err)

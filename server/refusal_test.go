@@ -12,7 +12,7 @@ import (
 	"github.com/gssocks/gssocks/client"
 	"github.com/gssocks/gssocks/encap"
 	"github.com/gssocks/gssocks/gssapi"
-	"github.com/gssocks/gssocks/server"
+	"github.com/gssocks/gssocks/socks5"
 )
 
 // rawSession dials the gateway and returns the connection after the
@@ -136,7 +136,7 @@ rule "nec-ok" {
 		if err != nil {
 			t.Fatal(err)
 		}
-		c.Write(server.AppendRequest(nil, server.CmdConnect, server.Addr{Host: "echo.corp.example.test", Port: 7}))
+		c.Write(wire(t)(socks5.AppendRequest(nil, socks5.Request{Command: socks5.CmdConnect, Dest: socks5.Addr{Host: "echo.corp.example.test", Port: 7}})))
 		if got := closedByServer(t, c); len(got) != 0 {
 			t.Fatalf("server answered %x", got)
 		}

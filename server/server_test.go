@@ -20,6 +20,7 @@ import (
 	"github.com/gssocks/gssocks/internal/krbtest"
 	"github.com/gssocks/gssocks/internal/testutil"
 	"github.com/gssocks/gssocks/server"
+	"github.com/gssocks/gssocks/socks5"
 	"github.com/gssocks/gssocks/testenv"
 	"github.com/hashicorp/go-hclog"
 )
@@ -192,13 +193,13 @@ rule "all" {
 	closed.Close()
 	for _, c := range []struct {
 		dest string
-		want server.Reply
+		want socks5.Reply
 	}{
-		{refused, server.ReplyConnectionRefused},
-		{"10.1.2.3:80", server.ReplyNotAllowed},                  // no rule: default deny
-		{"127.0.0.3:80", server.ReplyNotAllowed},                 // deny rule
-		{"rebind.corp.example.test:80", server.ReplyNotAllowed},  // name allowed, address denied
-		{"nowhere.invalid.test:80", server.ReplyHostUnreachable}, // NXDOMAIN
+		{refused, socks5.ReplyConnectionRefused},
+		{"10.1.2.3:80", socks5.ReplyNotAllowed},                  // no rule: default deny
+		{"127.0.0.3:80", socks5.ReplyNotAllowed},                 // deny rule
+		{"rebind.corp.example.test:80", socks5.ReplyNotAllowed},  // name allowed, address denied
+		{"nowhere.invalid.test:80", socks5.ReplyHostUnreachable}, // NXDOMAIN
 	} {
 		t.Run(c.dest, func(t *testing.T) {
 			d := client.Dialer{Proxy: g.addr, Config: g.config("alice", encap.LevelConfidentiality)}
@@ -239,8 +240,8 @@ rule "conf-only" {
 		if s.Level != encap.LevelConfidentiality {
 			t.Fatalf("granted %s", s.Level)
 		}
-		dest, _ := client.ParseAddr(echo)
-		if _, err := s.Request(server.CmdConnect, dest); err != nil {
+		dest, _ := socks5.ParseHostPort(echo)
+		if _, err := s.Request(socks5.CmdConnect, dest); err != nil {
 			t.Fatal(err)
 		}
 		roundTrip(t, s.Stream(), 5000)
@@ -254,8 +255,8 @@ rule "conf-only" {
 		if s.Level != encap.LevelClear {
 			t.Fatalf("granted %s", s.Level)
 		}
-		dest, _ := client.ParseAddr(echo)
-		if _, err := s.Request(server.CmdConnect, dest); err != nil {
+		dest, _ := socks5.ParseHostPort(echo)
+		if _, err := s.Request(socks5.CmdConnect, dest); err != nil {
 			t.Fatal(err)
 		}
 		roundTrip(t, s.Stream(), 5000)
@@ -286,10 +287,22 @@ rule "v6" {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	dest, _ := client.ParseAddr(echo)
-	if _, err := s.Request(server.CmdConnect, dest); err != nil {
+	dest, _ := socks5.ParseHostPort(echo)
+	if _, err := s.Request(socks5.CmdConnect, dest); err != nil {
 		t.Fatal(err)
 	}
 	roundTrip(t, s.Stream(), 10000)
 	waitLog(t, g, "destination=["+"::1]")
+}
+
+// wire returns the encoding of a socks5.Append* call, failing the test
+// on an encoding error.
+func wire(t testing.TB) func([]byte, error) []byte {
+	return func(b []byte, err error) []byte {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
 }

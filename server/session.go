@@ -15,6 +15,7 @@ import (
 	"github.com/gssocks/gssocks/encap"
 	"github.com/gssocks/gssocks/gssapi"
 	"github.com/gssocks/gssocks/policy"
+	"github.com/gssocks/gssocks/socks5"
 	"github.com/hashicorp/go-hclog"
 )
 
@@ -29,7 +30,7 @@ type session struct {
 
 	src      netip.AddrPort
 	identity policy.Identity
-	method   Method
+	method   socks5.Method
 	level    encap.Level
 	nec      bool
 	rw       io.ReadWriter // the SOCKS stream: conn, or the encapsulating Conn
@@ -37,10 +38,10 @@ type session struct {
 	gss      *gssapi.Context
 
 	// audit fields
-	cmd       Command
-	dest      Addr
+	cmd       socks5.Command
+	dest      socks5.Addr
 	rule      string
-	reply     Reply
+	reply     socks5.Reply
 	replied   bool
 	reason    string
 	up, down  atomic.Int64 // bytes client->destination, destination->client
@@ -88,7 +89,7 @@ func (s *session) run(overLimit bool) {
 		s.writeAudit()
 	}()
 	if overLimit {
-		s.conn.Write([]byte{socksVersion, byte(MethodNoAcceptable)})
+		s.conn.Write(socks5.AppendMethodSelection(nil, socks5.MethodNoAcceptable))
 		s.reason = "session limit reached"
 		s.log.Warn("refused: session limit reached", "max_sessions", s.st.MaxSessions)
 		return
@@ -98,7 +99,7 @@ func (s *session) run(overLimit bool) {
 		s.reason = err.Error()
 		return
 	}
-	req, err := ReadRequest(s.rw)
+	req, err := socks5.ReadRequest(s.rw)
 	if err != nil {
 		s.requestError(err)
 		return
@@ -106,11 +107,11 @@ func (s *session) run(overLimit bool) {
 	s.cmd, s.dest = req.Command, req.Dest
 	s.conn.SetDeadline(time.Time{})
 	switch req.Command {
-	case CmdConnect:
+	case socks5.CmdConnect:
 		s.connect(req)
-	case CmdBind:
+	case socks5.CmdBind:
 		s.bind(req)
-	case CmdUDPAssociate:
+	case socks5.CmdUDPAssociate:
 		s.udpAssociate(req)
 	}
 }
@@ -118,25 +119,25 @@ func (s *session) run(overLimit bool) {
 // handshake selects the method, authenticates and negotiates the level,
 // leaving s.rw ready for the SOCKS request.
 func (s *session) handshake() error {
-	methods, err := ReadGreeting(s.conn)
+	methods, err := socks5.ReadGreeting(s.conn)
 	if err != nil {
 		s.log.Info("bad greeting", "error", err)
 		return fmt.Errorf("greeting: %w", err)
 	}
-	s.method = MethodNoAcceptable
-	if slices.Contains(methods, MethodGSSAPI) {
-		s.method = MethodGSSAPI
-	} else if slices.Contains(methods, MethodNoAuth) && s.noAuthAllowed() {
-		s.method = MethodNoAuth
+	s.method = socks5.MethodNoAcceptable
+	if slices.Contains(methods, socks5.MethodGSSAPI) {
+		s.method = socks5.MethodGSSAPI
+	} else if slices.Contains(methods, socks5.MethodNoAuth) && s.noAuthAllowed() {
+		s.method = socks5.MethodNoAuth
 	}
-	if _, err := s.conn.Write([]byte{socksVersion, byte(s.method)}); err != nil {
+	if _, err := s.conn.Write(socks5.AppendMethodSelection(nil, s.method)); err != nil {
 		return fmt.Errorf("method selection: %w", err)
 	}
 	switch s.method {
-	case MethodNoAcceptable:
+	case socks5.MethodNoAcceptable:
 		s.log.Info("refused: client offers no acceptable method", "methods", fmt.Sprintf("%x", methods))
 		return errors.New("no acceptable authentication method offered")
-	case MethodNoAuth:
+	case socks5.MethodNoAuth:
 		s.log.Warn("no-auth session allowed by no_auth sources")
 		s.rw = s.conn
 		s.level = encap.LevelClear
@@ -218,29 +219,33 @@ func (s *session) requestError(err error) {
 		s.reason = "raw request at level " + s.level.String()
 		return
 	}
-	var pe *ProtocolError
-	if errors.As(err, &pe) && pe.Reply != ReplySucceeded {
-		s.sendReply(pe.Reply, Addr{})
+	var pe *socks5.ProtocolError
+	if errors.As(err, &pe) && pe.Reply != socks5.ReplySucceeded {
+		s.sendReply(pe.Reply, socks5.Addr{})
 	}
 	s.log.Info("bad request", "error", err)
 	s.reason = "request: " + err.Error()
 }
 
 // sendReply writes a reply inside the negotiated protection.
-func (s *session) sendReply(rep Reply, bnd Addr) error {
+func (s *session) sendReply(rep socks5.Reply, bnd socks5.Addr) error {
 	s.reply, s.replied = rep, true
-	if _, err := s.rw.Write(AppendReply(nil, rep, bnd)); err != nil {
+	msg, err := socks5.AppendReply(nil, rep, bnd)
+	if err != nil {
+		return fmt.Errorf("reply: %w", err)
+	}
+	if _, err := s.rw.Write(msg); err != nil {
 		return fmt.Errorf("write reply: %w", err)
 	}
 	return nil
 }
 
 // policyRequest builds the policy question for a destination.
-func (s *session) policyRequest(cmd Command, host string, addrs []netip.Addr, port uint16) policy.Request {
+func (s *session) policyRequest(cmd socks5.Command, host string, addrs []netip.Addr, port uint16) policy.Request {
 	return policy.Request{
 		Identity: s.identity,
 		Source:   s.src.Addr(),
-		Command:  policy.Command(cmd),
+		Command:  cmd,
 		Host:     host,
 		Addrs:    addrs,
 		Port:     port,
@@ -251,7 +256,7 @@ func (s *session) policyRequest(cmd Command, host string, addrs []netip.Addr, po
 
 // resolve returns the destination's addresses (the literal one, or the
 // name's), with the connect timeout.
-func (s *session) resolve(a Addr) ([]netip.Addr, error) {
+func (s *session) resolve(a socks5.Addr) ([]netip.Addr, error) {
 	if a.Host == "" {
 		return []netip.Addr{a.IP}, nil
 	}
@@ -272,12 +277,12 @@ func (s *session) resolve(a Addr) ([]netip.Addr, error) {
 
 // authorize resolves and asks the policy; on denial it answers REP 02 and
 // returns false.
-func (s *session) authorize(cmd Command, a Addr) ([]netip.Addr, policy.Decision, bool) {
+func (s *session) authorize(cmd socks5.Command, a socks5.Addr) ([]netip.Addr, policy.Decision, bool) {
 	addrs, err := s.resolve(a)
 	if err != nil {
 		s.log.Info("cannot resolve destination", "dest", a.String(), "error", err)
 		s.reason = "resolve: " + err.Error()
-		s.sendReply(replyFor(err), Addr{})
+		s.sendReply(replyFor(err), socks5.Addr{})
 		return nil, policy.Decision{}, false
 	}
 	d := s.st.Policy.Decide(s.policyRequest(cmd, a.Host, addrs, a.Port))
@@ -285,11 +290,11 @@ func (s *session) authorize(cmd Command, a Addr) ([]netip.Addr, policy.Decision,
 	if !d.Allow {
 		s.reason = d.Reason
 		s.log.Info("denied", "command", cmd.String(), "dest", a.String(), "rule", ruleName(d.Rule), "reason", d.Reason)
-		s.sendReply(ReplyNotAllowed, Addr{})
+		s.sendReply(socks5.ReplyNotAllowed, socks5.Addr{})
 		return nil, d, false
 	}
 	if !s.admitPrincipal(d) {
-		s.sendReply(ReplyNotAllowed, Addr{})
+		s.sendReply(socks5.ReplyNotAllowed, socks5.Addr{})
 		return nil, d, false
 	}
 	return addrs, d, true
@@ -330,7 +335,7 @@ func (s *session) idleTimeout(d policy.Decision) time.Duration {
 
 func (s *session) writeAudit() {
 	rule := s.rule
-	if rule == "" && s.replied && s.reply == ReplyNotAllowed {
+	if rule == "" && s.replied && s.reply == socks5.ReplyNotAllowed {
 		rule = "(default deny)"
 	}
 	fields := []any{
@@ -355,31 +360,31 @@ func (s *session) writeAudit() {
 	s.srv.audit.Info("session", fields...)
 }
 
-func methodName(m Method) string {
+func methodName(m socks5.Method) string {
 	switch m {
-	case MethodGSSAPI:
+	case socks5.MethodGSSAPI:
 		return "gssapi"
-	case MethodNoAuth:
+	case socks5.MethodNoAuth:
 		return "none"
 	}
 	return "-"
 }
 
-func cmdName(c Command) string {
+func cmdName(c socks5.Command) string {
 	if c == 0 {
 		return "-"
 	}
 	return c.String()
 }
 
-func destName(a Addr) string {
+func destName(a socks5.Addr) string {
 	if a.Host == "" && !a.IP.IsValid() {
 		return "-"
 	}
 	return a.String()
 }
 
-func replyName(replied bool, r Reply) string {
+func replyName(replied bool, r socks5.Reply) string {
 	if !replied {
 		return "-"
 	}

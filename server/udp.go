@@ -12,6 +12,7 @@ import (
 
 	"github.com/gssocks/gssocks/encap"
 	"github.com/gssocks/gssocks/policy"
+	"github.com/gssocks/gssocks/socks5"
 )
 
 // maxUDPPeers bounds the destinations one association may talk to; replies
@@ -27,8 +28,8 @@ type association struct {
 	wantIP  netip.Addr
 	pinned  atomic.Pointer[netip.AddrPort] // the client's UDP address, once known
 	mu      sync.Mutex
-	peers   map[netip.AddrPort]struct{} // destinations sent to
-	allowed map[Addr]policy.Decision    // decisions per destination
+	peers   map[netip.AddrPort]struct{}     // destinations sent to
+	allowed map[socks5.Addr]policy.Decision // decisions per destination
 	names   map[string][]netip.Addr
 	dropped atomic.Int64
 }
@@ -38,25 +39,25 @@ type association struct {
 // IP (and port, when the request named one), each destination checked by
 // policy, replies accepted only from destinations the client sent to; it
 // ends with the TCP control connection.
-func (s *session) udpAssociate(req Request) {
+func (s *session) udpAssociate(req socks5.Request) {
 	relayIP := addrOf(s.conn.LocalAddr()).IP
 	client, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(relayIP, 0)))
 	if err != nil {
 		s.reason = "udp: " + err.Error()
-		s.sendReply(ReplyGeneralFailure, Addr{})
+		s.sendReply(socks5.ReplyGeneralFailure, socks5.Addr{})
 		return
 	}
 	s.addCloser(client)
 	out, err := net.ListenUDP("udp", nil)
 	if err != nil {
 		s.reason = "udp: " + err.Error()
-		s.sendReply(ReplyGeneralFailure, Addr{})
+		s.sendReply(socks5.ReplyGeneralFailure, socks5.Addr{})
 		return
 	}
 	s.addCloser(out)
 	a := &association{
 		s: s, client: client, out: out, wantIP: s.src.Addr(),
-		peers: make(map[netip.AddrPort]struct{}), allowed: make(map[Addr]policy.Decision), names: make(map[string][]netip.Addr),
+		peers: make(map[netip.AddrPort]struct{}), allowed: make(map[socks5.Addr]policy.Decision), names: make(map[string][]netip.Addr),
 	}
 	if req.Dest.Port != 0 {
 		ap := netip.AddrPortFrom(s.src.Addr(), req.Dest.Port)
@@ -65,11 +66,11 @@ func (s *session) udpAssociate(req Request) {
 	if s.level != encap.LevelClear {
 		if a.dgram, err = encap.NewDatagram(s.gss, s.level); err != nil {
 			s.reason = err.Error()
-			s.sendReply(ReplyGeneralFailure, Addr{})
+			s.sendReply(socks5.ReplyGeneralFailure, socks5.Addr{})
 			return
 		}
 	}
-	if err := s.sendReply(ReplySucceeded, addrOf(client.LocalAddr())); err != nil {
+	if err := s.sendReply(socks5.ReplySucceeded, addrOf(client.LocalAddr())); err != nil {
 		s.reason = err.Error()
 		return
 	}
@@ -129,7 +130,7 @@ func (a *association) fromClient(act *activity, idle time.Duration) {
 				continue
 			}
 		}
-		dst, payload, err := ParseUDPHeader(pkt)
+		dst, payload, err := socks5.ParseUDPHeader(pkt)
 		if err != nil {
 			a.drop("datagram header", err)
 			continue
@@ -161,7 +162,7 @@ func (a *association) fromClient(act *activity, idle time.Duration) {
 }
 
 // authorize resolves and checks one datagram's destination, caching both.
-func (a *association) authorize(dst Addr) (netip.AddrPort, bool) {
+func (a *association) authorize(dst socks5.Addr) (netip.AddrPort, bool) {
 	a.mu.Lock()
 	d, seen := a.allowed[dst]
 	addrs := a.names[dst.Host]
@@ -179,7 +180,7 @@ func (a *association) authorize(dst Addr) (netip.AddrPort, bool) {
 		a.mu.Unlock()
 	}
 	if !seen {
-		d = a.s.st.Policy.Decide(a.s.policyRequest(CmdUDPAssociate, dst.Host, addrs, dst.Port))
+		d = a.s.st.Policy.Decide(a.s.policyRequest(socks5.CmdUDPAssociate, dst.Host, addrs, dst.Port))
 		a.mu.Lock()
 		if len(a.allowed) < maxUDPPeers {
 			a.allowed[dst] = d
@@ -224,7 +225,11 @@ func (a *association) fromDestinations(act *activity) {
 		if to == nil {
 			continue
 		}
-		msg := AppendUDPHeader(out[:0], AddrFromAddrPort(from))
+		msg, err := socks5.AppendUDPHeader(out[:0], socks5.AddrFromAddrPort(from))
+		if err != nil {
+			a.drop("header", err)
+			continue
+		}
 		msg = append(msg, buf[:n]...)
 		out = msg[:0]
 		if a.dgram != nil {

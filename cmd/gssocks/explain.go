@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/gssocks/gssocks/policy"
+	"github.com/gssocks/gssocks/socks5"
 )
 
 // stringList is a repeatable flag.
@@ -108,11 +109,11 @@ func explainRequest(principal, userSID string, groups []string, source, dest str
 	req.Port = uint16(p)
 	switch command {
 	case "connect":
-		req.Command = policy.CommandConnect
+		req.Command = socks5.CmdConnect
 	case "bind":
-		req.Command = policy.CommandBind
+		req.Command = socks5.CmdBind
 	case "udp":
-		req.Command = policy.CommandUDP
+		req.Command = socks5.CmdUDPAssociate
 	default:
 		return req, fmt.Errorf("--command %q: want connect, bind or udp", command)
 	}

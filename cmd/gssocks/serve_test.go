@@ -23,7 +23,7 @@ import (
 	"github.com/gssocks/gssocks/gssapi"
 	"github.com/gssocks/gssocks/internal/krbtest"
 	"github.com/gssocks/gssocks/internal/testutil"
-	"github.com/gssocks/gssocks/server"
+	"github.com/gssocks/gssocks/socks5"
 	"github.com/gssocks/gssocks/testenv"
 )
 
@@ -223,7 +223,7 @@ rule "v2" {
 	}
 	_, err = dial(addr2, newTicket(), other)
 	var re *client.ReplyError
-	if !errors.As(err, &re) || re.Reply != server.ReplyNotAllowed {
+	if !errors.As(err, &re) || re.Reply != socks5.ReplyNotAllowed {
 		t.Fatalf("v2 should deny %s: %v", other, err)
 	}
 
@@ -234,7 +234,7 @@ rule "v2" {
 	if !strings.Contains(p.logs(), `gssocks.hcl:8:17: Error: Unsupported argument`) || !strings.Contains(p.logs(), "Did you mean") {
 		t.Fatalf("the failed reload did not log its diagnostics:\n%s", p.logs())
 	}
-	if _, err = dial(addr2, newTicket(), other); !errors.As(err, &re) || re.Reply != server.ReplyNotAllowed {
+	if _, err = dial(addr2, newTicket(), other); !errors.As(err, &re) || re.Reply != socks5.ReplyNotAllowed {
 		t.Fatalf("after a failed reload v2 should still be in force: %v", err)
 	}
 

@@ -22,6 +22,7 @@ import (
 	"github.com/gssocks/gssocks/internal/testutil"
 	"github.com/gssocks/gssocks/policy"
 	"github.com/gssocks/gssocks/server"
+	"github.com/gssocks/gssocks/socks5"
 	"github.com/gssocks/gssocks/testenv/samba"
 	"github.com/hashicorp/go-hclog"
 	krbclient "github.com/jcmturner/gokrb5/v8/client"
@@ -269,7 +270,7 @@ func TestPolicy(t *testing.T) {
 			req := policy.Request{
 				Identity: ids[c.who],
 				Source:   localhost,
-				Command:  policy.Command(server.CmdConnect),
+				Command:  socks5.CmdConnect,
 				Addrs:    []netip.Addr{netip.MustParseAddr(c.dest)},
 				Port:     c.port,
 				Level:    policy.LevelConfidentiality,
@@ -309,7 +310,7 @@ func TestGateway(t *testing.T) {
 		Logger:   logger,
 	})
 	echo := testutil.EchoServer(t)
-	dest, err := client.ParseAddr(echo)
+	dest, err := socks5.ParseHostPort(echo)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -333,7 +334,7 @@ func TestGateway(t *testing.T) {
 		if s.Level != encap.LevelConfidentiality {
 			t.Fatalf("level %s, want confidentiality", s.Level)
 		}
-		if _, err := s.Request(server.CmdConnect, dest); err != nil {
+		if _, err := s.Request(socks5.CmdConnect, dest); err != nil {
 			t.Fatal(err)
 		}
 		data := make([]byte, 100000)
@@ -366,8 +367,8 @@ func TestGateway(t *testing.T) {
 			t.Fatal("bob's CONNECT succeeded")
 		}
 		var re *client.ReplyError
-		if !errors.As(err, &re) || re.Reply != server.ReplyNotAllowed {
-			t.Fatalf("got %v, want reply %s", err, server.ReplyNotAllowed)
+		if !errors.As(err, &re) || re.Reply != socks5.ReplyNotAllowed {
+			t.Fatalf("got %v, want reply %s", err, socks5.ReplyNotAllowed)
 		}
 	})
 
