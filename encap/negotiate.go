@@ -56,20 +56,25 @@ var ErrLevelRefused = errors.New("encap: protection level refused")
 func AcceptContext(rw io.ReadWriter, acc *gssapi.Acceptor, peer netip.Addr) (*gssapi.Context, error) {
 	tok, err := expect(rw, MsgAuth)
 	if err != nil {
-		if !errors.Is(err, ErrAborted) && !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
-			WriteAbort(rw)
-		}
-		return nil, err
+		return nil, abort(rw, err)
 	}
 	ctx, rep, err := acc.Accept(tok, peer)
 	if err != nil {
-		WriteAbort(rw)
-		return nil, err
+		return nil, abort(rw, err)
 	}
 	if err := WriteMessage(rw, MsgAuth, rep); err != nil {
 		return nil, err
 	}
 	return ctx, nil
+}
+
+// abort sends the abort message (RFC 1961 §3) for a server-side failure
+// err, unless the client is gone or aborted first, and returns err.
+func abort(w io.Writer, err error) error {
+	if !errors.Is(err, ErrAborted) && !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
+		WriteAbort(w)
+	}
+	return err
 }
 
 // InitiateContext runs the client side of RFC 1961 §3 with a prepared
@@ -87,7 +92,7 @@ func InitiateContext(rw io.ReadWriter, in *gssapi.Initiator, initial []byte) (*g
 
 // LevelChooser decides the level a server answers to a client's request;
 // nec says the client used the unwrapped form. An error refuses the
-// session (the caller closes it).
+// session: NegotiateServer sends the abort message and the caller closes.
 type LevelChooser func(requested Level, nec bool) (Level, error)
 
 // Negotiation is the outcome of a server-side subnegotiation.
@@ -100,12 +105,23 @@ type Negotiation struct {
 // NegotiateServer reads the client's protection-level message and answers
 // with the level choose picks, in the same form the client used: wrapped
 // with gss_wrap without confidentiality (RFC 1961 §4), or a raw byte (the
-// NEC form, recognised by its one-byte token).
+// NEC form, recognised by its one-byte token). When it answers no level (a
+// malformed or unverifiable message, a GSS-API failure, or choose
+// refusing) it sends the abort message (§3) before returning the error,
+// for the caller to close.
 func NegotiateServer(rw io.ReadWriter, ctx *gssapi.Context, choose LevelChooser) (Negotiation, error) {
-	var n Negotiation
-	tok, err := expect(rw, MsgProtection)
+	n, answer, err := negotiateLevel(rw, ctx, choose)
 	if err != nil {
-		return n, err
+		return n, abort(rw, err)
+	}
+	return n, WriteMessage(rw, MsgProtection, answer)
+}
+
+// negotiateLevel reads the request and decides the answer token.
+func negotiateLevel(r io.Reader, ctx *gssapi.Context, choose LevelChooser) (n Negotiation, answer []byte, err error) {
+	tok, err := expect(r, MsgProtection)
+	if err != nil {
+		return n, nil, err
 	}
 	var lvl []byte
 	if len(tok) == 1 {
@@ -114,23 +130,23 @@ func NegotiateServer(rw io.ReadWriter, ctx *gssapi.Context, choose LevelChooser)
 		var sealed bool
 		lvl, sealed, err = ctx.Unwrap(nil, tok)
 		if err != nil {
-			return n, fmt.Errorf("encap: protection-level token: %w", err)
+			return n, nil, fmt.Errorf("encap: protection-level token: %w", err)
 		}
 		if sealed || len(lvl) != 1 {
-			return n, fmt.Errorf("%w: protection-level token holds %d bytes (sealed %t)", ErrLevelRefused, len(lvl), sealed)
+			return n, nil, fmt.Errorf("%w: protection-level token holds %d bytes (sealed %t)", ErrLevelRefused, len(lvl), sealed)
 		}
 	}
 	n.Requested = Level(lvl[0])
 	if n.Granted, err = choose(n.Requested, n.NEC); err != nil {
-		return n, err
+		return n, nil, err
 	}
-	answer := []byte{byte(n.Granted)}
+	answer = []byte{byte(n.Granted)}
 	if !n.NEC {
 		if answer, err = ctx.Wrap(nil, answer, false); err != nil {
-			return n, err
+			return n, nil, err
 		}
 	}
-	return n, WriteMessage(rw, MsgProtection, answer)
+	return n, answer, nil
 }
 
 // NegotiateClient asks for a level in the wrapped form (or the NEC form)
