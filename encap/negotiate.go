@@ -56,11 +56,12 @@ var ErrLevelRefused = errors.New("encap: protection level refused")
 func AcceptContext(rw io.ReadWriter, acc *gssapi.Acceptor, peer netip.Addr) (*gssapi.Context, error) {
 	tok, err := expect(rw, MsgAuth)
 	if err != nil {
-		return nil, abort(rw, err)
+		return nil, abortUnlessGone(rw, err)
 	}
 	ctx, rep, err := acc.Accept(tok, peer)
 	if err != nil {
-		return nil, abort(rw, err)
+		WriteAbort(rw)
+		return nil, err
 	}
 	if err := WriteMessage(rw, MsgAuth, rep); err != nil {
 		return nil, err
@@ -68,9 +69,10 @@ func AcceptContext(rw io.ReadWriter, acc *gssapi.Acceptor, peer netip.Addr) (*gs
 	return ctx, nil
 }
 
-// abort sends the abort message (RFC 1961 §3) for a server-side failure
-// err, unless the client is gone or aborted first, and returns err.
-func abort(w io.Writer, err error) error {
+// abortUnlessGone sends the abort message (RFC 1961 §3) for a failure err
+// to read the client's message, unless the client aborted first or its
+// stream ended, and returns err.
+func abortUnlessGone(w io.Writer, err error) error {
 	if !errors.Is(err, ErrAborted) && !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
 		WriteAbort(w)
 	}
@@ -110,19 +112,21 @@ type Negotiation struct {
 // refusing) it sends the abort message (§3) before returning the error,
 // for the caller to close.
 func NegotiateServer(rw io.ReadWriter, ctx *gssapi.Context, choose LevelChooser) (Negotiation, error) {
-	n, answer, err := negotiateLevel(rw, ctx, choose)
+	tok, err := expect(rw, MsgProtection)
 	if err != nil {
-		return n, abort(rw, err)
+		return Negotiation{}, abortUnlessGone(rw, err)
+	}
+	n, answer, err := decideLevel(tok, ctx, choose)
+	if err != nil {
+		WriteAbort(rw)
+		return n, err
 	}
 	return n, WriteMessage(rw, MsgProtection, answer)
 }
 
-// negotiateLevel reads the request and decides the answer token.
-func negotiateLevel(r io.Reader, ctx *gssapi.Context, choose LevelChooser) (n Negotiation, answer []byte, err error) {
-	tok, err := expect(r, MsgProtection)
-	if err != nil {
-		return n, nil, err
-	}
+// decideLevel reads the level a client's protection-level token asks,
+// has choose decide, and returns the answer token.
+func decideLevel(tok []byte, ctx *gssapi.Context, choose LevelChooser) (n Negotiation, answer []byte, err error) {
 	var lvl []byte
 	if len(tok) == 1 {
 		n.NEC, lvl = true, tok

@@ -143,3 +143,42 @@ func TestNegotiateClientReadsAbort(t *testing.T) {
 		}
 	}
 }
+
+// FuzzNegotiateServer feeds arbitrary client bytes to the server side of
+// the subnegotiation: it never panics, and it either answers with one
+// protection-level message or refuses with the abort message alone (or
+// nothing, when the client aborted or its stream ended).
+func FuzzNegotiateServer(f *testing.F) {
+	ini, acc := realm.Get(f).Pair(f, "alice", "")
+	tok, _ := ini.Wrap(nil, []byte{byte(LevelIntegrity)}, false)
+	msg, _ := AppendMessage(nil, MsgProtection, tok)
+	f.Add(msg)
+	f.Add([]byte{1, 2, 0, 1, 2})
+	f.Add([]byte{1, 2, 0, 1, 3})
+	f.Add([]byte{1, 0xff})
+	f.Add([]byte{5, 1, 0, 1, 127, 0, 0, 1, 0, 80})
+	f.Add([]byte{1, 2, 0, 9, 0})
+	choose := func(l Level, _ bool) (Level, error) {
+		if l > LevelConfidentiality {
+			return 0, ErrLevelRefused
+		}
+		return l, nil
+	}
+	f.Fuzz(func(t *testing.T, in []byte) {
+		var out bytes.Buffer
+		_, err := NegotiateServer(struct {
+			io.Reader
+			io.Writer
+		}{bytes.NewReader(in), &out}, acc, choose)
+		got := out.Bytes()
+		if err == nil {
+			if mtyp, _, rerr := ReadMessage(bytes.NewReader(got), nil); rerr != nil || mtyp != MsgProtection {
+				t.Fatalf("answer %x: %v", got, rerr)
+			}
+			return
+		}
+		if len(got) != 0 && !bytes.Equal(got, []byte{1, 0xff}) {
+			t.Fatalf("refusal %v wrote %x", err, got)
+		}
+	})
+}

@@ -237,17 +237,20 @@ func TestRelayRefusesTampering(t *testing.T) {
 // TestRelayIdle: a relay with no data either way ends with ErrIdle after
 // the idle timeout; data in one direction keeps the quiet one alive.
 func TestRelayIdle(t *testing.T) {
-	const idle = 200 * time.Millisecond
+	// Generous against a loaded machine: a tick every idle/10, so a
+	// scheduling delay under 0.9 idle cannot look like an idle session.
+	const idle = 500 * time.Millisecond
+	const busy = 3 * idle
 	pool := NewPool()
 	_, gwClient, gwTarget, dest := relayEnds(t, LevelIntegrity, pool)
 	r := &Relay{Pool: pool, Idle: idle}
 	errc := make(chan error, 2)
 	go func() { errc <- r.Copy(gwTarget, gwClient, nil) }() // quiet
-	go func() { errc <- r.Copy(gwClient, gwTarget, nil) }() // busy for 5 idle periods
+	go func() { errc <- r.Copy(gwClient, gwTarget, nil) }() // busy for a while
 	start := time.Now()
-	for time.Since(start) < 5*idle {
+	for time.Since(start) < busy {
 		dest.Write([]byte("tick"))
-		time.Sleep(idle / 4)
+		time.Sleep(idle / 10)
 	}
 	select {
 	case err := <-errc:
@@ -265,7 +268,7 @@ func TestRelayIdle(t *testing.T) {
 			t.Fatal("no idle timeout")
 		}
 	}
-	if d := time.Since(start); d < 6*idle {
+	if d := time.Since(start); d < busy+idle {
 		t.Fatalf("idle timeout after %s", d)
 	}
 }
