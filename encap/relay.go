@@ -86,8 +86,13 @@ func (r *Relay) copy(dst io.Writer, src io.Reader, dl net.Conn, count *atomic.In
 		if d, ok := dst.(*Conn); ok {
 			n = min(n, d.MaxPlaintext())
 		}
-		p.buf = r.Pool.Get(n)
-		defer r.Pool.Put(p.buf)
+		if r.Pool != nil {
+			bp := r.Pool.Get(n)
+			defer r.Pool.Put(bp)
+			p.buf = *bp
+		} else {
+			p.buf = make([]byte, n)
+		}
 	}
 	var total int64
 	for {
@@ -128,7 +133,7 @@ type pump struct {
 	from   *Conn             // src is encapsulated: unwrap into dst
 	splice *net.TCPConn      // dst, with src also plain TCP: the kernel copies
 	lr     *io.LimitedReader // src, a chunk at a time, for splice
-	buf    *[]byte           // read src, write dst
+	buf    []byte            // read src, write dst
 }
 
 // step moves one chunk: n bytes delivered to dst, eof at src's clean end.
@@ -142,9 +147,9 @@ func (p *pump) step() (n int64, eof bool, err error) {
 		n, err = p.splice.ReadFrom(p.lr)
 		return n, err == nil && p.lr.N > 0, err
 	}
-	m, err := p.src.Read(*p.buf)
+	m, err := p.src.Read(p.buf)
 	if m > 0 {
-		w, werr := p.dst.Write((*p.buf)[:m])
+		w, werr := p.dst.Write(p.buf[:m])
 		if werr != nil {
 			return int64(w), false, werr
 		}
