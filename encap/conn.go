@@ -1,12 +1,12 @@
 package encap
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"sync"
+	"time"
 
 	"github.com/gssocks/gssocks/gssapi"
 )
@@ -14,24 +14,6 @@ import (
 // ErrProtection: a data token's protection does not match the agreed level
 // (an integrity-only token at confidentiality, or the reverse).
 var ErrProtection = errors.New("encap: token protection does not match the agreed level")
-
-// readBufLen holds one maximal message and most of the next, so a reader
-// rarely compacts and never reads a message in more than two pieces.
-const readBufLen = 2 * (headerLen + MaxToken)
-
-// Pool recycles the 64-128 KiB buffers of encapsulated connections.
-// Share one per server.
-type Pool struct {
-	read, write sync.Pool
-}
-
-// NewPool returns an empty pool.
-func NewPool() *Pool {
-	p := &Pool{}
-	p.read.New = func() any { b := make([]byte, readBufLen); return &b }
-	p.write.New = func() any { b := make([]byte, 0, headerLen+MaxToken+64); return &b }
-	return p
-}
 
 // ConnOptions tune a Conn.
 type ConnOptions struct {
@@ -46,8 +28,13 @@ type ConnOptions struct {
 // more MTYP 3 messages of at most MaxPlaintext bytes of plaintext; Read
 // unwraps them in strict sequence. Reads and writes may run concurrently
 // with each other (the two directions of a relay).
+//
+// Like tls.Conn it hides its transport: every byte it sends is framed and
+// wrapped, and only NetConn reaches the connection underneath (for
+// deadlines, addresses, socket options: never to write around the
+// encapsulation).
 type Conn struct {
-	net.Conn
+	conn     net.Conn
 	ctx      *gssapi.Context
 	conf     bool
 	maxPlain int
@@ -74,7 +61,7 @@ func NewConn(c net.Conn, ctx *gssapi.Context, level Level, opts ConnOptions) (*C
 	if opts.MaxPlaintext > 0 && opts.MaxPlaintext < max {
 		max = opts.MaxPlaintext
 	}
-	return &Conn{Conn: c, ctx: ctx, conf: conf, maxPlain: max, pool: opts.Pool}, nil
+	return &Conn{conn: c, ctx: ctx, conf: conf, maxPlain: max, pool: opts.Pool}, nil
 }
 
 // MaxPlaintext is the plaintext size of a full token written by this Conn.
@@ -82,12 +69,7 @@ func (c *Conn) MaxPlaintext() int { return c.maxPlain }
 
 func (c *Conn) getRead() []byte {
 	if c.rbuf == nil {
-		if c.pool != nil {
-			c.rbuf = c.pool.read.Get().(*[]byte)
-		} else {
-			b := make([]byte, readBufLen)
-			c.rbuf = &b
-		}
+		c.rbuf = c.pool.Get(readBufLen)
 	}
 	return *c.rbuf
 }
@@ -132,7 +114,7 @@ func (c *Conn) fill(n int) error {
 		c.rend = copy(buf, buf[c.rstart:c.rend])
 		c.rstart = 0
 	}
-	got, err := io.ReadAtLeast(c.Conn, buf[c.rend:], c.rstart+n-c.rend)
+	got, err := io.ReadAtLeast(c.conn, buf[c.rend:], c.rstart+n-c.rend)
 	c.rend += got
 	if err != nil {
 		if errors.Is(err, io.ErrUnexpectedEOF) || (errors.Is(err, io.EOF) && c.rend > c.rstart) {
@@ -190,35 +172,25 @@ func (c *Conn) Read(p []byte) (int, error) {
 // WriteTo copies unwrapped data to w until the peer half-closes (io.Copy
 // uses it: no intermediate buffer).
 func (c *Conn) WriteTo(w io.Writer) (int64, error) {
-	c.rmu.Lock()
-	defer c.rmu.Unlock()
-	var total int64
-	for {
-		if err := c.readPlain(); err != nil {
-			if errors.Is(err, io.EOF) {
-				return total, nil
-			}
-			return total, err
-		}
-		n, err := w.Write(c.plain)
-		total += int64(n)
-		c.plain = c.plain[n:]
-		if err != nil {
-			return total, err
-		}
-	}
+	var r Relay
+	return r.copy(w, c, nil, nil)
 }
 
-func (c *Conn) getWrite() []byte {
-	if c.wbuf == nil {
-		if c.pool != nil {
-			c.wbuf = c.pool.write.Get().(*[]byte)
-		} else {
-			b := make([]byte, 0, headerLen+MaxToken+64)
-			c.wbuf = &b
+// writeTokenTo writes to w the plaintext of the next data token, or what
+// is left of the current one: the unwrapping step of the copy engine. eof
+// is the peer's half-close between messages.
+func (c *Conn) writeTokenTo(w io.Writer) (n int, eof bool, err error) {
+	c.rmu.Lock()
+	defer c.rmu.Unlock()
+	if err := c.readPlain(); err != nil {
+		if errors.Is(err, io.EOF) {
+			return 0, true, nil
 		}
+		return 0, false, err
 	}
-	return *c.wbuf
+	n, err = w.Write(c.plain)
+	c.plain = c.plain[n:]
+	return n, false, err
 }
 
 // Write wraps p into tokens of at most MaxPlaintext bytes, one write each.
@@ -228,65 +200,70 @@ func (c *Conn) Write(p []byte) (int, error) {
 	if c.werr != nil {
 		return 0, c.werr
 	}
-	buf := c.getWrite()
+	if c.wbuf == nil {
+		c.wbuf = c.pool.Get(messageBufLen)
+	}
 	n := 0
 	for len(p) > 0 {
 		chunk := p[:min(len(p), c.maxPlain)]
-		msg, err := c.ctx.Wrap(buf[:headerLen], chunk, c.conf)
+		msg, err := appendWrapped((*c.wbuf)[:0], c.ctx, chunk, c.conf)
 		if err != nil {
 			c.werr = err
 			return n, err
 		}
-		buf = msg[:0] // keep a grown buffer
-		msg[0], msg[1] = Version, byte(MsgEncapsulated)
-		binary.BigEndian.PutUint16(msg[2:], uint16(len(msg)-headerLen))
-		if _, err := c.Conn.Write(msg); err != nil {
+		*c.wbuf = msg // keep a grown buffer
+		if _, err := c.conn.Write(msg); err != nil {
 			c.werr = err
 			return n, err
 		}
 		n += len(chunk)
 		p = p[len(chunk):]
 	}
-	*c.wbuf = buf
 	return n, nil
 }
 
 // ReadFrom wraps everything r yields until EOF, one token per read, using
 // a buffer of MaxPlaintext bytes (io.Copy uses it).
 func (c *Conn) ReadFrom(r io.Reader) (int64, error) {
-	var buf []byte
-	if c.pool != nil {
-		bp := c.pool.read.Get().(*[]byte)
-		defer c.pool.read.Put(bp)
-		buf = (*bp)[:c.maxPlain]
-	} else {
-		buf = make([]byte, c.maxPlain)
-	}
-	var total int64
-	for {
-		n, err := r.Read(buf)
-		if n > 0 {
-			if _, werr := c.Write(buf[:n]); werr != nil {
-				return total, werr
-			}
-			total += int64(n)
-		}
-		if err == io.EOF {
-			return total, nil
-		}
-		if err != nil {
-			return total, err
-		}
-	}
+	rl := Relay{Pool: c.pool}
+	return rl.copy(c, r, nil, nil)
 }
 
+// NetConn returns the connection underneath. Writing to it bypasses the
+// encapsulation and breaks the stream; it is for what the record layer
+// does not cover (socket options, inspection).
+func (c *Conn) NetConn() net.Conn { return c.conn }
+
+// LocalAddr returns the local address of the connection underneath.
+func (c *Conn) LocalAddr() net.Addr { return c.conn.LocalAddr() }
+
+// RemoteAddr returns the peer's address of the connection underneath.
+func (c *Conn) RemoteAddr() net.Addr { return c.conn.RemoteAddr() }
+
+// SetDeadline sets both deadlines of the connection underneath. A Read
+// that times out leaves the stream intact (a later Read resumes the
+// message it was in); a Write that times out leaves the Conn failed, as a
+// token may have been sent in part.
+func (c *Conn) SetDeadline(t time.Time) error { return c.conn.SetDeadline(t) }
+
+// SetReadDeadline sets the read deadline of the connection underneath.
+func (c *Conn) SetReadDeadline(t time.Time) error { return c.conn.SetReadDeadline(t) }
+
+// SetWriteDeadline sets the write deadline of the connection underneath.
+func (c *Conn) SetWriteDeadline(t time.Time) error { return c.conn.SetWriteDeadline(t) }
+
+// Close closes the connection underneath; RFC 1961 sends nothing on close.
+// Buffers go back to the pool with Release.
+func (c *Conn) Close() error { return c.conn.Close() }
+
 // CloseWrite half-closes the underlying connection: RFC 1961 has no
-// in-band end of stream, the TCP FIN is it.
+// in-band end of stream, the TCP FIN is it. A connection that cannot
+// half-close is closed.
 func (c *Conn) CloseWrite() error {
-	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+	if cw, ok := c.conn.(interface{ CloseWrite() error }); ok {
 		return cw.CloseWrite()
 	}
-	return c.Conn.Close()
+	return c.conn.Close()
 }
 
 // Release returns the buffers to the pool. Call it only after Close, once
@@ -297,15 +274,14 @@ func (c *Conn) Release() {
 	}
 	c.rmu.Lock()
 	if c.rbuf != nil {
-		c.pool.read.Put(c.rbuf)
+		c.pool.Put(c.rbuf)
 		c.rbuf, c.plain = nil, nil
 		c.rerr = net.ErrClosed
 	}
 	c.rmu.Unlock()
 	c.wmu.Lock()
 	if c.wbuf != nil {
-		*c.wbuf = (*c.wbuf)[:0]
-		c.pool.write.Put(c.wbuf)
+		c.pool.Put(c.wbuf)
 		c.wbuf = nil
 		c.werr = net.ErrClosed
 	}

@@ -1,7 +1,6 @@
 package encap
 
 import (
-	"encoding/binary"
 	"fmt"
 
 	"github.com/gssocks/gssocks/gssapi"
@@ -35,14 +34,7 @@ func (d *Datagram) Seal(dst, payload []byte) ([]byte, error) {
 	if len(payload) > d.MaxPayload() {
 		return dst, fmt.Errorf("%w: datagram of %d bytes", ErrTooLarge, len(payload))
 	}
-	start := len(dst)
-	dst = append(dst, Version, byte(MsgEncapsulated), 0, 0)
-	dst, err := d.ctx.Wrap(dst, payload, d.conf)
-	if err != nil {
-		return dst[:start], err
-	}
-	binary.BigEndian.PutUint16(dst[start+2:], uint16(len(dst)-start-headerLen))
-	return dst, nil
+	return appendWrapped(dst, d.ctx, payload, d.conf)
 }
 
 // Open checks a received datagram's framing and protection and returns its

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+
+	"github.com/gssocks/gssocks/gssapi"
 )
 
 // Version is the RFC 1961 §3 message version.
@@ -60,13 +62,46 @@ var (
 	ErrTooLarge = errors.New("encap: token exceeds 65535 bytes")
 )
 
+// putHeader is the one writer of the RFC 1961 §3 message header: it
+// writes ver | mtyp | len(2, big-endian) for a token of n bytes into
+// h[:headerLen] and returns the header; for MsgAbort it writes the two bytes
+// 01 ff alone, as the abort message carries no length and no token.
+func putHeader(h []byte, mtyp MsgType, n int) []byte {
+	h[0], h[1] = Version, byte(mtyp)
+	if mtyp == MsgAbort {
+		return h[:2]
+	}
+	binary.BigEndian.PutUint16(h[2:headerLen], uint16(n))
+	return h[:headerLen]
+}
+
 // AppendMessage appends the message mtyp|token to dst.
 func AppendMessage(dst []byte, mtyp MsgType, token []byte) ([]byte, error) {
 	if len(token) > MaxToken {
 		return dst, fmt.Errorf("%w: %d bytes", ErrTooLarge, len(token))
 	}
-	dst = append(dst, Version, byte(mtyp), byte(len(token)>>8), byte(len(token)))
+	start := len(dst)
+	dst = append(dst, make([]byte, headerLen)...)
+	putHeader(dst[start:], mtyp, len(token))
 	return append(dst, token...), nil
+}
+
+// appendWrapped appends one MTYP 3 message (§5) to dst: the header and
+// ctx's wrap token of payload, sealed if conf. Conn and Datagram both frame
+// their data with it.
+func appendWrapped(dst []byte, ctx *gssapi.Context, payload []byte, conf bool) ([]byte, error) {
+	start := len(dst)
+	dst = append(dst, make([]byte, headerLen)...)
+	msg, err := ctx.Wrap(dst, payload, conf)
+	if err != nil {
+		return dst[:start], err
+	}
+	n := len(msg) - start - headerLen
+	if n > MaxToken {
+		return msg[:start], fmt.Errorf("%w: %d-byte token for %d bytes of payload", ErrTooLarge, n, len(payload))
+	}
+	putHeader(msg[start:], MsgEncapsulated, n)
+	return msg, nil
 }
 
 // WriteMessage writes one message in a single Write.
@@ -81,10 +116,11 @@ func WriteMessage(w io.Writer, mtyp MsgType, token []byte) error {
 	return nil
 }
 
-// WriteAbort sends the abort message (01 ff), as a server does before
-// closing on a GSS-API failure.
+// WriteAbort sends the abort message (01 ff, RFC 1961 §3), as a server
+// does before closing on a GSS-API failure or a refused protection level.
 func WriteAbort(w io.Writer) error {
-	if _, err := w.Write([]byte{Version, byte(MsgAbort)}); err != nil {
+	var h [headerLen]byte
+	if _, err := w.Write(putHeader(h[:], MsgAbort, 0)); err != nil {
 		return fmt.Errorf("encap: write abort: %w", err)
 	}
 	return nil

@@ -56,10 +56,7 @@ var ErrLevelRefused = errors.New("encap: protection level refused")
 func AcceptContext(rw io.ReadWriter, acc *gssapi.Acceptor, peer netip.Addr) (*gssapi.Context, error) {
 	tok, err := expect(rw, MsgAuth)
 	if err != nil {
-		if !errors.Is(err, ErrAborted) && !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
-			WriteAbort(rw)
-		}
-		return nil, err
+		return nil, abortUnlessGone(rw, err)
 	}
 	ctx, rep, err := acc.Accept(tok, peer)
 	if err != nil {
@@ -70,6 +67,16 @@ func AcceptContext(rw io.ReadWriter, acc *gssapi.Acceptor, peer netip.Addr) (*gs
 		return nil, err
 	}
 	return ctx, nil
+}
+
+// abortUnlessGone sends the abort message (RFC 1961 §3) for a failure err
+// to read the client's message, unless the client aborted first or its
+// stream ended, and returns err.
+func abortUnlessGone(w io.Writer, err error) error {
+	if !errors.Is(err, ErrAborted) && !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
+		WriteAbort(w)
+	}
+	return err
 }
 
 // InitiateContext runs the client side of RFC 1961 §3 with a prepared
@@ -87,7 +94,7 @@ func InitiateContext(rw io.ReadWriter, in *gssapi.Initiator, initial []byte) (*g
 
 // LevelChooser decides the level a server answers to a client's request;
 // nec says the client used the unwrapped form. An error refuses the
-// session (the caller closes it).
+// session: NegotiateServer sends the abort message and the caller closes.
 type LevelChooser func(requested Level, nec bool) (Level, error)
 
 // Negotiation is the outcome of a server-side subnegotiation.
@@ -100,13 +107,26 @@ type Negotiation struct {
 // NegotiateServer reads the client's protection-level message and answers
 // with the level choose picks, in the same form the client used: wrapped
 // with gss_wrap without confidentiality (RFC 1961 §4), or a raw byte (the
-// NEC form, recognised by its one-byte token).
+// NEC form, recognised by its one-byte token). When it answers no level (a
+// malformed or unverifiable message, a GSS-API failure, or choose
+// refusing) it sends the abort message (§3) before returning the error,
+// for the caller to close.
 func NegotiateServer(rw io.ReadWriter, ctx *gssapi.Context, choose LevelChooser) (Negotiation, error) {
-	var n Negotiation
 	tok, err := expect(rw, MsgProtection)
 	if err != nil {
+		return Negotiation{}, abortUnlessGone(rw, err)
+	}
+	n, answer, err := decideLevel(tok, ctx, choose)
+	if err != nil {
+		WriteAbort(rw)
 		return n, err
 	}
+	return n, WriteMessage(rw, MsgProtection, answer)
+}
+
+// decideLevel reads the level a client's protection-level token asks,
+// has choose decide, and returns the answer token.
+func decideLevel(tok []byte, ctx *gssapi.Context, choose LevelChooser) (n Negotiation, answer []byte, err error) {
 	var lvl []byte
 	if len(tok) == 1 {
 		n.NEC, lvl = true, tok
@@ -114,23 +134,23 @@ func NegotiateServer(rw io.ReadWriter, ctx *gssapi.Context, choose LevelChooser)
 		var sealed bool
 		lvl, sealed, err = ctx.Unwrap(nil, tok)
 		if err != nil {
-			return n, fmt.Errorf("encap: protection-level token: %w", err)
+			return n, nil, fmt.Errorf("encap: protection-level token: %w", err)
 		}
 		if sealed || len(lvl) != 1 {
-			return n, fmt.Errorf("%w: protection-level token holds %d bytes (sealed %t)", ErrLevelRefused, len(lvl), sealed)
+			return n, nil, fmt.Errorf("%w: protection-level token holds %d bytes (sealed %t)", ErrLevelRefused, len(lvl), sealed)
 		}
 	}
 	n.Requested = Level(lvl[0])
 	if n.Granted, err = choose(n.Requested, n.NEC); err != nil {
-		return n, err
+		return n, nil, err
 	}
-	answer := []byte{byte(n.Granted)}
+	answer = []byte{byte(n.Granted)}
 	if !n.NEC {
 		if answer, err = ctx.Wrap(nil, answer, false); err != nil {
-			return n, err
+			return n, nil, err
 		}
 	}
-	return n, WriteMessage(rw, MsgProtection, answer)
+	return n, answer, nil
 }
 
 // NegotiateClient asks for a level in the wrapped form (or the NEC form)

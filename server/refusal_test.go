@@ -114,11 +114,11 @@ rule "nec-ok" {
 		{"level 3", func(t *testing.T, c net.Conn) []byte {
 			ctx := gssHandshake(t, g, c)
 			return negotiateAndClose(t, c, ctx, encap.LevelSelective)
-		}, []byte{}, "protection level refused"},
+		}, []byte{1, 0xff}, "protection level refused"},
 		{"NEC where not allowed", func(t *testing.T, c net.Conn) []byte {
 			gssHandshake(t, g, c)
 			return negotiateAndClose(t, c, nil, encap.LevelIntegrity)
-		}, []byte{}, "protection level refused"},
+		}, []byte{1, 0xff}, "protection level refused"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -2,119 +2,42 @@ package server
 
 import (
 	"errors"
-	"io"
 	"net"
-	"os"
 	"sync/atomic"
 	"time"
 
 	"github.com/gssocks/gssocks/encap"
 )
 
-// spliceChunk is how much a plain TCP pump moves per ReadFrom call (the
-// kernel splices it); between chunks the pump notes activity and renews the
-// idle deadline.
-const spliceChunk = 4 << 20
-
-// relayBufLen is the buffer of the pumps that go through user space: one
-// full RFC 1961 token of plaintext.
-const relayBufLen = 64 << 10
-
-// activity is the time of the last data in either direction.
+// activity is the time of the last data in either direction of a UDP
+// association (TCP relays keep theirs in encap.Relay).
 type activity struct{ last atomic.Int64 }
 
 func (a *activity) touch()               { a.last.Store(time.Now().UnixNano()) }
 func (a *activity) since() time.Duration { return time.Duration(time.Now().UnixNano() - a.last.Load()) }
 
-var errIdle = errors.New("idle timeout")
-
 // relay moves data both ways between the client stream and target until
 // both directions have ended (half-closes are passed on) or one fails or
-// the session is idle for the idle timeout in both directions.
+// the session is idle for the idle timeout in both directions. The copy
+// engine is encap.Relay's: kernel splice at level 0, wrap and unwrap
+// without per-token allocation at levels 1 and 2.
 func (s *session) relay(target net.Conn, idle time.Duration) {
-	act := &activity{}
-	act.touch()
-	errc := make(chan error, 2)
-	var clientSrc io.Reader = s.conn
-	var clientDst io.Writer = s.conn
+	var client net.Conn = s.conn
 	if s.enc != nil {
-		clientSrc, clientDst = s.enc, s.enc
+		client = s.enc
 	}
-	go func() { errc <- s.pump(target, clientSrc, s.conn, &s.up, act, idle) }()
-	go func() { errc <- s.pump(clientDst, target, target, &s.down, act, idle) }()
+	r := &encap.Relay{Pool: s.srv.pool, Idle: idle}
+	errc := make(chan error, 2)
+	go func() { errc <- r.Copy(target, client, &s.up) }()
+	go func() { errc <- r.Copy(client, target, &s.down) }()
 	for range 2 {
 		if err := <-errc; err != nil {
-			if errors.Is(err, errIdle) {
+			if errors.Is(err, encap.ErrIdle) {
 				s.reason = "idle timeout"
 			} else if !errors.Is(err, net.ErrClosed) {
 				s.log.Debug("relay ended", "error", err)
 			}
-			s.abort() // unblocks the other pump
+			s.abort() // unblocks the other direction
 		}
 	}
-}
-
-// pump copies src to dst until EOF, then half-closes dst. srcConn is the
-// connection whose read deadline enforces the idle timeout.
-func (s *session) pump(dst io.Writer, src io.Reader, srcConn net.Conn, count *atomic.Int64, act *activity, idle time.Duration) error {
-	dtcp, dOK := dst.(*net.TCPConn)
-	_, sOK := src.(*net.TCPConn)
-	var buf []byte
-	if !dOK || !sOK {
-		bp := s.srv.relayBufs.Get().(*[]byte)
-		defer s.srv.relayBufs.Put(bp)
-		buf = *bp
-		if e, ok := dst.(*encap.Conn); ok {
-			buf = buf[:min(len(buf), e.MaxPlaintext())] // one full token per read
-		}
-	}
-	for {
-		if idle > 0 {
-			srcConn.SetReadDeadline(time.Now().Add(idle))
-		}
-		var n int64
-		var err error
-		eof := false
-		if buf == nil {
-			// Plain TCP both sides: the kernel splices.
-			lr := &io.LimitedReader{R: src, N: spliceChunk}
-			n, err = dtcp.ReadFrom(lr)
-			eof = err == nil && lr.N > 0
-		} else {
-			var m int
-			m, err = src.Read(buf)
-			if m > 0 {
-				if _, werr := dst.Write(buf[:m]); werr != nil {
-					return werr
-				}
-			}
-			n = int64(m)
-			if err == io.EOF {
-				eof, err = true, nil
-			}
-		}
-		if n > 0 {
-			count.Add(n)
-			act.touch()
-		}
-		if err != nil {
-			if errors.Is(err, os.ErrDeadlineExceeded) {
-				if act.since() < idle {
-					continue // the other direction is busy
-				}
-				return errIdle
-			}
-			return err
-		}
-		if eof {
-			return closeWrite(dst)
-		}
-	}
-}
-
-func closeWrite(w io.Writer) error {
-	if cw, ok := w.(interface{ CloseWrite() error }); ok {
-		return cw.CloseWrite()
-	}
-	return nil
 }

@@ -60,14 +60,13 @@ type Server struct {
 	resolver Resolver
 	pool     *encap.Pool
 
-	active    atomic.Int64
-	nextID    atomic.Uint64
-	mu        sync.Mutex
-	sessions  map[*session]struct{}
-	lns       map[net.Listener]struct{}
-	closing   bool
-	wg        sync.WaitGroup
-	relayBufs sync.Pool
+	active   atomic.Int64
+	nextID   atomic.Uint64
+	mu       sync.Mutex
+	sessions map[*session]struct{}
+	lns      map[net.Listener]struct{}
+	closing  bool
+	wg       sync.WaitGroup
 
 	principalsMu sync.Mutex
 	principals   map[string]int // live sessions per principal, for rules with a limit
@@ -99,7 +98,6 @@ func New(opts Options) (*Server, error) {
 	if s.pool == nil {
 		s.pool = encap.NewPool()
 	}
-	s.relayBufs.New = func() any { b := make([]byte, relayBufLen); return &b }
 	st := opts.Settings
 	s.settings.Store(&st)
 	return s, nil
