@@ -38,14 +38,6 @@ func (f Flags) String() string {
 	return strings.Join(out, "|")
 }
 
-// Principal is a Kerberos principal name with its realm.
-type Principal struct {
-	Name  string // components joined with "/", e.g. "alice" or "rcmd/localhost"
-	Realm string
-}
-
-func (p Principal) String() string { return p.Name + "@" + p.Realm }
-
 // ADInfo is what the ticket's PAC says about an Active Directory user.
 type ADInfo struct {
 	UserSID   string
@@ -140,8 +132,22 @@ func (c *Context) Flags() Flags { return c.flags }
 // Enctype is the enctype of the key protecting per-message tokens.
 func (c *Context) Enctype() int32 { return c.enctype }
 
-// Expiry is the end time of the ticket the context rests on.
+// Expiry is the end time of the ticket the context rests on (acceptor
+// side); zero when unknown (initiator contexts).
 func (c *Context) Expiry() time.Time { return c.expiry }
+
+// CheckExpiry returns an error wrapping ErrContextExpired once now has
+// reached the ticket's end time, as MIT's GSS-API reports
+// GSS_S_CONTEXT_EXPIRED (RFC 2743 §1.2.1.3): the KDC vouched for the
+// client until then. No clock skew is granted here; it was granted when
+// the ticket was accepted. A context with no known end time never expires.
+// Sessions call it before relaying and schedule their end at Expiry.
+func (c *Context) CheckExpiry(now time.Time) error {
+	if c.expiry.IsZero() || now.Before(c.expiry) {
+		return nil
+	}
+	return fmt.Errorf("%w: ticket of %s ended %s", ErrContextExpired, quote(c.client.String()), c.expiry.UTC().Format(time.RFC3339))
+}
 
 // AcceptorSubkey reports whether per-message tokens use an acceptor subkey.
 func (c *Context) AcceptorSubkey() bool { return c.keyFlag != 0 }
