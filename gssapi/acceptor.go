@@ -204,7 +204,6 @@ func (s *acceptState) openTicket() error {
 	kvno := uint32(t.EncPart.KVNO)
 	look := s.keys.lookup(sname, kvno, t.EncPart.EType)
 	var plain []byte
-	var firstErr error
 	found := -1
 	for _, i := range look.tries {
 		e := &s.keys.entries[i]
@@ -216,12 +215,9 @@ func (s *acceptState) openTicket() error {
 		if !errors.Is(err, ErrBadIntegrity) {
 			return err // the same for every key: malformed, or an enctype we lack
 		}
-		if firstErr == nil {
-			firstErr = err
-		}
 	}
 	if found < 0 {
-		return lookupError(look, sname, kvno, t.EncPart.EType, firstErr)
+		return lookupError(look, sname, kvno, t.EncPart.EType)
 	}
 	e := &s.keys.entries[found]
 	if err := s.ticket.Unmarshal(plain); err != nil {
@@ -240,12 +236,12 @@ func (s *acceptState) openTicket() error {
 }
 
 // lookupError says why no key opened the ticket.
-func lookupError(look keyLookup, sname Principal, kvno uint32, enctype int32, decryptErr error) error {
+func lookupError(look keyLookup, sname Principal, kvno uint32, enctype int32) error {
 	switch {
 	case look.named && !look.namedAllowed:
 		return fmt.Errorf("%w: ticket names %s, not a configured principal", ErrPrincipalNotAllowed, quote(sname.String()))
 	case look.exact:
-		return decryptErr
+		return fmt.Errorf("%w: ticket for %s kvno %d does not decrypt with the keytab's %s key, nor with another", ErrBadIntegrity, quote(sname.String()), kvno, EnctypeName(enctype))
 	case look.namedAllowed:
 		return fmt.Errorf("%w: %s kvno %d %s not in the keytab, and no other key opens the ticket", ErrNoKey, quote(sname.String()), kvno, EnctypeName(enctype))
 	case len(look.tries) == 0:

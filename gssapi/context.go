@@ -119,11 +119,14 @@ func (c *Context) IsInitiator() bool { return c.initiator }
 // Client is the authenticated client principal, from the ticket.
 func (c *Context) Client() Principal { return c.client }
 
-// Service is the acceptor principal the ticket was issued for.
+// Service is the acceptor principal: the keytab entry whose key opened the
+// ticket (as MIT's acceptor reports it). The ticket's sname, outside its
+// encryption, may differ: an alias sharing the key, other capitals.
 func (c *Context) Service() Principal { return c.service }
 
 // KVNO is the key version number of the service key that decrypted the
-// ticket (acceptor side).
+// ticket (acceptor side): the keytab entry's, or the ticket's when the
+// entry holds none (kvno 0) or only its low 8 bits.
 func (c *Context) KVNO() int { return c.kvno }
 
 // Flags are the GSS flags the initiator asked for.

@@ -389,14 +389,14 @@ func newKeyIndex(kt *keytab.Keytab, patterns []Principal) *keyIndex {
 
 // kvnoMatch ranks how a keytab entry's kvno fits a ticket's, as MIT's
 // keytab lookup (krb5_kt_get_entry): 3 equal; 2 either is 0 (0 matches any
-// kvno); 1 the entry holds only the low 8 bits of a kvno above 255 (older
-// keytab writers); 0 no match.
+// kvno, and the newest such entry is taken); 1 the entry holds only the low
+// 8 bits of a kvno above 255 (older keytab writers); 0 no match.
 func kvnoMatch(entry, ticket uint32) int {
 	switch {
-	case entry == ticket:
-		return 3
 	case entry == 0 || ticket == 0:
 		return 2
+	case entry == ticket:
+		return 3
 	case entry == ticket&0xff:
 		return 1
 	}

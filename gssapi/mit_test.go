@@ -2,6 +2,7 @@ package gssapi
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -27,7 +29,10 @@ var live struct {
 	keytab string
 }
 
-const alicePassword = "alice-password-1"
+const (
+	alicePassword = "alice-password-1"
+	bobPassword   = "bob-password-1"
+)
 
 var mitEnctypes = []struct {
 	id   int32
@@ -63,9 +68,16 @@ func liveRealm(t *testing.T) *testenv.Realm {
 		live.keytab = filepath.Join(r.Dir, "gssocks.keytab")
 		for _, step := range []func() error{
 			func() error { return r.AddUser("alice", alicePassword) },
+			func() error { return r.AddUser("bob", bobPassword) },
 			func() error { return r.AddService("rcmd/localhost") },
 			func() error { return r.AddService("socks/localhost") },
 			func() error { return r.ExportKeytab(live.keytab, "rcmd/localhost", "socks/localhost") },
+			// For the keytab lookup rules of mitcompat_test.go: a
+			// service whose kvno needs more than 8 bits, and one whose
+			// name has capitals.
+			func() error { return r.AddService(kvno257Service) },
+			func() error { return kadmin(r, "modprinc -kvno 257 "+kvno257Service) },
+			func() error { return r.AddService(caseService) },
 		} {
 			if live.err = step(); live.err != nil {
 				return
@@ -250,9 +262,16 @@ func TestMITInitiatorNoMutual(t *testing.T) {
 	exchange(t, ctx, mit)
 }
 
-// gokrb5Ticket logs alice in with gokrb5 and gets a service ticket whose
-// session key has the enctype.
+// gokrb5Ticket logs alice in with gokrb5 and gets a service ticket for
+// rcmd/localhost whose session key has the enctype.
 func gokrb5Ticket(t *testing.T, r *testenv.Realm, enctype string) InitiatorConfig {
+	t.Helper()
+	return gokrb5TicketFor(t, r, "alice", alicePassword, "rcmd/localhost", enctype)
+}
+
+// gokrb5TicketFor gets a service ticket for user from the realm's KDC with
+// gokrb5's client (which asks for the service name exactly as given).
+func gokrb5TicketFor(t *testing.T, r *testenv.Realm, user, password, service, enctype string) InitiatorConfig {
 	t.Helper()
 	confPath, err := r.ClientConfig(enctype)
 	if err != nil {
@@ -262,16 +281,33 @@ func gokrb5Ticket(t *testing.T, r *testenv.Realm, enctype string) InitiatorConfi
 	if err != nil {
 		t.Fatal(err)
 	}
-	cl := client.NewWithPassword("alice", r.Name, alicePassword, cfg, client.DisablePAFXFAST(true))
+	cl := client.NewWithPassword(user, r.Name, password, cfg, client.DisablePAFXFAST(true))
 	defer cl.Destroy()
 	if err := cl.Login(); err != nil {
 		t.Fatalf("gokrb5 login: %v", err)
 	}
-	tkt, key, err := cl.GetServiceTicket("rcmd/localhost")
+	tkt, key, err := cl.GetServiceTicket(service)
 	if err != nil {
 		t.Fatalf("gokrb5 service ticket: %v", err)
 	}
-	return InitiatorConfig{Client: Principal{Name: "alice", Realm: r.Name}, Ticket: tkt, SessionKey: key}
+	return InitiatorConfig{Client: Principal{Name: user, Realm: r.Name}, Ticket: tkt, SessionKey: key}
+}
+
+// kadmin runs one kadmin.local query on the realm; kadmin.local exits 0
+// when a query fails, so its output is checked for an error line.
+func kadmin(r *testenv.Realm, query string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	out, err := r.Run(ctx, nil, "kadmin.local", "-r", r.Name, "-q", query)
+	if err != nil {
+		return err
+	}
+	for _, line := range strings.Split(string(out), "\n") {
+		if cmd, _, ok := strings.Cut(line, ": "); ok && (cmd == "modify_principal" || cmd == "modprinc" || cmd == "kadmin.local") {
+			return fmt.Errorf("kadmin.local -q %q: %s", query, out)
+		}
+	}
+	return nil
 }
 
 // TestOurInitiatorMITAcceptor: our initiator against MIT's
