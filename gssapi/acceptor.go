@@ -202,6 +202,9 @@ func (s *acceptState) openTicket() error {
 	t := &s.req.Ticket
 	sname := principalOf(t.SName, t.Realm)
 	kvno := uint32(t.EncPart.KVNO)
+	if !opensTickets(t.EncPart.EType) {
+		return &UnsupportedEnctypeError{Enctype: t.EncPart.EType, Role: "ticket"}
+	}
 	look := s.keys.lookup(sname, kvno, t.EncPart.EType)
 	var plain []byte
 	found := -1

@@ -90,13 +90,18 @@ var (
 // It wraps ErrUnsupportedEnctype.
 type UnsupportedEnctypeError struct {
 	Enctype int32
-	// Role says which key: "session key", "initiator subkey", "acceptor subkey".
+	// Role says which key: "session key", "initiator subkey", "acceptor
+	// subkey", or "ticket" (the service key the ticket is encrypted in).
 	Role string
 }
 
 func (e *UnsupportedEnctypeError) Error() string {
-	return fmt.Sprintf("gssapi: %s enctype %d (%s) is not supported; only AES enctypes 17, 18, 19, 20 are",
-		e.Role, e.Enctype, EnctypeName(e.Enctype))
+	supported := "only AES enctypes 17, 18, 19, 20 are"
+	if e.Role == "ticket" {
+		supported = "tickets are opened with enctypes 16, 17, 18, 19, 20, 23"
+	}
+	return fmt.Sprintf("gssapi: %s enctype %d (%s) is not supported; %s",
+		e.Role, e.Enctype, EnctypeName(e.Enctype), supported)
 }
 
 // Is makes errors.Is(err, ErrUnsupportedEnctype) true.

@@ -357,7 +357,7 @@ type indexedKey struct {
 	kvno      uint32
 	timestamp time.Time
 	key       types.EncryptionKey
-	allowed   bool
+	allowed   bool // the principal matches the configured patterns
 }
 
 func newKeyIndex(kt *keytab.Keytab, patterns []Principal) *keyIndex {
@@ -370,10 +370,10 @@ func newKeyIndex(kt *keytab.Keytab, patterns []Principal) *keyIndex {
 			timestamp: e.Timestamp,
 			key:       e.Key,
 		}
-		k.allowed = MatchPrincipal(patterns, k.principal) && opensTickets(e.Key.KeyType)
+		k.allowed = MatchPrincipal(patterns, k.principal)
 		x.entries = append(x.entries, k)
 		x.byName[k.principal] = append(x.byName[k.principal], i)
-		if !k.allowed {
+		if !k.allowed || !opensTickets(e.Key.KeyType) {
 			continue
 		}
 		if seen[e.Key.KeyType] == nil {
@@ -417,7 +417,7 @@ type keyLookup struct {
 }
 
 // lookup returns the entries to try on a ticket for sname with kvno and
-// enctype: first the entry MIT's krb5_kt_get_entry would pick for sname
+// enctype (one opensTickets accepts): first the entry MIT's krb5_kt_get_entry would pick for sname
 // (exact kvno; else kvno 0 on either side, the highest kvno then the
 // newest; else the first whose kvno is the ticket's low 8 bits), then the
 // other allowed keys of the enctype, those whose kvno fits first, each key
