@@ -122,7 +122,7 @@ type Client struct {
 // ErrNoCanonicalName is returned by NewIdentity when the client's
 // account cannot be told from its ticket: an enterprise name
 // ("alice@corp.example") without a PAC naming the account, or a name
-// that is empty or holds control characters. The server refuses such a
+// that is empty or holds control characters or invalid UTF-8. The server refuses such a
 // session: matching a spelling that is not the account's name would let
 // it past rules written for the account.
 var ErrNoCanonicalName = errors.New("policy: no canonical client name")
@@ -142,7 +142,7 @@ var ErrNoCanonicalName = errors.New("policy: no canonical client name")
 // Presented keeps the ticket's spelling, for the audit record.
 func NewIdentity(c Client, realm Realm) (Identity, error) {
 	if c.Name == "" || c.Realm == "" || hasControl(c.Name) || hasControl(c.Realm) {
-		return Identity{}, fmt.Errorf("%w: an empty client name or realm, or one with control characters", ErrNoCanonicalName)
+		return Identity{}, fmt.Errorf("%w: an empty client name or realm, or one with control characters or invalid UTF-8", ErrNoCanonicalName)
 	}
 	id := Identity{Presented: c.Name + "@" + c.Realm}
 	name := c.Name
