@@ -192,6 +192,7 @@ func identityOf(ctx *gssapi.Context) policy.Identity {
 	if ad := ctx.AD(); ad != nil {
 		id.UserSID = ad.UserSID
 		id.GroupSIDs = ad.GroupSIDs
+		id.GroupsKnown = true // AD is set only for a PAC that verified
 	}
 	return id
 }

@@ -39,7 +39,7 @@ func ticket(info *samba.Info, user, spn string) (gssapi.InitiatorConfig, error) 
 	if err != nil {
 		return gssapi.InitiatorConfig{}, fmt.Errorf("krb5.conf: %w", err)
 	}
-	pw, ok := info.Users[user]
+	pw, ok := info.Users[strings.ToLower(user)] // AD account names are case-insensitive
 	if !ok {
 		return gssapi.InitiatorConfig{}, fmt.Errorf("no user %q in the domain", user)
 	}
@@ -95,12 +95,17 @@ func establish(t *testing.T, info *samba.Info, acc *gssapi.Acceptor, user string
 }
 
 // identity is the policy identity of an accepted context, as the gateway
-// builds it.
-func identity(ctx *gssapi.Context) policy.Identity {
+// builds it: canonical, from the ticket and its verified PAC.
+func identity(t *testing.T, ctx *gssapi.Context) policy.Identity {
+	t.Helper()
 	c := ctx.Client()
-	id := policy.Identity{Principal: c.String(), Name: c.Name, Realm: c.Realm}
+	pc := policy.Client{Name: c.Name, Realm: c.Realm}
 	if ad := ctx.AD(); ad != nil {
-		id.UserSID, id.GroupSIDs = ad.UserSID, ad.GroupSIDs
+		pc.PAC, pc.Account, pc.UserSID, pc.GroupSIDs = true, ad.LogonName, ad.UserSID, ad.GroupSIDs
+	}
+	id, err := policy.NewIdentity(pc, policy.Realm{})
+	if err != nil {
+		t.Fatalf("identity of %s: %v", c, err)
 	}
 	return id
 }
@@ -245,10 +250,10 @@ func TestPolicy(t *testing.T) {
 	ids := map[string]policy.Identity{}
 	for _, u := range []string{"alice", "bob"} {
 		_, ctx := establish(t, info, acc, u)
-		ids[u] = identity(ctx)
+		ids[u] = identity(t, ctx)
 	}
 	noPAC := ids["alice"]
-	noPAC.UserSID, noPAC.GroupSIDs = "", nil
+	noPAC.UserSID, noPAC.GroupSIDs, noPAC.GroupsKnown = "", nil, false
 	ids["alice-without-pac"] = noPAC
 
 	for _, c := range []struct {
