@@ -8,7 +8,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/gssocks/gssocks/audit"
 	"github.com/gssocks/gssocks/encap"
+	"github.com/gssocks/gssocks/gssapi"
 )
 
 // spliceChunk is how much a plain TCP pump moves per ReadFrom call (the
@@ -37,18 +39,14 @@ func (s *session) relay(target net.Conn, idle time.Duration) {
 	errc := make(chan error, 2)
 	var clientSrc io.Reader = s.conn
 	var clientDst io.Writer = s.conn
-	if s.enc != nil {
-		clientSrc, clientDst = s.enc, s.enc
+	if s.hs.enc != nil {
+		clientSrc, clientDst = s.hs.enc, s.hs.enc
 	}
-	go func() { errc <- s.pump(target, clientSrc, s.conn, &s.up, act, idle) }()
-	go func() { errc <- s.pump(clientDst, target, target, &s.down, act, idle) }()
+	go func() { errc <- s.pump(target, clientSrc, s.conn, &s.rec.up, act, idle) }()
+	go func() { errc <- s.pump(clientDst, target, target, &s.rec.down, act, idle) }()
 	for range 2 {
 		if err := <-errc; err != nil {
-			if errors.Is(err, errIdle) {
-				s.reason = "idle timeout"
-			} else if !errors.Is(err, net.ErrClosed) {
-				s.log.Debug("relay ended", "error", err)
-			}
+			s.relayEnded(err, errors.Is(err, errIdle))
 			s.abort() // unblocks the other pump
 		}
 	}
@@ -117,4 +115,20 @@ func closeWrite(w io.Writer) error {
 		return cw.CloseWrite()
 	}
 	return nil
+}
+
+// relayEnded records why a relay direction failed (the first cause wins:
+// the errors the abort then provokes are not recorded). A closed
+// connection is the session's own abort, not a cause.
+func (s *session) relayEnded(err error, idle bool) {
+	switch {
+	case idle:
+		s.rec.setEnd(audit.EndIdleTimeout, "idle timeout")
+	case errors.Is(err, net.ErrClosed):
+	case errors.Is(err, gssapi.ErrContextExpired):
+		s.rec.setEnd(audit.EndTicketExpired, err.Error())
+	default:
+		s.log.Debug("relay ended", "error", logErr(err))
+		s.rec.setEnd(audit.EndError, "relay: "+err.Error())
+	}
 }
