@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/gssocks/gssocks/audit"
 	"github.com/gssocks/gssocks/config"
 	"github.com/gssocks/gssocks/gssapi"
 	"github.com/gssocks/gssocks/server"
@@ -88,7 +89,7 @@ func newGateway(cfg *config.Config, path string, stderr io.Writer) (*gateway, er
 	if err != nil {
 		return nil, err
 	}
-	g.srv, err = server.New(server.Options{Settings: st, Logger: g.log, Audit: g.audit})
+	g.srv, err = server.New(server.Options{Settings: st, Logger: g.log, Audit: audit.NewLogSink(g.audit)})
 	if err != nil {
 		return nil, err
 	}
