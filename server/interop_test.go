@@ -11,11 +11,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/gssocks/gssocks/audit"
 	"github.com/gssocks/gssocks/internal/krbtest"
 	"github.com/gssocks/gssocks/testenv/dante"
 )
@@ -131,11 +133,12 @@ func TestSocksifyConnect(t *testing.T) {
 		}
 	}
 	// The audit records show every combination was really negotiated.
+	recs := g.gw.Records()
 	for _, enc := range enctypes {
 		for _, level := range []string{"clear", "integrity", "confidentiality"} {
-			for _, nec := range []string{"false", "true"} {
-				if want := fmt.Sprintf("level=%s enctype=%s nec=%s", level, enc, nec); !strings.Contains(g.log.String(), want) {
-					t.Errorf("no audit record with %q", want)
+			for _, nec := range []bool{false, true} {
+				if !slices.ContainsFunc(recs, func(r audit.Record) bool { return r.Level == level && r.Enctype == enc && r.NEC == nec }) {
+					t.Errorf("no audit record with level %s, enctype %s, nec %t", level, enc, nec)
 				}
 			}
 		}
@@ -237,17 +240,20 @@ rule "web" {
 	if _, err := socksifyCurl(t, dn, g, "aes256-cts-hmac-sha1-96", "confidentiality", false, url(web)); err != nil {
 		t.Fatalf("allowed at confidentiality: %v", err)
 	}
-	waitLog(t, g, `level=confidentiality enctype=aes256-cts-hmac-sha1-96 nec=false command=connect destination=`+web+` rule=web reply="00 succeeded"`)
+	g.gw.WaitRecord(t, func(r audit.Record) bool {
+		return r.Level == "confidentiality" && r.Enctype == "aes256-cts-hmac-sha1-96" && !r.NEC && r.Command == "connect" &&
+			r.Destination == web && r.Rule == "web" && r.Replied && r.Reply == 0
+	})
 	if _, err := socksifyCurl(t, dn, g, "aes256-cts-hmac-sha1-96", "clear", false, url(web)); err != nil {
 		t.Fatalf("allowed at clear (authentication only): %v", err)
 	}
-	waitLog(t, g, `level=clear`)
+	g.gw.WaitRecord(t, func(r audit.Record) bool { return r.Level == "clear" })
 	if _, err := socksifyCurl(t, dn, g, "aes256-cts-hmac-sha1-96", "confidentiality", false, url("127.0.0.1:1")); err == nil {
 		t.Fatal("port 1 was not denied")
 	}
-	waitLog(t, g, `rule=no-admin-port reply="02 not allowed by ruleset"`)
+	g.gw.WaitRecord(t, func(r audit.Record) bool { return r.Rule == "no-admin-port" && r.Replied && r.Reply == 2 })
 	if _, err := socksifyCurl(t, dn, g, "aes256-cts-hmac-sha1-96", "confidentiality", false, url("127.0.0.1:2")); err == nil {
 		t.Fatal("port 2 was not denied")
 	}
-	waitLog(t, g, `rule="(default deny)" reply="02 not allowed by ruleset"`)
+	g.gw.WaitRecord(t, func(r audit.Record) bool { return r.Rule == "(default deny)" && r.Replied && r.Reply == 2 })
 }

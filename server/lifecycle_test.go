@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"context"
+	"github.com/gssocks/gssocks/audit"
 	"io"
 	"net"
 	"testing"
@@ -80,7 +81,7 @@ func TestIdleTimeout(t *testing.T) {
 	if d := time.Since(start); d < 250*time.Millisecond || d > 3*time.Second {
 		t.Fatalf("idle session closed after %s", d)
 	}
-	waitLog(t, g, `reason="idle timeout"`)
+	g.gw.WaitRecord(t, func(r audit.Record) bool { return r.Detail == "idle timeout" })
 }
 
 func TestGracefulShutdown(t *testing.T) {

@@ -14,7 +14,6 @@ import (
 	"testing"
 
 	"github.com/gssocks/gssocks/client"
-	"github.com/gssocks/gssocks/config"
 	"github.com/gssocks/gssocks/encap"
 	"github.com/gssocks/gssocks/gssapi"
 	"github.com/gssocks/gssocks/internal/krbtest"
@@ -22,23 +21,23 @@ import (
 	"github.com/gssocks/gssocks/server"
 	"github.com/gssocks/gssocks/socks5"
 	"github.com/gssocks/gssocks/testenv"
-	"github.com/hashicorp/go-hclog"
 )
 
 var realm = krbtest.NewShared(testenv.Options{})
 
 func TestMain(m *testing.M) { os.Exit(realm.Run(m)) }
 
-// gateway is a running server on 127.0.0.1:0 with a config from HCL.
+// gateway is a running gateway on 127.0.0.1:0 with a config from HCL,
+// built by package gateway as `gssocks serve` builds it.
 type gateway struct {
 	srv  *server.Server
 	addr string
 	log  *testutil.LogBuffer
 	env  *krbtest.Env
+	gw   *testutil.Gateway
 }
 
 const baseConfig = `
-listen = ["127.0.0.1:1080"] # not used: the tests listen on 127.0.0.1:0 themselves
 kerberos {
   keytab = %q
 }
@@ -46,39 +45,17 @@ timeouts {
   negotiation = "5s"
   bind = "2s"
 }
+log {
+  level = "debug"
+}
 %s
 `
 
 func startGateway(t testing.TB, rules string) *gateway {
 	t.Helper()
 	env := realm.Get(t)
-	cfg, diags := config.Parse([]byte(fmt.Sprintf(baseConfig, env.Keytab, rules)), "test.hcl")
-	if diags.HasErrors() {
-		t.Fatalf("config: %s", diags.Error())
-	}
-	lb := &testutil.LogBuffer{}
-	logger := hclog.New(&hclog.LoggerOptions{Output: io.MultiWriter(lb, testWriter{t}), Level: hclog.Debug})
-	acc := env.Acceptor(t, gssapi.AcceptorConfig{})
-	srv, addr := testutil.StartServer(t, server.Options{
-		Settings: server.Settings{Acceptor: acc, Policy: cfg.Engine, Timeouts: serverTimeouts(cfg.Timeouts), MaxSessions: cfg.Limits.MaxSessions, NoAuth: cfg.NoAuth},
-		Logger:   logger,
-		Resolver: testResolver{},
-	})
-	return &gateway{srv: srv, addr: addr, log: lb, env: env}
-}
-
-// serverTimeouts is what the server takes of the configured timeouts.
-func serverTimeouts(t config.Timeouts) server.Timeouts {
-	return server.Timeouts{Negotiation: t.Negotiation, Connect: t.Connect, Idle: t.Idle, Bind: t.Bind}
-}
-
-type testWriter struct{ t testing.TB }
-
-func (w testWriter) Write(p []byte) (int, error) {
-	if testing.Verbose() {
-		w.t.Log(strings.TrimRight(string(p), "\n"))
-	}
-	return len(p), nil
+	gw := testutil.StartGateway(t, fmt.Sprintf(baseConfig, env.Keytab, rules), testutil.WithResolver(testResolver{}))
+	return &gateway{srv: gw.Server(), addr: gw.Addr, log: gw.Log, env: env, gw: gw}
 }
 
 // testResolver answers names under .test with loopback addresses only.

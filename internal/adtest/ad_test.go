@@ -15,16 +15,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gssocks/gssocks/audit"
 	"github.com/gssocks/gssocks/client"
 	"github.com/gssocks/gssocks/config"
 	"github.com/gssocks/gssocks/encap"
 	"github.com/gssocks/gssocks/gssapi"
 	"github.com/gssocks/gssocks/internal/testutil"
 	"github.com/gssocks/gssocks/policy"
-	"github.com/gssocks/gssocks/server"
 	"github.com/gssocks/gssocks/socks5"
 	"github.com/gssocks/gssocks/testenv/samba"
-	"github.com/hashicorp/go-hclog"
 	krbclient "github.com/jcmturner/gokrb5/v8/client"
 	krbconfig "github.com/jcmturner/gokrb5/v8/config"
 	"github.com/jcmturner/gokrb5/v8/keytab"
@@ -208,17 +207,17 @@ rule "users-docs" {
 }
 `
 
-// serverTimeouts is what the server takes of the configured timeouts.
-func serverTimeouts(t config.Timeouts) server.Timeouts {
-	return server.Timeouts{Negotiation: t.Negotiation, Connect: t.Connect, Idle: t.Idle, Bind: t.Bind}
+// policySource is policyConfig for the domain.
+func policySource(info *samba.Info) string {
+	return fmt.Sprintf(policyConfig, info.Keytab, info.Service,
+		info.GroupSID("vpn-users"), info.GroupSID("staff"), info.DomainUsersSID(), info.Realm)
 }
 
 // loadPolicy writes the configuration to a file and loads it the way the
 // gateway does, keytab check included (the keytab exported from Samba).
 func loadPolicy(t *testing.T, info *samba.Info) *config.Config {
 	t.Helper()
-	src := fmt.Sprintf(policyConfig, info.Keytab, info.Service,
-		info.GroupSID("vpn-users"), info.GroupSID("staff"), info.DomainUsersSID(), info.Realm)
+	src := policySource(info)
 	path := filepath.Join(t.TempDir(), "gssocks.hcl")
 	if err := os.WriteFile(path, []byte(src), 0o600); err != nil {
 		t.Fatal(err)
@@ -298,17 +297,8 @@ func TestPolicy(t *testing.T) {
 // audit names the rules.
 func TestGateway(t *testing.T) {
 	info := domain(t)
-	cfg := loadPolicy(t, info)
-	logs := &testutil.LogBuffer{}
-	var out io.Writer = logs
-	if testing.Verbose() {
-		out = io.MultiWriter(logs, os.Stderr)
-	}
-	logger := hclog.New(&hclog.LoggerOptions{Output: out, Level: hclog.Info})
-	_, proxy := testutil.StartServer(t, server.Options{
-		Settings: server.Settings{Acceptor: newAcceptor(t, info), Policy: cfg.Engine, Timeouts: serverTimeouts(cfg.Timeouts), MaxSessions: cfg.Limits.MaxSessions},
-		Logger:   logger,
-	})
+	gw := testutil.StartGateway(t, policySource(info))
+	proxy := gw.Addr
 	echo := testutil.EchoServer(t)
 	dest, err := socks5.ParseHostPort(echo)
 	if err != nil {
@@ -373,34 +363,10 @@ func TestGateway(t *testing.T) {
 	})
 
 	// The audit records are written as the sessions end.
-	want := map[string][]string{
-		"alice": {"principal=alice@" + info.Realm + " ", "rule=vpn ", "level=confidentiality", `reply="00 succeeded"`},
-		"bob":   {"principal=bob@" + info.Realm + " ", `rule="(default deny)"`, "level=confidentiality", `reply="02 not allowed by ruleset"`},
-	}
-	deadline := time.Now().Add(5 * time.Second)
-	for user, fields := range want {
-		for !auditHas(logs.String(), fields) {
-			if time.Now().After(deadline) {
-				t.Fatalf("no audit record for %s with %q in:\n%s", user, fields, logs.String())
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-	}
-}
-
-// auditHas reports whether one audit record (log line) holds all fields.
-func auditHas(log string, fields []string) bool {
-	for _, line := range strings.Split(log, "\n") {
-		if !strings.Contains(line, "audit") {
-			continue
-		}
-		ok := true
-		for _, f := range fields {
-			ok = ok && strings.Contains(line, f)
-		}
-		if ok {
-			return true
-		}
-	}
-	return false
+	gw.WaitRecord(t, func(r audit.Record) bool {
+		return r.Principal == "alice@"+info.Realm && r.Rule == "vpn" && r.Level == "confidentiality" && r.Replied && r.Reply == 0
+	})
+	gw.WaitRecord(t, func(r audit.Record) bool {
+		return r.Principal == "bob@"+info.Realm && r.Rule == "(default deny)" && r.Level == "confidentiality" && r.Replied && r.Reply == 2
+	})
 }

@@ -1,18 +1,19 @@
 // Package testutil holds small test helpers shared by the packages' tests:
 // a loopback TCP echo server, a log buffer safe for concurrent writers, and
-// a gateway on a loopback port.
+// a gateway on a loopback port built from HCL through package gateway, the
+// way `gssocks serve` builds it.
+//
+// testutil imports gateway, hence server, config, gssapi, encap, policy,
+// socks5 and audit: their tests may use it only from external test
+// packages (package server_test), else the import is a cycle.
 package testutil
 
 import (
 	"bytes"
-	"context"
 	"io"
 	"net"
 	"sync"
 	"testing"
-	"time"
-
-	"github.com/gssocks/gssocks/server"
 )
 
 // LogBuffer collects log output for assertions; safe for concurrent use.
@@ -68,26 +69,4 @@ func Echo(c net.Conn) {
 func EchoServer(tb testing.TB) string {
 	tb.Helper()
 	return Serve(tb, "127.0.0.1:0", Echo)
-}
-
-// StartServer runs a gateway with opts on 127.0.0.1:0 until the test ends
-// (then shuts it down, giving sessions five seconds) and returns its
-// address.
-func StartServer(tb testing.TB, opts server.Options) (*server.Server, string) {
-	tb.Helper()
-	srv, err := server.New(opts)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	go srv.Serve(ln)
-	tb.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		srv.Shutdown(ctx)
-	})
-	return srv, ln.Addr().String()
 }
