@@ -246,8 +246,8 @@ func (g *Gateway) Reload(cfg *config.Config) error {
 // moved it), read the configuration file (Config().File) again and Reload
 // it. When the file does not load or the reload fails, the previous
 // configuration stays and the keytab is still checked for a rotation.
-// Diagnostics and errors are logged in the format in force; the error is
-// returned as well.
+// Diagnostics are logged in the format of the file when it loads, else in
+// the format in force, as are errors; the error is returned as well.
 func (g *Gateway) Hangup() error {
 	path := g.Config().File
 	g.log.Info("reloading configuration", "file", path)
@@ -257,7 +257,13 @@ func (g *Gateway) Hangup() error {
 		errs = append(errs, err)
 	}
 	cfg, files, diags := g.opts.Loader.Load(path)
-	g.LogDiagnostics(files, diags)
+	// A file that loads brings its own log format: its warnings are the
+	// first lines of the configuration about to be in force.
+	lc := g.Config().Log
+	if cfg != nil {
+		lc = cfg.Log
+	}
+	LogDiagnostics(g.out, lc, files, diags)
 	switch {
 	case diags.HasErrors():
 		n := len(diags.Errs())

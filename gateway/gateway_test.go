@@ -319,9 +319,9 @@ func TestAuditWhateverTheLevel(t *testing.T) {
 }
 
 // TestHangupReloadsLogBlock pins the log block on reload: level, format
-// and audit path apply to lines written after Hangup, sessions' included;
-// diagnostics of a later failed reload are JSON objects with their
-// position; a running session's lines switch format too.
+// and audit path apply to lines written after Hangup, sessions' included,
+// and the new file's warnings are already in its format; diagnostics of a
+// later failed reload are JSON objects with their position.
 func TestHangupReloadsLogBlock(t *testing.T) {
 	env := realm.Get(t)
 	kt := privateKeytab(t, env)
@@ -337,6 +337,7 @@ func TestHangupReloadsLogBlock(t *testing.T) {
 	}
 
 	auditPath := filepath.Join(t.TempDir(), "audit.log")
+	os.Chmod(kt, 0o644) // the new file's warning comes in its format
 	writeFile(t, g.Path, fmt.Sprintf("listen = [\"127.0.0.1:1080\"]\n%s", conf(kt, port,
 		fmt.Sprintf("log {\n level = \"debug\"\n format = \"json\"\n audit = %q\n}\n", auditPath))))
 	if err := g.Hangup(); err != nil {
@@ -350,16 +351,17 @@ func TestHangupReloadsLogBlock(t *testing.T) {
 	// (At level warn the line announcing the reload, in text, is not
 	// written: every line from here on is the new format's.)
 	after := g.Log.String()[before:]
-	var debug, reloaded bool
+	var debug, reloaded, warned bool
 	for _, m := range jsonLines(t, after) {
 		debug = debug || m["@level"] == "debug"
 		reloaded = reloaded || m["@message"] == "configuration reloaded"
+		warned = warned || m["summary"] == "Keytab is world-readable"
 		if m["@message"] == "session" {
 			t.Errorf("a record went to stderr with log.audit set: %v", m)
 		}
 	}
-	if !debug || !reloaded {
-		t.Fatalf("after the reload: debug lines %t, reload line %t:\n%s", debug, reloaded, after)
+	if !debug || !reloaded || !warned {
+		t.Fatalf("after the reload: debug lines %t, reload line %t, keytab warning %t:\n%s", debug, reloaded, warned, after)
 	}
 	b, err := os.ReadFile(auditPath)
 	if err != nil {
