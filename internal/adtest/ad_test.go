@@ -22,10 +22,8 @@ import (
 	"github.com/gssocks/gssocks/gssapi"
 	"github.com/gssocks/gssocks/internal/testutil"
 	"github.com/gssocks/gssocks/policy"
-	"github.com/gssocks/gssocks/server"
 	"github.com/gssocks/gssocks/socks5"
 	"github.com/gssocks/gssocks/testenv/samba"
-	"github.com/hashicorp/go-hclog"
 	krbclient "github.com/jcmturner/gokrb5/v8/client"
 	krbconfig "github.com/jcmturner/gokrb5/v8/config"
 	"github.com/jcmturner/gokrb5/v8/keytab"
@@ -214,17 +212,17 @@ rule "users-docs" {
 }
 `
 
-// serverTimeouts is what the server takes of the configured timeouts.
-func serverTimeouts(t config.Timeouts) server.Timeouts {
-	return server.Timeouts{Negotiation: t.Negotiation, Connect: t.Connect, Idle: t.Idle, Bind: t.Bind}
+// policySource is policyConfig for the domain.
+func policySource(info *samba.Info) string {
+	return fmt.Sprintf(policyConfig, info.Keytab, info.Service,
+		info.GroupSID("vpn-users"), info.GroupSID("staff"), info.DomainUsersSID(), info.Realm)
 }
 
 // loadPolicy writes the configuration to a file and loads it the way the
 // gateway does, keytab check included (the keytab exported from Samba).
 func loadPolicy(t *testing.T, info *samba.Info) *config.Config {
 	t.Helper()
-	src := fmt.Sprintf(policyConfig, info.Keytab, info.Service,
-		info.GroupSID("vpn-users"), info.GroupSID("staff"), info.DomainUsersSID(), info.Realm)
+	src := policySource(info)
 	path := filepath.Join(t.TempDir(), "gssocks.hcl")
 	if err := os.WriteFile(path, []byte(src), 0o600); err != nil {
 		t.Fatal(err)
@@ -304,17 +302,8 @@ func TestPolicy(t *testing.T) {
 // audit names the rules.
 func TestGateway(t *testing.T) {
 	info := domain(t)
-	cfg := loadPolicy(t, info)
-	logger := hclog.NewNullLogger()
-	if testing.Verbose() {
-		logger = hclog.New(&hclog.LoggerOptions{Output: os.Stderr, Level: hclog.Info})
-	}
-	records := make(chan audit.Record, 16)
-	_, proxy := testutil.StartServer(t, server.Options{
-		Settings:     server.Settings{Acceptor: newAcceptor(t, info), Policy: cfg.Engine, Timeouts: serverTimeouts(cfg.Timeouts), MaxSessions: cfg.Limits.MaxSessions},
-		Logger:       logger,
-		OnSessionEnd: func(r audit.Record) { records <- r },
-	})
+	gw := testutil.StartGateway(t, policySource(info))
+	proxy := gw.Addr
 	echo := testutil.EchoServer(t)
 	dest, err := socks5.ParseHostPort(echo)
 	if err != nil {
@@ -380,16 +369,11 @@ func TestGateway(t *testing.T) {
 
 	// The audit records, written as the sessions end, carry what the PAC
 	// said: enough to replay the decision with gssocks explain.
-	got := map[string]audit.Record{}
-	for len(got) < 2 {
-		select {
-		case r := <-records:
-			got[r.Principal] = r
-		case <-time.After(5 * time.Second):
-			t.Fatalf("audit records so far: %v", got)
-		}
+	principal := func(p string) func(audit.Record) bool {
+		return func(r audit.Record) bool { return r.Principal == p }
 	}
-	alice, bob := got["alice@"+info.Realm], got["bob@"+info.Realm]
+	alice := gw.WaitRecord(t, principal("alice@"+info.Realm))
+	bob := gw.WaitRecord(t, principal("bob@"+info.Realm))
 	for _, c := range []struct {
 		user      string
 		r         audit.Record
