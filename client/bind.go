@@ -17,8 +17,8 @@ import (
 // the one connection when the peer connects (the gateway's second reply).
 // It implements net.Listener; a second Accept returns net.ErrClosed.
 type Listener struct {
-	s    *Session
-	addr net.Addr
+	s         *Session
+	addr      net.Addr
 	mu        sync.Mutex
 	accepting bool // Accept was called
 	accepted  bool // Accept returned the connection

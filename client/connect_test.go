@@ -62,7 +62,7 @@ func TestConnectMatrix(t *testing.T) {
 			for _, enc := range aesEnctypes {
 				for _, lvl := range levelsUnderTest {
 					t.Run(fmt.Sprintf("%d-%s/%s", enc.id, enc.name, lvl), func(t *testing.T) {
-						d := newDialer(t, gw, enc.name, client.Options{AllowClear: true, Level: lvl, MinLevel: lvl})
+						d := newDialer(t, gw, enc.name, levelOptions(lvl))
 						ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 						defer cancel()
 						s, err := clientSession(ctx, d)
@@ -92,6 +92,14 @@ func TestConnectMatrix(t *testing.T) {
 			}
 		}
 	})
+}
+
+// levelOptions asks exactly lvl.
+func levelOptions(lvl encap.Level) client.Options {
+	if lvl == encap.LevelClear {
+		return client.Options{AskClear: true}
+	}
+	return client.Options{Level: lvl, MinLevel: lvl}
 }
 
 // clientSession opens a session the way the Dialer does, to look at it.
@@ -133,7 +141,7 @@ func TestUDPEcho(t *testing.T) {
 			gw := srv.addr(t)
 			for _, lvl := range levelsUnderTest {
 				t.Run(lvl.String(), func(t *testing.T) {
-					d := newDialer(t, gw, "", client.Options{AllowClear: true, Level: lvl})
+					d := newDialer(t, gw, "", levelOptions(lvl))
 					ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 					defer cancel()
 					pc, err := d.ListenPacket(ctx)

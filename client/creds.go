@@ -296,21 +296,23 @@ func (s *credSource) refreshTGT(ctx context.Context) error {
 	return nil
 }
 
-// serviceTicket returns a ticket for spn (name/host) in realm, cached
-// until its last sixth.
+// serviceTicket returns a ticket for spn (name/host) in realm ("": the
+// client's realm), cached until its last sixth.
 func (s *credSource) serviceTicket(ctx context.Context, spn types.PrincipalName, realm string) (*ticket, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	key := spn.PrincipalNameString() + "@" + realm
-	now := s.kdc.now()
-	if t, ok := s.tickets[key]; ok && now.Before(t.refreshAt()) {
-		return t, nil
-	}
-	delete(s.tickets, key)
 	tgt, err := s.currentTGT(ctx)
 	if err != nil {
 		return nil, err
 	}
+	if realm == "" {
+		realm = tgt.realm
+	}
+	key := spn.PrincipalNameString() + "@" + realm
+	if t, ok := s.tickets[key]; ok && s.kdc.now().Before(t.refreshAt()) {
+		return t, nil
+	}
+	delete(s.tickets, key)
 	t, err := s.getTicket(ctx, tgt, spn, realm)
 	var ke *kdcReplyError
 	if errors.As(err, &ke) && ke.e.ErrorCode == krbErrTktExpired && s.secret != nil {

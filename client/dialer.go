@@ -55,17 +55,21 @@ type Options struct {
 	// $KRB5_CONFIG that exists, else /etc/krb5.conf.
 	Krb5Conf string
 
-	// Level is the protection level to ask for (RFC 1961 §4); the zero
-	// value asks confidentiality unless AllowClear is set.
+	// Level is the protection level to ask for (RFC 1961 §4): integrity
+	// or confidentiality; the zero value asks confidentiality. A gateway
+	// may grant more than asked.
 	Level encap.Level
-	// MinLevel is the lowest level this client accepts (default: Level).
-	// A gateway that grants less ends the session with a *LevelError; a
-	// gateway may grant more than asked.
+	// MinLevel is the lowest level this client accepts; the zero value
+	// means Level. A gateway that grants less ends the session with a
+	// *LevelError.
 	MinLevel encap.Level
-	// AllowClear lets Level and MinLevel be LevelClear: the gateway
-	// authenticates the client, and the request and data then flow
+	// AcceptClear makes level 0 acceptable: a gateway may answer
+	// authentication only, after which the request and the data flow
 	// unprotected (Dante's and curl's level 0, not in RFC 1961).
-	AllowClear bool
+	AcceptClear bool
+	// AskClear asks level 0 (and accepts any level): authentication
+	// without protection, for gateways that allow nothing else.
+	AskClear bool
 	// NEC sends the protection-level message unwrapped (the NEC
 	// reference implementation's form). Only for gateways that need it:
 	// an attacker on the path can change the level.
@@ -172,17 +176,23 @@ func New(opts Options) (*Dialer, error) {
 // levels derives the level to ask and the levels accepted.
 func levels(o Options) (encap.Level, []encap.Level, error) {
 	want, min := o.Level, o.MinLevel
-	if want == encap.LevelClear && !o.AllowClear {
+	if want == encap.LevelClear {
 		want = encap.LevelConfidentiality
 	}
-	if min == encap.LevelClear && !o.AllowClear {
+	if min == encap.LevelClear {
 		min = want
 	}
 	if want > encap.LevelConfidentiality || min > encap.LevelConfidentiality {
-		return 0, nil, fmt.Errorf("client: protection level %s is not supported (use clear, integrity or confidentiality)", max(want, min))
+		return 0, nil, fmt.Errorf("client: protection level %s is not supported (use integrity or confidentiality, AskClear or AcceptClear)", max(want, min))
 	}
 	if min > want {
 		return 0, nil, fmt.Errorf("client: MinLevel %s is above Level %s", min, want)
+	}
+	switch {
+	case o.AskClear:
+		want, min = encap.LevelClear, encap.LevelClear
+	case o.AcceptClear:
+		min = encap.LevelClear
 	}
 	var accept []encap.Level
 	for l := min; l <= encap.LevelConfidentiality; l++ {

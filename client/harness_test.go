@@ -219,20 +219,27 @@ func (g *gatewayProcess) logs() string {
 	return g.log.String()
 }
 
-// gssocksRules: alice may use any level; bob only integrity; nobody may
-// reach 127.0.0.3.
+// gssocksRules: bob is answered level 0 whatever he asks (auth_only, the
+// curl compatibility); dave may use integrity only; the other users any
+// level; nobody may reach 127.0.0.3.
 const gssocksRules = `
 rule "deny-127.0.0.3" {
   action       = "deny"
   destinations = ["127.0.0.3/32"]
 }
-rule "bob-integrity-only" {
+rule "bob-auth-only" {
   principals   = ["bob@EXAMPLE.TEST"]
+  destinations = ["127.0.0.0/8"]
+  protection   = ["clear"]
+  auth_only    = true
+}
+rule "dave-integrity-only" {
+  principals   = ["dave@EXAMPLE.TEST"]
   destinations = ["127.0.0.0/8"]
   protection   = ["integrity"]
 }
 rule "all" {
-  principals   = ["*@EXAMPLE.TEST"]
+  principals   = ["alice@EXAMPLE.TEST", "carol@EXAMPLE.TEST", "erin@EXAMPLE.TEST"]
   destinations = ["127.0.0.0/8"]
   protection   = ["clear", "integrity", "confidentiality"]
 }
@@ -429,4 +436,11 @@ func echoRoundTrip(t testing.TB, c net.Conn, size int) {
 	if err != nil || n != int64(size) || [32]byte(h.Sum(nil)) != want {
 		t.Fatalf("echo of %d bytes: got %d bytes, %v, digest ok %t", size, n, err, [32]byte(h.Sum(nil)) == want)
 	}
+}
+
+// danteInstall is the built Dante (skipping, or failing under CI=true,
+// where it cannot be built).
+func danteInstall(t testing.TB) *dante.Install {
+	t.Helper()
+	return dante.Require(t)
 }
