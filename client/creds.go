@@ -70,6 +70,17 @@ type credSource struct {
 	mu      sync.Mutex
 	tgt     *ticket
 	tickets map[string]*ticket // service tickets by SPN
+	// newTGT wakes refreshLoop when a TGT is acquired or replaced.
+	newTGT chan struct{}
+}
+
+// setTGT installs t. Callers hold s.mu.
+func (s *credSource) setTGT(t *ticket) {
+	s.tgt = t
+	select {
+	case s.newTGT <- struct{}{}:
+	default:
+	}
 }
 
 // newPasswordSource and friends do no I/O with the KDC: the first dial
@@ -79,7 +90,7 @@ func newSecretSource(k *kdc, principal string, s secret) (*credSource, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &credSource{kdc: k, secret: &s, principal: name, realm: realm, tickets: map[string]*ticket{}}, nil
+	return &credSource{kdc: k, secret: &s, principal: name, realm: realm, tickets: map[string]*ticket{}, newTGT: make(chan struct{}, 1)}, nil
 }
 
 func loadKeytab(path string) (*keytab.Keytab, error) {
@@ -134,7 +145,7 @@ func newCCacheSource(k *kdc, name string, getenv func(string) string) (*credSour
 	if t, r, ok := strings.Cut(name, ":"); ok && len(t) > 1 && strings.Trim(t, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz") == "" {
 		typ, rest = strings.ToUpper(t), r
 	}
-	s := &credSource{kdc: k, ccache: name, tickets: map[string]*ticket{}}
+	s := &credSource{kdc: k, ccache: name, tickets: map[string]*ticket{}, newTGT: make(chan struct{}, 1)}
 	switch typ {
 	case "FILE":
 		s.ccPath = rest
@@ -266,7 +277,7 @@ func (s *credSource) refreshTGT(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		s.tgt = t
+		s.setTGT(t)
 		clear(s.tickets)
 		if now.Before(t.refreshAt()) {
 			return nil
@@ -275,7 +286,7 @@ func (s *credSource) refreshTGT(ctx context.Context) error {
 	if s.tgt != nil && s.tgt.renewable() && now.Before(s.tgt.renew) && now.Before(s.tgt.end) {
 		t, err := s.kdc.tgs(ctx, s.tgt, krbtgt(s.tgt.realm), s.tgt.realm, true)
 		if err == nil {
-			s.tgt = t
+			s.setTGT(t)
 			return nil
 		}
 		if s.secret == nil {
@@ -292,7 +303,7 @@ func (s *credSource) refreshTGT(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	s.tgt = t
+	s.setTGT(t)
 	return nil
 }
 
@@ -375,22 +386,13 @@ func (s *credSource) refreshLoop(ctx context.Context) {
 	retry := refreshRetryMin
 	for {
 		s.mu.Lock()
-		var wait time.Duration
-		if s.tgt == nil {
-			wait = time.Hour // nothing acquired yet: the first dial does it
-		} else {
-			wait = s.tgt.refreshAt().Sub(s.kdc.now())
+		wait := time.Duration(-1) // nothing acquired yet: the first dial does it
+		if s.tgt != nil {
+			wait = max(s.tgt.refreshAt().Sub(s.kdc.now()), 0)
 		}
 		s.mu.Unlock()
-		if wait < 0 {
-			wait = 0
-		}
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if !s.sleep(ctx, wait) {
 			return
-		case <-t.C:
 		}
 		s.mu.Lock()
 		var err error
@@ -407,15 +409,29 @@ func (s *credSource) refreshLoop(ctx context.Context) {
 			continue
 		}
 		// Back off; the TGT may still be valid and a dial will retry too.
-		t = time.NewTimer(retry)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if !s.sleep(ctx, retry) {
 			return
-		case <-t.C:
 		}
 		retry = min(2*retry, refreshRetryMax)
 	}
+}
+
+// sleep waits d (forever if d < 0) or until a new TGT is installed; it
+// reports false when ctx ends.
+func (s *credSource) sleep(ctx context.Context, d time.Duration) bool {
+	var timer <-chan time.Time
+	if d >= 0 {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		timer = t.C
+	}
+	select {
+	case <-ctx.Done():
+		return false
+	case <-s.newTGT:
+	case <-timer:
+	}
+	return true
 }
 
 // TGT returns the ticket-granting ticket the source holds, if any.

@@ -62,7 +62,7 @@ type sharedPeers struct {
 	setupOnce sync.Once
 	setupErr  error
 	dir       string // removed by stop
-	userKT    string // keytab of alice, erin and dave
+	userKT    string // keytab of alice, carol, erin and dave
 	confs     sync.Map
 
 	gssocksOnce sync.Once
@@ -120,7 +120,7 @@ func (p *sharedPeers) setup(e *krbtest.Env) error {
 		}
 	}
 	for _, q := range []string{
-		fmt.Sprintf(`modprinc -maxlife "%d seconds" %s`, int(shortLife.Seconds()), userShort),
+		fmt.Sprintf(`modprinc -maxlife "%d seconds" -maxrenewlife 0 %s`, int(shortLife.Seconds()), userShort),
 		`modprinc -maxrenewlife "1 hour" ` + userRenew,
 		`modprinc -maxrenewlife "1 hour" krbtgt/` + realmName,
 		`modprinc +requires_preauth ` + userPreauth,
@@ -130,7 +130,7 @@ func (p *sharedPeers) setup(e *krbtest.Env) error {
 		}
 	}
 	p.userKT = filepath.Join(dir, "users.keytab")
-	return r.ExportKeytab(p.userKT, "alice", userRenew, userPreauth)
+	return r.ExportKeytab(p.userKT, "alice", userShort, userRenew, userPreauth)
 }
 
 func kadmin(r *testenv.Realm, query string) error {
@@ -193,14 +193,19 @@ func password(user string) string {
 }
 
 // kinit gets a TGT for user from the users' keytab into cache (a ccache
-// name, "FILE:..." or "DIR:..."), with kinit's extra args.
+// name, "FILE:..." or "DIR:..."), with kinit's extra args. A DIR:
+// collection is passed as KRB5CCNAME, so that kinit adds a member for a
+// new principal and makes it the primary one.
 func kinit(t testing.TB, user, cache string, args ...string) {
 	t.Helper()
 	e := env(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	argv := append([]string{"-k", "-t", peers.userKT, "-c", cache}, args...)
-	argv = append(argv, user+"@"+realmName)
+	argv := []string{"-k", "-t", peers.userKT}
+	if !strings.HasPrefix(cache, "DIR:") {
+		argv = append(argv, "-c", cache)
+	}
+	argv = append(append(argv, args...), user+"@"+realmName)
 	if _, err := e.Realm.Run(ctx, e.Realm.Env(krb5Conf(t, ""), cache), "kinit", argv...); err != nil {
 		t.Fatal(err)
 	}
