@@ -213,7 +213,23 @@ func (s *credSource) loadCCache() (*ticket, error) {
 	if err != nil {
 		return nil, &NoCredentialsError{Cache: s.ccache, Err: err}
 	}
+	t, err := s.parseCCache(b)
+	if err != nil {
+		return nil, err
+	}
+	s.ccStat = fi
+	s.principal, s.realm = t.client, t.realm
+	return t, nil
+}
+
+// parseCCache decodes a ticket cache file (MIT's format, version 4) and
+// returns its TGT for the default principal's realm.
+func (s *credSource) parseCCache(b []byte) (*ticket, error) {
 	var cc credentials.CCache
+	b, err := checkCCache(b)
+	if err != nil {
+		return nil, &NoCredentialsError{Cache: s.ccache, Err: fmt.Errorf("not a ticket cache this program can read (%v)", err)}
+	}
 	if err := safeDecode(func() error { return cc.Unmarshal(b) }); err != nil {
 		return nil, &NoCredentialsError{Cache: s.ccache, Err: fmt.Errorf("not a ticket cache this program can read (%v)", err)}
 	}
@@ -238,8 +254,6 @@ func (s *credSource) loadCCache() (*ticket, error) {
 		if types.IsFlagSet(&c.TicketFlags, flags.Renewable) {
 			t.renew = c.RenewTill
 		}
-		s.ccStat = fi
-		s.principal, s.realm = t.client, realm
 		return t, nil
 	}
 	return nil, &NoCredentialsError{Cache: s.ccache, Err: fmt.Errorf("no ticket-granting ticket for %s@%s in it", cc.DefaultPrincipal.PrincipalName.PrincipalNameString(), realm)}

@@ -42,7 +42,7 @@ type kdcReplyError struct{ e messages.KRBError }
 
 func (k *kdcReplyError) Error() string { return krbErrorName(k.e.ErrorCode) + ": " + k.e.EText }
 
-// tgt is a ticket-granting ticket and what we know of it.
+// ticket is a ticket (a TGT or a service ticket) and what we know of it.
 type ticket struct {
 	client   types.PrincipalName
 	realm    string // client realm
@@ -441,20 +441,9 @@ func (k *kdc) tgs(ctx context.Context, tgt *ticket, sname types.PrincipalName, r
 	if err != nil {
 		return nil, err
 	}
-	var rep messages.TGSRep
-	var part messages.EncKDCRepPart
-	err = safeDecode(func() error {
-		if err := rep.Unmarshal(rb); err != nil {
-			return err
-		}
-		plain, err := crypto.DecryptEncPart(rep.EncPart, tgt.key, keyusage.TGS_REP_ENCPART_SESSION_KEY)
-		if err != nil {
-			return err
-		}
-		return part.Unmarshal(plain)
-	})
+	rep, part, err := decodeTGSRep(rb, tgt)
 	if err != nil {
-		return nil, fmt.Errorf("client: KDC sent a TGS-REP we cannot decode: %w", err)
+		return nil, err
 	}
 	if part.Nonce != n || !rep.CName.Equal(tgt.client) {
 		return nil, fmt.Errorf("client: the TGS-REP does not answer our request (nonce or client name differ)")
@@ -464,6 +453,27 @@ func (k *kdc) tgs(ctx context.Context, tgt *ticket, sname types.PrincipalName, r
 		t.renewals = tgt.renewals + 1
 	}
 	return t, nil
+}
+
+// decodeTGSRep decodes a TGS-REP and decrypts its part with the TGT's
+// session key.
+func decodeTGSRep(b []byte, tgt *ticket) (messages.TGSRep, messages.EncKDCRepPart, error) {
+	var rep messages.TGSRep
+	var part messages.EncKDCRepPart
+	err := safeDecode(func() error {
+		if err := rep.Unmarshal(b); err != nil {
+			return err
+		}
+		plain, err := crypto.DecryptEncPart(rep.EncPart, tgt.key, keyusage.TGS_REP_ENCPART_SESSION_KEY)
+		if err != nil {
+			return err
+		}
+		return part.Unmarshal(plain)
+	})
+	if err != nil {
+		return rep, part, fmt.Errorf("client: KDC sent a TGS-REP we cannot decode: %w", err)
+	}
+	return rep, part, nil
 }
 
 // krbtgt is the TGS principal of realm.

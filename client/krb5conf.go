@@ -90,7 +90,12 @@ func parseKrb5Conf(path, text string) (*krb5Conf, error) {
 		}
 		kept = append(kept, line)
 	}
-	cfg, err := config.NewFromString(strings.Join(kept, "\n"))
+	var cfg *config.Config
+	err := safeDecode(func() error {
+		var err error
+		cfg, err = config.NewFromString(strings.Join(kept, "\n"))
+		return err
+	})
 	if err != nil {
 		var unsupported config.UnsupportedDirective
 		if !errors.As(err, &unsupported) || cfg == nil {
