@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -219,5 +220,48 @@ func TestBind(t *testing.T) {
 				t.Fatal("a second Accept succeeded")
 			}
 		})
+	}
+}
+
+// TestNEC: the protection level in the NEC form (a raw byte) on request,
+// with gssocks (nec = true in the rule) and with Dante's sockd
+// (clientcompatibility: necgssapi), which show the form in their logs.
+func TestNEC(t *testing.T) {
+	e := env(t)
+	echo := testutil.EchoServer(t)
+	for _, srv := range []server{
+		{"gssocks", func(t testing.TB) string { return gssocksGateway(t).addr }},
+		{"dante", func(t testing.TB) string {
+			addr, stop, err := startSockd(e, danteInstall(t), "sockd-nec", nil, true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { stop() })
+			return addr
+		}},
+	} {
+		t.Run(srv.name, func(t *testing.T) {
+			gw := srv.addr(t)
+			for _, lvl := range []encap.Level{encap.LevelIntegrity, encap.LevelConfidentiality} {
+				opts := levelOptions(lvl)
+				opts.NEC = true
+				d := newDialer(t, gw, "", opts)
+				c, err := d.DialContext(context.Background(), "tcp", echo)
+				if err != nil {
+					t.Fatalf("%s: %v", lvl, err)
+				}
+				echoRoundTrip(t, c, 20000)
+				c.Close()
+			}
+		})
+	}
+	if log := gssocksGateway(t).logs(); !strings.Contains(log, "nec=true") {
+		t.Errorf("gssocks' log shows no NEC-form session")
+	}
+	// The NEC form really is another form: a sockd without NEC
+	// compatibility cannot unwrap it and closes.
+	d := newDialer(t, danteGateway(t), "", client.Options{Level: encap.LevelIntegrity, NEC: true})
+	if _, err := d.DialContext(context.Background(), "tcp", echo); !errors.Is(err, encap.ErrLevelRefused) {
+		t.Fatalf("NEC form to a sockd without NEC compatibility: %v", err)
 	}
 }

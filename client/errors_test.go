@@ -206,7 +206,7 @@ func TestErrorMessages(t *testing.T) {
 func TestLevelRefusedByDante(t *testing.T) {
 	e := env(t)
 	in := danteInstall(t)
-	addr, stop, err := startSockd(e, in, "sockd-integrity", []string{"integrity"})
+	addr, stop, err := startSockd(e, in, "sockd-integrity", []string{"integrity"}, false)
 	if err != nil {
 		t.Fatal(err)
 	}

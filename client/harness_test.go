@@ -226,7 +226,7 @@ func (g *gatewayProcess) logs() string {
 
 // gssocksRules: bob is answered level 0 whatever he asks (auth_only, the
 // curl compatibility); dave may use integrity only; the other users any
-// level; nobody may reach 127.0.0.3.
+// level, in the RFC or the NEC form; nobody may reach 127.0.0.3.
 const gssocksRules = `
 rule "deny-127.0.0.3" {
   action       = "deny"
@@ -247,6 +247,7 @@ rule "all" {
   principals   = ["alice@EXAMPLE.TEST", "carol@EXAMPLE.TEST", "erin@EXAMPLE.TEST"]
   destinations = ["127.0.0.0/8"]
   protection   = ["clear", "integrity", "confidentiality"]
+  nec          = true
 }
 `
 
@@ -337,7 +338,7 @@ func danteGateway(t testing.TB) string {
 	in := dante.Require(t)
 	peers.danteOnce.Do(func() {
 		peers.danteIn = in
-		peers.dante, peers.danteStop, peers.danteErr = startSockd(e, in, "sockd", nil)
+		peers.dante, peers.danteStop, peers.danteErr = startSockd(e, in, "sockd", nil, false)
 		if peers.danteErr == nil {
 			peers.atExit(func() { peers.danteStop() })
 		}
@@ -348,7 +349,7 @@ func danteGateway(t testing.TB) string {
 	return peers.dante
 }
 
-func startSockd(e *krbtest.Env, in *dante.Install, name string, levels []string) (addr string, stop func() error, err error) {
+func startSockd(e *krbtest.Env, in *dante.Install, name string, levels []string, nec bool) (addr string, stop func() error, err error) {
 	dir := filepath.Join(peers.dir, name)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", nil, err
@@ -367,7 +368,7 @@ func startSockd(e *krbtest.Env, in *dante.Install, name string, levels []string)
 		}
 		addr = ln.Addr().String()
 		ln.Close()
-		stop, err = in.StartServer(dir, dante.ServerConfig{Listen: addr, Keytab: kt, Levels: levels}, e.Realm.Env("", ""))
+		stop, err = in.StartServer(dir, dante.ServerConfig{Listen: addr, Keytab: kt, Levels: levels, NEC: nec}, e.Realm.Env("", ""))
 		if err == nil {
 			return addr, stop, nil
 		}

@@ -149,6 +149,8 @@ func (k *kdc) exchangeUDP(ctx context.Context, addr string, req []byte) ([]byte,
 	if dl, ok := ctx.Deadline(); ok {
 		c.SetDeadline(dl)
 	}
+	stop := context.AfterFunc(ctx, func() { c.SetDeadline(time.Now()) })
+	defer stop()
 	if _, err := c.Write(req); err != nil {
 		return nil, err
 	}
