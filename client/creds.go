@@ -83,8 +83,8 @@ func (s *credSource) setTGT(t *ticket) {
 	}
 }
 
-// newPasswordSource and friends do no I/O with the KDC: the first dial
-// (or Dialer.Login) does.
+// newSecretSource makes a source that logs in with a password or keytab.
+// It does no I/O with the KDC: the first dial (or Dialer.Login) does.
 func newSecretSource(k *kdc, principal string, s secret) (*credSource, error) {
 	name, realm, err := splitPrincipal(principal, k.conf.cfg.LibDefaults.DefaultRealm)
 	if err != nil {
@@ -448,7 +448,7 @@ func (s *credSource) sleep(ctx context.Context, d time.Duration) bool {
 	return true
 }
 
-// TGT returns the ticket-granting ticket the source holds, if any.
+// info describes the ticket-granting ticket the source holds, if any.
 func (s *credSource) info() (TicketInfo, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()

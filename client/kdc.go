@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gssocks/gssocks/gssapi"
 	"github.com/jcmturner/gofork/encoding/asn1"
 	"github.com/jcmturner/gokrb5/v8/crypto"
 	"github.com/jcmturner/gokrb5/v8/iana"
@@ -196,7 +197,7 @@ func (s secret) key(cname types.PrincipalName, realm string, etype int32, kvno i
 			k, _, err = s.keytab.GetEncryptionKey(cname, realm, 0, etype)
 		}
 		if err != nil {
-			return types.EncryptionKey{}, fmt.Errorf("the keytab has no %s key for %s@%s", encName(etype), cname.PrincipalNameString(), realm)
+			return types.EncryptionKey{}, fmt.Errorf("the keytab has no %s key for %s@%s", gssapi.EnctypeName(etype), cname.PrincipalNameString(), realm)
 		}
 		return k, nil
 	}
@@ -207,25 +208,9 @@ func (s secret) key(cname types.PrincipalName, realm string, etype int32, kvno i
 		return err
 	})
 	if err != nil {
-		return types.EncryptionKey{}, fmt.Errorf("derive the %s key from the password: %w", encName(etype), err)
+		return types.EncryptionKey{}, fmt.Errorf("derive the %s key from the password: %w", gssapi.EnctypeName(etype), err)
 	}
 	return k, nil
-}
-
-func encName(etype int32) string {
-	switch etype {
-	case 17:
-		return "aes128-cts-hmac-sha1-96"
-	case 18:
-		return "aes256-cts-hmac-sha1-96"
-	case 19:
-		return "aes128-cts-hmac-sha256-128"
-	case 20:
-		return "aes256-cts-hmac-sha384-192"
-	case 23:
-		return "rc4-hmac"
-	}
-	return fmt.Sprintf("enctype %d", etype)
 }
 
 // login runs the AS exchange for a TGT with a password or keytab,
