@@ -290,15 +290,17 @@ func TestRedisSlow(t *testing.T) {
 	if reply, err := srv.Do("CLIENT", "PAUSE", "3000", "ALL"); err != nil || reply != "+OK" {
 		t.Fatalf("CLIENT PAUSE: %q %v", reply, err)
 	}
+	// The pause lasts 3s; the check gives up after the timeout (with
+	// room for a loaded machine).
 	start := time.Now()
 	err := r.Check(ctx, randomKey(t), "alice@R", time.Now(), time.Minute)
-	if d := time.Since(start); !errors.Is(err, gssapi.ErrReplayStoreUnavailable) || d > timeout+200*time.Millisecond {
+	if d := time.Since(start); !errors.Is(err, gssapi.ErrReplayStoreUnavailable) || d < timeout || d > time.Second {
 		t.Fatalf("paused Redis: %v after %v", err, d)
 	}
-	start = time.Now()
+	// Within the retry interval Redis is not asked at all.
 	err = r.Check(ctx, randomKey(t), "alice@R", time.Now(), time.Minute)
-	if d := time.Since(start); !errors.Is(err, gssapi.ErrReplayStoreUnavailable) || d > 20*time.Millisecond {
-		t.Fatalf("within the retry interval: %v after %v", err, d)
+	if !errors.Is(err, gssapi.ErrReplayStoreUnavailable) || !strings.Contains(err.Error(), "next try within") || r.Unavailable() != 2 {
+		t.Fatalf("within the retry interval: %v (%d unavailable)", err, r.Unavailable())
 	}
 }
 
