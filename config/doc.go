@@ -24,7 +24,8 @@
 // written (gohcl structs), values.go the typed values with their ranges
 // (strings, lists, numbers, durations, networks, ports, destinations,
 // principal patterns), validate.go plain string checks without HCL,
-// decode.go the top-level blocks, rules.go the rule blocks, lint.go the
+// decode.go the top-level blocks, replay.go the replay_cache block,
+// rules.go the rule blocks, lint.go the
 // warnings about a policy that loads but cannot do what was meant, and
 // keytab.go the keytab checks.
 //
