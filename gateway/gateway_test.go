@@ -208,9 +208,9 @@ func TestProvisionRefusals(t *testing.T) {
 		text         string
 	}{
 		{name: "rc4-only keytab", src: fmt.Sprintf("kerberos {\n keytab = %q\n}\n", rc4),
-			want: []error{gateway.ErrKeytab, gateway.ErrNoAESKey}, text: "none of them AES"},
+			want: []error{gateway.ErrKeytab, gssapi.ErrNoAESKey}, text: "none of them AES"},
 		{name: "principal without AES key", src: fmt.Sprintf("kerberos {\n keytab = %q\n principals = [\"rcmd/localhost\", \"socks/gw.example.test\"]\n}\n", mixed),
-			want: []error{gateway.ErrKeytab, gateway.ErrNoAESKey}, text: `holds 1 keys for "socks/gw.example.test", none of them AES`},
+			want: []error{gateway.ErrKeytab, gssapi.ErrNoAESKey}, text: `holds 1 keys for "socks/gw.example.test", none of them AES`},
 		{name: "keytab removed", src: fmt.Sprintf("kerberos {\n keytab = %q\n}\n", filepath.Join(dir, "gone.keytab")),
 			skipCheck: true, want: []error{gateway.ErrKeytab, os.ErrNotExist}},
 		{name: "audit under a regular file", src: fmt.Sprintf("kerberos {\n keytab = %q\n}\nlog {\n audit = %q\n}\n", good, filepath.Join(regular, "audit.log")),
