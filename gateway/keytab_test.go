@@ -26,7 +26,7 @@ import (
 func TestDamagedKeytabNeverShowsKeys(t *testing.T) {
 	env := realm.Get(t)
 	dir := t.TempDir()
-	good := privateKeytab(t, env)
+	good := testutil.CopyKeytab(t, env.Keytab, "", 0o600)
 	damaged := filepath.Join(dir, "damaged.keytab")
 	keys := testutil.DamagedKeytab(t, good, damaged)
 	// The test can fail: unguarded, this file leaks a key.
@@ -59,13 +59,13 @@ func TestDamagedKeytabNeverShowsKeys(t *testing.T) {
 	}
 
 	dest, port := echo(t)
-	kt := privateKeytab(t, env)
+	kt := testutil.CopyKeytab(t, env.Keytab, "", 0o600)
 	g := testutil.StartGateway(t, conf(kt, port, ""), func(o *gateway.Options) { o.KeytabPoll = 20 * time.Millisecond })
 	if err := os.Rename(damaged, kt); err != nil {
 		t.Fatal(err)
 	}
 	const msg = "keytab changed but cannot be used; keeping the previous keys"
-	waitFor(t, "the refusal", func() bool { return strings.Contains(g.Log.String(), msg) })
+	testutil.WaitFor(t, "the refusal", func() bool { return strings.Contains(g.Log.String(), msg) })
 	if log := g.Log.String(); testutil.KeyLeaks(log, keys) || !strings.Contains(log, "entry") {
 		t.Fatalf("watcher log:\n%s", log)
 	}

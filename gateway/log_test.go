@@ -23,7 +23,7 @@ func TestLogErrorsOneLineARefusal(t *testing.T) {
 		fmt.Errorf("%w: %w", gateway.ErrListen, errors.New("bind: address already in use")))
 	gateway.LogErrors(l, "cannot start", err)
 	var got []string
-	for _, m := range jsonLines(t, buf.String()) {
+	for _, m := range testutil.JSONLines(t, buf.String()) {
 		got = append(got, fmt.Sprint(m["error"]))
 	}
 	want := []string{

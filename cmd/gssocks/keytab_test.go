@@ -180,7 +180,7 @@ func TestServeDamagedKeytab(t *testing.T) {
 				t.Fatalf("output shows key bytes:\n%s", out)
 			}
 			if tc.extra != "" {
-				jsonLog(t, string(out)) // every line one JSON object
+				testutil.JSONLines(t, string(out)) // every line one JSON object
 			}
 			t.Logf("%s", out)
 		})
