@@ -12,7 +12,6 @@ import (
 
 	"github.com/gssocks/gssocks/config"
 	"github.com/gssocks/gssocks/gssapi"
-	"github.com/jcmturner/gokrb5/v8/keytab"
 )
 
 // DefaultKeytabPoll is how often the keytab file is checked for a
@@ -30,7 +29,7 @@ const DefaultKeytabPoll = 2 * time.Second
 // The error joins one error per problem, each wrapping ErrKeytab and
 // gssapi.ErrBadKeytab (a *gssapi.KeytabError), gssapi.ErrBadName or
 // gssapi.ErrNoAESKey (a *gssapi.KeytabKeyError).
-func loadKeytab(path string, principals []string) (*keytab.Keytab, error) {
+func loadKeytab(path string, principals []string) (*gssapi.Keytab, error) {
 	kt, err := gssapi.LoadKeytab(path)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrKeytab, err)
@@ -81,7 +80,7 @@ func keytabStamp(path string) string {
 }
 
 // kvnos lists the key version numbers of kt, for the log.
-func kvnos(kt *keytab.Keytab) string {
+func kvnos(kt *gssapi.Keytab) string {
 	var seen []uint32
 	var out []string
 	for _, e := range kt.Entries {

@@ -11,7 +11,6 @@ import (
 	"github.com/gssocks/gssocks/gssapi"
 	"github.com/gssocks/gssocks/server"
 	"github.com/hashicorp/go-hclog"
-	"github.com/jcmturner/gokrb5/v8/keytab"
 )
 
 // Refusals of Provision, New and Reload; the error wraps one of them per
@@ -36,7 +35,7 @@ var (
 type Runtime struct {
 	Config *config.Config
 	// Keytab is the service keytab as loaded (keys inside: never log it).
-	Keytab *keytab.Keytab
+	Keytab *gssapi.Keytab
 	// Settings are the server settings new sessions would get.
 	Settings server.Settings
 	// AuditPath is where audit records go: log.audit, or "" for stderr.
