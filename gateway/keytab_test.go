@@ -4,8 +4,10 @@ import (
 	"errors"
 	"io"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -71,5 +73,43 @@ func TestDamagedKeytabNeverShowsKeys(t *testing.T) {
 	}
 	if err := session(t, env, g.Addr, dest); err != nil {
 		t.Fatalf("previous keys: %v", err)
+	}
+}
+
+// TestProvisionFillsEverySetting pins the one builder of server.Settings:
+// every field is filled from the configuration by Provision, so that no
+// copy can leave one out (a hand-built copy in the tests once omitted
+// NoAuth). A field added to server.Settings fails here until provision
+// fills it or it is listed below with the reason it stays zero.
+func TestProvisionFillsEverySetting(t *testing.T) {
+	env := realm.Get(t)
+	path := filepath.Join(t.TempDir(), "gssocks.hcl")
+	writeFile(t, path, "listen = [\"127.0.0.1:1080\"]\n"+conf(testutil.CopyKeytab(t, env.Keytab, "", 0o600), "1",
+		"no_auth {\n  sources = [\"10.9.0.0/16\"]\n}\nlimits {\n  max_sessions = 7\n}\ntimeouts {\n  negotiation = \"3s\"\n  connect = \"4s\"\n  idle = \"5s\"\n  bind = \"6s\"\n}\n"))
+	cfg := load(t, path, config.Loader{})
+	rt, err := gateway.Provision(cfg, gateway.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	zeroByDesign := map[string]string{
+		"Logger": "the gateway's logger follows reloads itself (Options.Logger), so Settings.Logger stays nil",
+	}
+	st := reflect.ValueOf(rt.Settings)
+	for i := range st.NumField() {
+		name := st.Type().Field(i).Name
+		if _, ok := zeroByDesign[name]; ok {
+			continue
+		}
+		if st.Field(i).IsZero() {
+			t.Errorf("Provision leaves server.Settings.%s zero", name)
+		}
+	}
+	s := rt.Settings
+	if s.MaxSessions != 7 || !reflect.DeepEqual(s.NoAuth, cfg.NoAuth) || s.Policy != cfg.Engine ||
+		s.Timeouts.Negotiation != 3*time.Second || s.Timeouts.Connect != 4*time.Second || s.Timeouts.Idle != 5*time.Second || s.Timeouts.Bind != 6*time.Second {
+		t.Fatalf("settings %+v from %+v", s, cfg)
+	}
+	if !s.NoAuth.Contains(netip.MustParseAddr("10.9.1.2")) {
+		t.Fatal("no_auth sources lost")
 	}
 }
