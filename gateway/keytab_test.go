@@ -113,3 +113,30 @@ func TestProvisionFillsEverySetting(t *testing.T) {
 		t.Fatal("no_auth sources lost")
 	}
 }
+
+// TestReplayCacheSurvivesReload: the gateway builds one replay cache and
+// every acceptor a reload provisions shares it, so an AP-REQ accepted
+// before a reload is a replay after it (a fresh cache per reload would
+// reopen the replay window on every SIGHUP).
+func TestReplayCacheSurvivesReload(t *testing.T) {
+	env := realm.Get(t)
+	kt := testutil.CopyKeytab(t, env.Keytab, "", 0o600)
+	g := testutil.StartGateway(t, conf(kt, "1", ""))
+	_, tok := env.Initiator(t, "alice", "rcmd/localhost", "")
+	before := g.Server().Settings().Acceptor
+	if _, _, err := before.Accept(tok, netip.Addr{}); err != nil {
+		t.Fatal(err)
+	}
+	src, _ := os.ReadFile(g.Path)
+	writeFile(t, g.Path, strings.Replace(string(src), "keytab = ", "clock_skew = \"4m\"\n  keytab = ", 1))
+	if err := g.Hangup(); err != nil {
+		t.Fatal(err)
+	}
+	after := g.Server().Settings().Acceptor
+	if after == before {
+		t.Fatal("the reload did not provision a new acceptor")
+	}
+	if _, _, err := after.Accept(tok, netip.Addr{}); !errors.Is(err, gssapi.ErrReplay) {
+		t.Fatalf("the AP-REQ again after the reload: %v, want ErrReplay", err)
+	}
+}
