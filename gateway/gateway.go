@@ -93,7 +93,7 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 	g := &Gateway{
 		opts:      opts,
 		out:       &lockedWriter{w: opts.Stderr},
-		replay:    gssapi.NewReplayCache(cfg.Kerberos.ReplayCacheSize),
+		replay:    newReplayCache(cfg.Kerberos),
 		lns:       make(map[string]net.Listener),
 		stopWatch: make(chan struct{}),
 		watchDone: make(chan struct{}),
@@ -319,7 +319,9 @@ func (g *Gateway) CheckKeytab() {
 		g.mu.Lock()
 		g.ktFailed = st
 		g.mu.Unlock()
-		g.log.Error("keytab changed but cannot be used; keeping the previous keys", "keytab", path, "error", err)
+		// gssapi's errors name the entry and what is wrong with it, never
+		// the file's bytes.
+		LogErrors(g.log.With("keytab", path), "keytab changed but cannot be used; keeping the previous keys", err)
 		return
 	}
 	g.srv.Settings().Acceptor.SetKeytab(kt)
