@@ -10,7 +10,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/gssocks/gssocks/config"
 	"github.com/gssocks/gssocks/gssapi"
 )
 
@@ -54,14 +53,6 @@ func unjoin(err error) []error {
 		return j.Unwrap()
 	}
 	return []error{err}
-}
-
-// newReplayCache is the process's one replay cache, sized by the
-// configuration it starts with: New builds it once and every acceptor a
-// reload provisions shares it, so an AP-REQ seen before a reload is still
-// a replay after it (a changed size needs a restart: ReloadContract).
-func newReplayCache(k config.Kerberos) *gssapi.ReplayCache {
-	return gssapi.NewReplayCacheWith(gssapi.ReplayCacheConfig{MaxEntries: k.ReplayCacheSize})
 }
 
 // keytabStamp identifies a version of the keytab file: modification time,

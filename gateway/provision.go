@@ -9,6 +9,7 @@ import (
 	"github.com/gssocks/gssocks/audit"
 	"github.com/gssocks/gssocks/config"
 	"github.com/gssocks/gssocks/gssapi"
+	"github.com/gssocks/gssocks/replay"
 	"github.com/gssocks/gssocks/server"
 	"github.com/hashicorp/go-hclog"
 )
@@ -61,12 +62,19 @@ func Provision(cfg *config.Config, opts Options) (*Runtime, error) {
 		check:  true,
 		bind:   opts.Bind,
 		listen: opts.listen(),
-		replay: newReplayCache(cfg.Kerberos),
+		replay: gssapi.NewReplayCacheWith(replay.LocalConfig(cfg.Kerberos.ReplayCache)),
 		stderr: io.Discard,
 	})
 	if err != nil {
 		return nil, err
 	}
+	// The store itself: a Redis client is built (password file read,
+	// address parsed) but not contacted; serve pings it at start.
+	rs, err := openReplayStore(cfg.Kerberos.ReplayCache, hclog.NewNullLogger())
+	if err != nil {
+		return nil, err
+	}
+	rs.close()
 	return &p.rt, nil
 }
 
@@ -75,7 +83,7 @@ type provisionParams struct {
 	check  bool // create nothing: check the audit path instead of opening it
 	bind   bool // (check) bind each listen address, then close it
 	listen func(string) (net.Listener, error)
-	replay *gssapi.ReplayCache // shared by every acceptor of the process
+	replay gssapi.ReplayStore // shared by every acceptor of the process
 	stderr io.Writer
 	// keepAudit is the audit file in use, kept when log.audit names it
 	// again (Reload).
