@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"bufio"
 	"bytes"
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -189,6 +190,34 @@ func TestReadOCIArchiveRefuses(t *testing.T) {
 		}
 		if _, err := os.Stat(filepath.Join(outer, "escape")); err == nil {
 			t.Errorf("%s: a file was written outside the directory", name)
+		}
+	}
+}
+
+// The Dockerfile (not built in CI) must give the image `make image`
+// builds: same user, entrypoint, port, keytab path and configuration.
+func TestDockerfileMatchesImage(t *testing.T) {
+	b, err := os.ReadFile("Dockerfile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(b)
+	final := s[strings.LastIndex(s, "\nFROM "):]
+	if !strings.HasPrefix(final, "\nFROM scratch\n") {
+		t.Errorf("the last stage is %q, want FROM scratch", strings.SplitN(final, "\n", 3)[1])
+	}
+	entry, _ := json.Marshal(ImageEntrypoint())
+	for _, want := range []string{
+		"\nUSER " + ImageUser + "\n",
+		"\nEXPOSE 1080/tcp\n",
+		"KRB5_KTNAME=" + ImageKeytab,
+		"\nENTRYPOINT " + strings.ReplaceAll(string(entry), `","`, `", "`) + "\n",
+		"CGO_ENABLED=0 go build -trimpath",
+		"packaging/image-config.hcl",
+		"gssocks:x:65532:65532:",
+	} {
+		if !strings.Contains(s, want) {
+			t.Errorf("Dockerfile lacks %q", want)
 		}
 	}
 }
