@@ -7,6 +7,7 @@ import (
 	"io"
 	"math"
 	"math/rand/v2"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -29,6 +30,8 @@ type SoakConfig struct {
 	Settle  time.Duration
 	Enctype string
 	Log     io.Writer
+	// Interrupt: as Config.Interrupt.
+	Interrupt <-chan os.Signal
 }
 
 // SoakResult is what a soak saw.
@@ -76,6 +79,7 @@ func Soak(cfg SoakConfig) (*SoakResult, error) {
 		return nil, err
 	}
 	defer e.close()
+	e.onInterrupt(cfg.Interrupt)
 	s := e.gssocks
 	d, err := e.dialer(s, cfg.Enctype, encap.LevelConfidentiality)
 	if err != nil {
