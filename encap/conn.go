@@ -46,6 +46,8 @@ type Conn struct {
 	rstart, rend int
 	plain        []byte // unread plaintext, inside rbuf
 	rerr         error
+	large        bool        // take a large read buffer (the last busy period needed one)
+	needLarge    bool        // this busy period needed one
 	wr           *waitReader // nil: reads hold rbuf while they wait
 	riov         [1][]byte   // wr's destination
 	out          batch       // plaintexts for one write (writeTokensTo)
@@ -73,11 +75,27 @@ func NewConn(c net.Conn, ctx *gssapi.Context, level Level, opts ConnOptions) (*C
 // MaxPlaintext is the plaintext size of a full token written by this Conn.
 func (c *Conn) MaxPlaintext() int { return c.maxPlain }
 
+// getRead returns the read buffer, taken from the pool if the Conn holds
+// none: a small one unless the last busy period needed a large one.
 func (c *Conn) getRead() []byte {
 	if c.rbuf == nil {
-		c.rbuf = c.pool.Get(readBufLen)
+		n := smallBufLen
+		if c.large {
+			n = readBufLen
+		}
+		c.rbuf = c.pool.Get(n)
 	}
 	return *c.rbuf
+}
+
+// grow moves what is pending to a large read buffer: a message does not
+// fit the small one.
+func (c *Conn) grow() {
+	nb := c.pool.Get(readBufLen)
+	c.rend = copy(*nb, (*c.rbuf)[c.rstart:c.rend])
+	c.rstart = 0
+	c.pool.Put(c.rbuf)
+	c.rbuf, c.large, c.needLarge = nb, true, true
 }
 
 // readDst is where wr reads: the free end of the read buffer, taken from
@@ -94,6 +112,8 @@ func (c *Conn) readIdle() {
 	if c.pool != nil && c.rbuf != nil && c.rstart == c.rend && len(c.plain) == 0 {
 		c.pool.Put(c.rbuf)
 		c.rbuf, c.rstart, c.rend, c.riov[0] = nil, 0, 0, nil
+		// The next busy period starts with the size this one needed.
+		c.large, c.needLarge = c.needLarge, false
 	}
 }
 
@@ -141,8 +161,12 @@ func (c *Conn) nextToken() ([]byte, error) {
 func (c *Conn) fill(n int) error {
 	for c.rend-c.rstart < n {
 		if c.rbuf != nil && c.rstart+n > len(*c.rbuf) {
-			c.rend = copy(*c.rbuf, (*c.rbuf)[c.rstart:c.rend])
-			c.rstart = 0
+			if n > len(*c.rbuf) {
+				c.grow()
+			} else {
+				c.rend = copy(*c.rbuf, (*c.rbuf)[c.rstart:c.rend])
+				c.rstart = 0
+			}
 		}
 		got, err := c.readSome()
 		c.rend += got
@@ -152,6 +176,9 @@ func (c *Conn) fill(n int) error {
 			}
 			if errors.Is(err, io.EOF) && c.rend > c.rstart {
 				return fmt.Errorf("encap: stream ends inside a message: %w", io.ErrUnexpectedEOF)
+			}
+			if errors.Is(err, io.EOF) {
+				c.readIdle() // nothing more will come: no buffer to keep
 			}
 			return err // io.EOF between messages: the peer's half-close
 		}
@@ -284,7 +311,8 @@ func (c *Conn) Write(p []byte) (int, error) {
 		return 0, c.werr
 	}
 	if c.wbuf == nil {
-		c.wbuf = c.pool.Get(messageBufLen)
+		// Small writes take a small buffer.
+		c.wbuf = c.pool.Get(headerLen + min(len(p), c.maxPlain) + c.ctx.WrapOverhead(c.conf) + wrapSlack)
 	}
 	if c.pool != nil {
 		// Given back at the end of each Write: an idle session holds no

@@ -21,13 +21,18 @@ const (
 	// reading the data phase rarely compacts and never reads a message in
 	// more than two pieces.
 	readBufLen = 2 * (headerLen + MaxToken)
+	// smallBufLen is the buffer of a session whose messages are small
+	// (interactive traffic, a request and its reply): a Conn, or a relay
+	// direction, takes one of these first and moves to the large classes
+	// when a message does not fit, and back when they fit again.
+	smallBufLen = 4 << 10
 )
 
-// Pool recycles the buffers of encapsulated connections and relays, in two
-// size classes: 65603 bytes (one maximal message with wrap scratch room: a
-// Conn's write buffer, the plaintext buffer of a relay direction) and
-// 131078 bytes (two maximal messages: a Conn's read buffer). Share one
-// per server. The zero value is ready to use; a nil *Pool allocates every
+// Pool recycles the buffers of encapsulated connections and relays, in
+// three size classes: 4096 bytes (small messages), 65603 bytes (one
+// maximal message with wrap scratch room: a Conn's write buffer, a relay
+// direction's message buffer) and 131078 bytes (two maximal messages: a
+// Conn's read buffer). Share one per server. The zero value is ready to use; a nil *Pool allocates every
 // buffer and recycles none. Safe for concurrent use.
 //
 // Buffers are taken only while data moves, so their number follows the
@@ -40,7 +45,7 @@ const (
 // until the runtime's own collection every two minutes, and its pages
 // longer.
 type Pool struct {
-	message, read sync.Pool
+	small, message, read sync.Pool
 	out           atomic.Int64 // buffers handed out by Get and not yet Put
 	peak          atomic.Int64 // most buffers out at once since the last trim
 	watching      atomic.Bool  // a trim watcher is running
@@ -72,6 +77,8 @@ func NewPool() *Pool { return &Pool{} }
 // does not keep.
 func (p *Pool) class(size int) (*sync.Pool, int) {
 	switch {
+	case size <= smallBufLen:
+		return &p.small, smallBufLen
 	case size <= messageBufLen:
 		return &p.message, messageBufLen
 	case size <= readBufLen:

@@ -300,7 +300,7 @@ func TestRelayPipe(t *testing.T) {
 
 func TestPool(t *testing.T) {
 	p := NewPool()
-	for _, n := range []int{0, 100, messageBufLen, messageBufLen + 1, readBufLen, readBufLen + 1} {
+	for _, n := range []int{0, 100, smallBufLen, smallBufLen + 1, messageBufLen, messageBufLen + 1, readBufLen, readBufLen + 1} {
 		b := p.Get(n)
 		if len(*b) != n {
 			t.Fatalf("Get(%d): %d bytes", n, len(*b))
@@ -317,8 +317,11 @@ func TestPool(t *testing.T) {
 	*b = append(*b, 0)
 	p.Put(b)
 	for range 10 {
-		if b := p.Get(10); cap(*b) != messageBufLen {
+		if b := p.Get(smallBufLen + 10); cap(*b) != messageBufLen {
 			t.Fatalf("class buffer of capacity %d", cap(*b))
+		}
+		if b := p.Get(10); cap(*b) != smallBufLen {
+			t.Fatalf("small buffer of capacity %d", cap(*b))
 		}
 	}
 }
@@ -522,5 +525,52 @@ func TestPoolTrimsAfterBurst(t *testing.T) {
 	time.Sleep(500 * time.Millisecond)
 	if p.trims.Load() != 1 || p.watching.Load() {
 		t.Fatalf("%d trims, watching %t", p.trims.Load(), p.watching.Load())
+	}
+}
+
+// TestRelayMixedSizes moves, both ways at both levels, writes of sizes
+// around the small buffers' room and the token limit, apart in time so
+// that the relay reads them one by one and moves between small and large
+// buffers: every byte arrives in order, and nothing is held afterwards.
+func TestRelayMixedSizes(t *testing.T) {
+	sizes := []int{1, 3000, 3968, 3969, 4096, 70000, 10, 300000, 5, 65475, 65476, 2}
+	for _, lvl := range []Level{LevelIntegrity, LevelConfidentiality} {
+		t.Run(lvl.String(), func(t *testing.T) {
+			pool := NewPool()
+			client, gwClient, gwTarget, dest := relayEnds(t, lvl, pool)
+			r := &Relay{Pool: pool, Idle: time.Minute}
+			errc := make(chan error, 1)
+			go func() { errc <- r.Run(gwClient, gwTarget, nil, nil) }()
+			var up, down []byte
+			for _, n := range sizes {
+				u, d := make([]byte, n), make([]byte, n)
+				rand.Read(u)
+				rand.Read(d)
+				up, down = append(up, u...), append(down, d...)
+				if _, err := client.Write(u); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := dest.Write(d); err != nil {
+					t.Fatal(err)
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			client.(interface{ CloseWrite() error }).CloseWrite()
+			dest.CloseWrite()
+			gotUp, err := io.ReadAll(dest)
+			if err != nil || !bytes.Equal(gotUp, up) {
+				t.Fatalf("up: %d of %d bytes, %v", len(gotUp), len(up), err)
+			}
+			gotDown, err := io.ReadAll(client)
+			if err != nil || !bytes.Equal(gotDown, down) {
+				t.Fatalf("down: %d of %d bytes, %v", len(gotDown), len(down), err)
+			}
+			if err := <-errc; err != nil {
+				t.Fatal(err)
+			}
+			if n := pool.InUse(); n != 0 {
+				t.Fatalf("%d buffers held after the relay", n)
+			}
+		})
 	}
 }

@@ -46,11 +46,17 @@ func sealPrefix(conf bool) int {
 // taken from the pool when the socket has data and given back when a read
 // finds none, so an idle direction holds none.
 type sealer struct {
-	c    *Conn
-	pool *Pool
-	wr   *waitReader
-	off  int // where the plaintext lies in a message buffer
-	k    int // buffers the next read may fill
+	c     *Conn
+	pool  *Pool
+	wr    *waitReader
+	off   int  // where the plaintext lies in a message buffer
+	small int  // plaintext room of a small buffer
+	large bool // large buffers: a read filled a small one
+	// needLarge: a read of this busy period (since the socket was last
+	// found empty) needed large buffers. At the end of a busy period
+	// without one the sealer goes back to small buffers.
+	needLarge bool
+	k         int // buffers the next read may fill (large ones)
 
 	slots [maxBatch]*[]byte
 	iov   [maxBatch][]byte
@@ -61,6 +67,7 @@ type sealer struct {
 // descriptor to wait on.
 func newSealer(c *Conn, src net.Conn, pool *Pool) *sealer {
 	s := &sealer{c: c, pool: pool, off: headerLen + sealPrefix(c.conf), k: 1}
+	s.small = smallBufLen - headerLen - c.ctx.WrapOverhead(c.conf) - wrapSlack
 	s.wr = newWaitReader(src, s.dst, s.idle)
 	if s.wr == nil {
 		return nil
@@ -68,19 +75,40 @@ func newSealer(c *Conn, src net.Conn, pool *Pool) *sealer {
 	return s
 }
 
-func (s *sealer) dst() [][]byte {
-	for i := range s.k {
-		if s.slots[i] == nil {
-			s.slots[i] = s.pool.Get(messageBufLen)
-		}
-		s.iov[i] = (*s.slots[i])[s.off : s.off+s.c.maxPlain]
+// room is the plaintext each buffer of the next read takes.
+func (s *sealer) room() int {
+	if s.large {
+		return s.c.maxPlain
 	}
-	return s.iov[:s.k]
+	return s.small
+}
+
+func (s *sealer) dst() [][]byte {
+	size, k := smallBufLen, 1
+	if s.large {
+		size, k = messageBufLen, s.k
+	}
+	room := s.room()
+	for i := range k {
+		if b := s.slots[i]; b != nil && cap(*b) != size {
+			s.pool.Put(b) // of the other size: the traffic changed
+			s.slots[i] = nil
+		}
+		if s.slots[i] == nil {
+			s.slots[i] = s.pool.Get(size)
+		}
+		s.iov[i] = (*s.slots[i])[s.off : s.off+room]
+	}
+	return s.iov[:k]
 }
 
 // idle gives every buffer back: nothing in them is pending once a read
 // is attempted. (Without a Pool the sealer keeps its buffers.)
 func (s *sealer) idle() {
+	if !s.needLarge {
+		s.large, s.k = false, 1
+	}
+	s.needLarge = false
 	if s.pool == nil {
 		return
 	}
@@ -102,12 +130,22 @@ func (s *sealer) step() (int64, bool, error) {
 		}
 		return 0, false, err
 	}
-	full := n / s.c.maxPlain
-	if err := s.c.sealSlots(s, n); err != nil {
+	room := s.room()
+	if err := s.c.sealSlots(s, n, room); err != nil {
 		return 0, false, err
 	}
-	// Read more per call while the socket keeps the buffers full.
+	// Large buffers once a small one is filled, and more of them per
+	// read while the socket keeps them full (small again after a busy
+	// period whose reads all fit a small one: see idle).
+	full := n / room
+	if n > s.small {
+		s.needLarge = true
+	}
 	switch {
+	case !s.large:
+		if full == 1 {
+			s.large, s.k, s.needLarge = true, 1, true
+		}
 	case full == s.k:
 		s.k = min(2*s.k, maxBatch)
 	case full+1 < s.k:
@@ -116,11 +154,11 @@ func (s *sealer) step() (int64, bool, error) {
 	return int64(n), false, nil
 }
 
-// sealSlots wraps n bytes of plaintext read into s's buffers (full tokens
-// but the last) where they lie and writes the messages with one writev.
-// Wrapping and writing hold the write lock together: the tokens' sequence
-// numbers are in write order.
-func (c *Conn) sealSlots(s *sealer, n int) error {
+// sealSlots wraps n bytes of plaintext read into s's buffers (room bytes
+// in each but the last) where they lie and writes the messages with one
+// writev. Wrapping and writing hold the write lock together: the tokens'
+// sequence numbers are in write order.
+func (c *Conn) sealSlots(s *sealer, n, room int) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	if c.werr != nil {
@@ -128,7 +166,7 @@ func (c *Conn) sealSlots(s *sealer, n int) error {
 	}
 	out := s.out.reset()
 	for i := 0; n > 0; i++ {
-		m := min(n, c.maxPlain)
+		m := min(n, room)
 		msg, err := c.wrapInPlace(*s.slots[i], m)
 		if err != nil {
 			c.werr = err

@@ -309,6 +309,17 @@ func Run(cfg Config) (*Results, error) {
 			}
 			res.Profile += p
 		}
+		d, err := e.dialer(e.gssocks, et0, lvl2)
+		if err != nil {
+			return nil, err
+		}
+		w := slices.Max(cfg.SetupWorkers)
+		p, err := e.profileSetup(e.gssocks, d, w, cfg.Profile)
+		if err != nil {
+			cfg.logf("profile: %v", err)
+			p = "perf failed: " + err.Error() + "\n"
+		}
+		res.Profile += p
 	}
 
 	// Idle last: the goroutine count of gssocks comes from a SIGQUIT
