@@ -46,9 +46,9 @@ const (
 // longer.
 type Pool struct {
 	small, message, read sync.Pool
-	out           atomic.Int64 // buffers handed out by Get and not yet Put
-	peak          atomic.Int64 // most buffers out at once since the last trim
-	watching      atomic.Bool  // a trim watcher is running
+	out                  atomic.Int64 // buffers handed out by Get and not yet Put
+	peak                 atomic.Int64 // most buffers out at once since the last trim
+	watching             atomic.Bool  // a trim watcher is running
 
 	// quiet is quietPeriod (tests shorten it); trims counts the trims.
 	quiet time.Duration
