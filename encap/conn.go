@@ -21,7 +21,9 @@ type ConnOptions struct {
 	// MaxPlaintext bounds the plaintext per token written (default and
 	// maximum: the largest whose message fits the 65535-byte token limit).
 	MaxPlaintext int
-	// Pool supplies buffers (default: allocated per Conn).
+	// Pool supplies buffers, taken while data moves and given back when
+	// the connection has nothing more to read or a Write is done, so an
+	// idle Conn holds none (default: allocated per Conn and kept).
 	Pool *Pool
 }
 

@@ -25,11 +25,12 @@ const relayBufLen = 64 << 10
 // of one relay (and used by Conn's ReadFrom and WriteTo): it moves bytes
 // from one end to the other by the cheapest path the ends allow and
 // enforces an idle timeout over both directions together. Set the fields
-// before the first Copy; run one Copy per direction, concurrently. A Relay
-// must not be copied after first use.
+// before the first Copy; run one Copy per direction, concurrently, or
+// Run. A Relay must not be copied after first use.
 type Relay struct {
-	// Pool supplies the plaintext buffer of a direction that needs one
-	// (nil: allocated per Copy).
+	// Pool supplies the buffers of a direction that needs them, taken
+	// while data moves and given back when the source has nothing to
+	// read (nil: allocated per Copy and kept until it returns).
 	Pool *Pool
 	// Idle ends both directions with ErrIdle once no data has moved either
 	// way for this long (0: no timeout). It is enforced with read
