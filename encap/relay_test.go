@@ -574,3 +574,38 @@ func TestRelayMixedSizes(t *testing.T) {
 		})
 	}
 }
+
+// TestRelayHonoursMaxPlaintext: towards a Conn made with a small
+// MaxPlaintext, every token the relay writes carries at most that much,
+// whatever the size of its buffers.
+func TestRelayHonoursMaxPlaintext(t *testing.T) {
+	src, feed := tcpPair(t)
+	ini, acc := realm.Get(t).Pair(t, "alice", "")
+	rc := &recordConn{}
+	c, _ := NewConn(rc, acc, LevelConfidentiality, ConnOptions{MaxPlaintext: 100, Pool: NewPool()})
+	data := make([]byte, 10000)
+	rand.Read(data)
+	go func() { feed.Write(data); feed.CloseWrite() }()
+	var r Relay
+	if _, err := r.copy(c, src, src, nil); err != nil {
+		t.Fatal(err)
+	}
+	var got []byte
+	for _, w := range rc.writes {
+		for len(w) > 0 {
+			mtyp, tok, err := ReadMessage(bytes.NewReader(w), nil)
+			if err != nil || mtyp != MsgEncapsulated {
+				t.Fatalf("%s, %v", mtyp, err)
+			}
+			w = w[headerLen+len(tok):]
+			msg, _, err := ini.Unwrap(nil, tok)
+			if err != nil || len(msg) > 100 {
+				t.Fatalf("token of %d bytes of plaintext: %v", len(msg), err)
+			}
+			got = append(got, msg...)
+		}
+	}
+	if !bytes.Equal(got, data) {
+		t.Fatalf("%d of %d bytes", len(got), len(data))
+	}
+}

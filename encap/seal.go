@@ -67,7 +67,7 @@ type sealer struct {
 // descriptor to wait on.
 func newSealer(c *Conn, src net.Conn, pool *Pool) *sealer {
 	s := &sealer{c: c, pool: pool, off: headerLen + sealPrefix(c.conf), k: 1}
-	s.small = smallBufLen - headerLen - c.ctx.WrapOverhead(c.conf) - wrapSlack
+	s.small = min(c.maxPlain, smallBufLen-headerLen-c.ctx.WrapOverhead(c.conf)-wrapSlack)
 	s.wr = newWaitReader(src, s.dst, s.idle)
 	if s.wr == nil {
 		return nil
