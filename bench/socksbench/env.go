@@ -195,7 +195,7 @@ func (e *env) doClose() {
 	if e.realm != nil {
 		e.realm.Close()
 	}
-	if e.dir != "" {
+	if e.dir != "" && os.Getenv("SOCKSBENCH_KEEP") == "" {
 		os.RemoveAll(e.dir)
 	}
 }

@@ -214,7 +214,7 @@ func (r *Results) Markdown(command string) string {
 	}
 
 	if len(r.Setup) > 0 {
-		fmt.Fprintf(&b, "\n### Setup: TCP connect, GSS-API context, level, CONNECT, 1 KiB echo, close (confidentiality, %s, %s per sample)\n\n", c.Enctypes[0], c.SetupTime)
+		fmt.Fprintf(&b, "\n### Setup: TCP connect, GSS-API context, level, CONNECT, 1 KiB echo, the destination's close, close (confidentiality, %s, %s per sample)\n\n", c.Enctypes[0], c.SetupTime)
 		fmt.Fprintf(&b, "| workers | sessions/s gssocks / %[1]s | p50 ms gssocks / %[1]s | p99 ms gssocks / %[1]s | server CPU ms/session gssocks / %[1]s | CPU gssocks / %[1]s |\n|---|---|---|---|---|---|\n", r.otherLabel())
 		for _, w := range c.SetupWorkers {
 			p := r.Setup[w]
