@@ -218,10 +218,19 @@ func freePort() (string, error) {
 
 // gssocksConfig allows alice to the loopback destinations at every level,
 // as sockd.conf of testenv/dante does, and writes one audit record per
-// session to a file, as sockd logs connect and disconnect.
+// session to a file, as sockd logs connect and disconnect. Its replay
+// cache lets one principal set up more sessions than the default share
+// (MIT's replay cache, Dante's, has no such limit).
 const gssocksConfig = `listen = [%q]
 kerberos {
   keytab = %q
+  # One principal sets up hundreds of thousands of sessions in a run: the
+  # per-principal share of the replay cache (by default a sixteenth of
+  # max_entries, 65 536 authenticators per 10 minutes) would refuse it.
+  replay_cache {
+    max_entries       = 4194304
+    max_per_principal = 4194304
+  }
 }
 limits {
   max_sessions = 0
