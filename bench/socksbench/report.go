@@ -188,8 +188,7 @@ func (r *Results) Markdown(command string) string {
 			dr = ratio(g, medianCPU(p[r.other()]))
 		}
 		floorCell, fr := "–", math.NaN()
-		if k.level != encap.LevelClear {
-			cr, cl := r.floorFor(k)
+		if cr, cl := r.floorFor(k); k.level != encap.LevelClear && !math.IsNaN(cr+cl) {
 			floorCell = fmt.Sprintf("%s (%s + %s)", f2(cr+cl), f2(cr), f2(cl))
 			fr = ratio(g, cr+cl)
 		}
