@@ -199,3 +199,36 @@ func TestSessionIDs(t *testing.T) {
 		seen[id] = true
 	}
 }
+
+// NewLogSink raises the level of its own copy of the logger, never the
+// operational logger's: with hclog's shared levels it writes each record
+// at the logger's level instead, so records are neither lost nor the
+// operational log turned up to Info.
+func TestLogSinkLevels(t *testing.T) {
+	for _, c := range []struct {
+		name        string
+		independent bool
+		label       string
+	}{
+		{"independent", true, "[INFO]"},
+		{"shared", false, "[ERROR]"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var buf bytes.Buffer
+			root := hclog.New(&hclog.LoggerOptions{Output: &buf, Level: hclog.Error, IndependentLevels: c.independent})
+			s := NewLogSink(root.Named("audit"))
+			if root.GetLevel() != hclog.Error {
+				t.Fatalf("NewLogSink changed the operational level to %s", root.GetLevel())
+			}
+			root.Info("operational info line")
+			s.Write(sample())
+			out := buf.String()
+			if strings.Contains(out, "operational info line") {
+				t.Fatalf("operational Info line written at level error:\n%s", out)
+			}
+			if strings.Count(out, "\n") != 1 || !strings.Contains(out, c.label) || !strings.Contains(out, "audit: session:") {
+				t.Fatalf("record:\n%s", out)
+			}
+		})
+	}
+}

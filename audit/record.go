@@ -5,7 +5,8 @@
 // it to a Sink when the session ends, whatever the operational log level is.
 // Tests look at Records (through the server's OnSessionEnd hook) instead of
 // log text. The field names of the JSON and text forms are stable snake_case
-// names that SIEM pipelines may rely on; README.md documents the schema.
+// names that SIEM pipelines may rely on; this package's README.md documents
+// the schema.
 //
 // The package knows nothing of SOCKS, GSS-API or policy: every field is a
 // plain string, number or address that the server filled in.

@@ -24,23 +24,35 @@ func (f SinkFunc) Write(r *Record) error { return f(r) }
 
 // LogSink writes records as "session" lines of a structured logger, at
 // Info, whatever level the operational log runs at: the gateway gives it a
-// logger of its own that shares the operational log's output and format
-// but not its level.
+// logger that shares the operational log's output and format but not its
+// level.
 type LogSink struct {
 	l hclog.Logger
 }
 
-// NewLogSink returns a sink writing through l. l must log at Info or more
-// verbose, else records are lost; NewLogSink sets l's level to Info if it
-// is higher.
+// NewLogSink returns a sink writing through l. When l's level is above
+// Info (log.level = "warn"), the sink writes through a copy of l set to
+// Info, provided the copy's level is its own: hclog sub-loggers share
+// their level with their parent unless the root logger was made with
+// IndependentLevels, and raising a shared level would turn the
+// operational log up to Info. When the level is shared, l is left as it
+// is and each record is written at l's level instead (WARN or ERROR), so
+// that no record is filtered out; only hclog.Off loses records.
 func NewLogSink(l hclog.Logger) *LogSink {
-	if l.GetLevel() > hclog.Info {
-		l.SetLevel(hclog.Info)
+	if before := l.GetLevel(); before > hclog.Info && before != hclog.Off {
+		own := l.With()
+		own.SetLevel(hclog.Info)
+		if l.GetLevel() == before {
+			l = own
+		} else {
+			l.SetLevel(before) // shared: undo
+		}
 	}
 	return &LogSink{l: l}
 }
 
-// Write logs r. String values holding control or non-printable characters
+// Write logs r, at Info or at the logger's level when that is higher (see
+// NewLogSink). String values holding control or non-printable characters
 // (a newline in a principal or host name sent by a client) are quoted, so
 // that a record is always exactly one line in text form; the JSON form
 // escapes them anyway.
@@ -51,7 +63,11 @@ func (s *LogSink) Write(r *Record) error {
 			f[i] = hclog.Quote(v)
 		}
 	}
-	s.l.Info("session", f...)
+	lvl := hclog.Info
+	if cur := s.l.GetLevel(); cur > lvl && cur <= hclog.Error {
+		lvl = cur
+	}
+	s.l.Log(lvl, "session", f...)
 	return nil
 }
 

@@ -1,6 +1,9 @@
 package config
 
 import (
+	"fmt"
+	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -26,8 +29,18 @@ type Config struct {
 	// authentication); empty by default.
 	NoAuth policy.Sources
 	Groups map[string][]string // group alias -> SIDs, from the group blocks
-	// Engine decides by the file's rules, in file order; Engine.Rules
-	// lists them, each with its position in the file.
+	// GatewayLocal is the gateway_local block: the built-in deny of
+	// destinations on the gateway itself (on by default) and more
+	// networks of the gateway.
+	GatewayLocal policy.GatewayLocal
+	// LocalAddrs are the gateway's interface addresses found when the
+	// file was loaded (Loader.LocalAddrs); gateway-local too.
+	LocalAddrs []netip.Addr
+	// Realms are the realm blocks, in file order.
+	Realms []policy.Realm
+	// Engine decides by the file's rules, in file order (Engine.Rules
+	// lists them, each with its position in the file), with the
+	// gateway-local settings, LocalAddrs and Realms.
 	Engine *policy.Engine
 }
 
@@ -89,6 +102,35 @@ type Loader struct {
 	// SkipKeytabCheck leaves the keytab alone: no check that it is set,
 	// exists, is private and holds the principals. For tests and fuzzing.
 	SkipKeytabCheck bool
+	// LocalAddrs lists the gateway's own addresses, which the built-in
+	// gateway-local deny refuses as destinations; nil means
+	// InterfaceAddrs. An error fails the load while the deny is on.
+	LocalAddrs func() ([]netip.Addr, error)
+}
+
+// InterfaceAddrs returns the addresses of the host's network interfaces,
+// canonical (policy.CanonicalAddr): what Loader.LocalAddrs lists by
+// default, and what a server refreshing its engine
+// (policy.Engine.ReplaceLocalAddrs) lists when its interfaces change.
+func InterfaceAddrs() ([]netip.Addr, error) {
+	ifas, err := net.InterfaceAddrs()
+	if err != nil {
+		return nil, fmt.Errorf("config: list interface addresses: %w", err)
+	}
+	var out []netip.Addr
+	for _, ifa := range ifas {
+		var ip net.IP
+		switch a := ifa.(type) {
+		case *net.IPNet:
+			ip = a.IP
+		case *net.IPAddr:
+			ip = a.IP
+		}
+		if a, ok := netip.AddrFromSlice(ip); ok {
+			out = append(out, a)
+		}
+	}
+	return policy.CanonicalAddrs(out), nil
 }
 
 // Load reads, decodes and validates the configuration file at path. The
@@ -168,7 +210,24 @@ func (l Loader) Parse(src []byte, filename string) (*Config, map[string]*hcl.Fil
 	if diags.HasErrors() {
 		return nil, p.Files(), diags
 	}
-	eng, err := policy.NewEngine(d.rules)
+	if !cfg.GatewayLocal.Off {
+		list := l.LocalAddrs
+		if list == nil {
+			list = InterfaceAddrs
+		}
+		addrs, err := list()
+		if err != nil {
+			d.errorf(gatewayRange(&fb, fileStart), "Cannot list the gateway's addresses",
+				"The gateway-local deny refuses the gateway's own addresses as destinations, so it must know them: %s.", err)
+			diags = sortDiagnostics(d.diags)
+			return nil, p.Files(), diags
+		}
+		cfg.LocalAddrs = policy.CanonicalAddrs(addrs)
+	}
+	eng, err := policy.NewEngine(d.rules,
+		policy.WithGatewayLocal(cfg.GatewayLocal),
+		policy.WithLocalAddrs(cfg.LocalAddrs),
+		policy.WithRealms(cfg.Realms))
 	if err != nil {
 		// The decoder checks more than NewEngine does, so this is a bug
 		// here; fail closed rather than serve half a policy.

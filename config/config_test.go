@@ -135,11 +135,11 @@ func TestExampleConfig(t *testing.T) {
 	for _, r := range rules {
 		names = append(names, r.Name)
 	}
-	if !slices.Equal(names, []string{"deny-loopback", "deny-db", "staff", "curl-clear", "admins-anywhere", "lab-web"}) {
+	if !slices.Equal(names, []string{"deny-db", "staff", "curl-clear", "admins-anywhere", "lab-web"}) {
 		t.Errorf("rules %v", names)
 	}
 
-	staff := rules[2]
+	staff := rules[1]
 	if staff.Action != policy.ActionAllow || len(staff.SIDs) != 2 || len(staff.Destinations) != 3 ||
 		!slices.Equal(staff.Ports, []policy.PortRange{{Lo: 80, Hi: 80}, {Lo: 443, Hi: 443}, {Lo: 8000, Hi: 8999}}) ||
 		!slices.Equal(staff.Protection, []policy.Level{policy.LevelIntegrity, policy.LevelConfidentiality}) ||
@@ -149,18 +149,46 @@ func TestExampleConfig(t *testing.T) {
 	if staff.Pos.File != "../config.hcl.example" || staff.Pos.Line == 0 || staff.Pos.Column != 1 {
 		t.Errorf("staff position %v", staff.Pos)
 	}
+	if cfg.GatewayLocal.Off || len(cfg.GatewayLocal.Extra) != 0 {
+		t.Errorf("gateway_local %+v", cfg.GatewayLocal)
+	}
+	if !slices.Equal(cfg.Realms, []policy.Realm{{Name: "MIT.EXAMPLE.TEST", NoPAC: true}}) {
+		t.Errorf("realms %+v", cfg.Realms)
+	}
 
-	d := cfg.Engine.Decide(policy.Request{
-		Identity: policy.Identity{Principal: "alice@EXAMPLE.TEST", GroupSIDs: []string{"S-1-5-21-1004336348-1177238915-682003330-1104"}},
-		Source:   netip.MustParseAddr("10.1.1.1"),
-		Command:  socks5.CmdConnect,
-		Host:     "wiki.corp.example.test",
-		Addrs:    []netip.Addr{netip.MustParseAddr("127.0.0.1")},
-		Port:     443,
-		Level:    policy.LevelIntegrity,
-	})
-	if d.Allow || d.Rule != "deny-loopback" {
+	vpnUser := policy.Identity{Principal: "alice@EXAMPLE.TEST", GroupSIDs: []string{"S-1-5-21-1004336348-1177238915-682003330-1104"}, GroupsKnown: true}
+	decide := func(id policy.Identity, host string, addr string, port uint16) policy.Decision {
+		return cfg.Engine.Decide(policy.Request{
+			Identity: id,
+			Source:   netip.MustParseAddr("10.1.1.1"),
+			Command:  socks5.CmdConnect,
+			Host:     host,
+			Addrs:    []netip.Addr{netip.MustParseAddr(addr)},
+			Port:     port,
+			Level:    policy.LevelIntegrity,
+		})
+	}
+	if d := decide(vpnUser, "wiki.corp.example.test", "10.2.3.4", 443); !d.Allow || d.Rule != "staff" {
+		t.Errorf("staff: %+v", d)
+	}
+	// Without its deny-loopback rule, the example still refuses a name
+	// resolving to loopback, and 0.0.0.0, before "staff" can allow them.
+	if d := decide(vpnUser, "wiki.corp.example.test", "127.0.0.1", 443); d.Allow || d.Rule != policy.GatewayLocalRule {
 		t.Errorf("name resolving to loopback: %+v", d)
+	}
+	admin := policy.Identity{Principal: "root@EXAMPLE.TEST", GroupSIDs: []string{"S-1-5-32-544"}, GroupsKnown: true}
+	if d := decide(admin, "", "203.0.113.5", 22); !d.Allow || d.Rule != "admins-anywhere" {
+		t.Errorf("admins-anywhere: %+v", d)
+	}
+	for _, a := range []string{"0.0.0.0", "::", "127.0.0.1", "::ffff:127.0.0.1", "169.254.169.254"} {
+		if d := decide(admin, "", a, 22); d.Allow || d.Rule != policy.GatewayLocalRule {
+			t.Errorf("%s: %+v", a, d)
+		}
+	}
+	// Without a PAC, the staff rule (which has groups) does not match.
+	noPAC := policy.Identity{Principal: "alice@EXAMPLE.TEST"}
+	if d := decide(noPAC, "wiki.corp.example.test", "10.2.3.4", 443); d.Allow {
+		t.Errorf("staff without a PAC: %+v", d)
 	}
 }
 
@@ -285,7 +313,8 @@ func FuzzParse(f *testing.F) {
 		if len(src) > 0 && src[0] == '{' {
 			name = "fuzz.json" // HCL's JSON syntax
 		}
-		cfg, files, diags := Loader{SkipKeytabCheck: true, Getenv: env(nil)}.Parse(src, name)
+		noAddrs := func() ([]netip.Addr, error) { return nil, nil }
+		cfg, files, diags := Loader{SkipKeytabCheck: true, Getenv: env(nil), LocalAddrs: noAddrs}.Parse(src, name)
 		if (cfg == nil) != diags.HasErrors() {
 			t.Fatalf("config %v, errors %v", cfg != nil, diags.HasErrors())
 		}

@@ -77,6 +77,11 @@ func (d *decoder) config(fb *fileBody, fileStart hcl.Range) *Config {
 		}
 	}
 
+	if g := fb.Gateway; g != nil {
+		d.gatewayLocal(g, &cfg.GatewayLocal)
+	}
+	cfg.Realms = d.realms(fb.Realms)
+
 	groupRanges := d.groups(fb.Groups, cfg.Groups)
 	realmHint := findRealm(fb.Rules)
 	seen := map[string]hcl.Range{}
@@ -235,4 +240,62 @@ func (d *decoder) groups(fgs []*fileGroup, out map[string][]string) map[string]h
 		out[g.Name] = sids
 	}
 	return ranges
+}
+
+// gatewayLocal decodes the gateway_local block.
+func (d *decoder) gatewayLocal(g *fileGateway, out *policy.GatewayLocal) {
+	out.Off = !d.booleanOr(g.Deny, true)
+	if out.Off {
+		d.warnf(g.Deny.Range, "Gateway-local destinations allowed",
+			"With deny = false, an allow rule without a destination limit reaches services listening on the gateway's loopback (also as 0.0.0.0 or ::), link-local addresses (cloud metadata at 169.254.169.254) and the gateway's own addresses. Keep the default and name local services in an allow rule's destinations instead, like destinations = [\"127.0.0.1/32\"].")
+	}
+	if items, ok := d.list(g.Addresses); ok {
+		for _, it := range items {
+			if p, ok := d.prefix(it, "network"); ok {
+				out.Extra = append(out.Extra, p)
+			}
+		}
+	}
+}
+
+// gatewayRange is where to report a problem with the gateway-local
+// deny: its block, or the start of the file.
+func gatewayRange(fb *fileBody, fileStart hcl.Range) hcl.Range {
+	if fb.Gateway != nil {
+		return fb.Gateway.DefRange
+	}
+	return fileStart
+}
+
+// realms decodes the realm blocks.
+func (d *decoder) realms(frs []*fileRealm) []policy.Realm {
+	var out []policy.Realm
+	seen := map[string]hcl.Range{}
+	for _, fr := range frs {
+		switch {
+		case fr.Name == "" || strings.ContainsAny(fr.Name, "@ \t\n") || hasGlob(fr.Name):
+			d.errorf(fr.NameRange, "Invalid realm", "%q is not a realm name like \"EXAMPLE.TEST\".", fr.Name)
+			continue
+		case fr.Name != strings.ToUpper(fr.Name):
+			d.warnf(fr.NameRange, "Realm is not upper case",
+				"Realm blocks apply to tickets of %q in any case, but rules compare realms exactly (for case-sensitive names) and Kerberos realms are conventionally upper case: write %q.",
+				fr.Name, strings.ToUpper(fr.Name))
+		}
+		key := strings.ToUpper(fr.Name)
+		if first, dup := seen[key]; dup {
+			d.errorf(fr.NameRange, "Duplicate realm",
+				"Realm %q is already configured at %s:%d. Merge the settings into one block.", fr.Name, first.Filename, first.Start.Line)
+			continue
+		}
+		seen[key] = fr.NameRange
+		r := policy.Realm{Name: fr.Name}
+		if fr.PAC != nil {
+			if it, ok := d.str(fr.PAC); ok && d.oneOf(it, "pac setting", "expected", "none") {
+				r.NoPAC = it.s == "none"
+			}
+		}
+		r.CaseInsensitiveNames = d.boolean(fr.CaseInsensitiveNames)
+		out = append(out, r)
+	}
+	return out
 }

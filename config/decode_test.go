@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"github.com/gssocks/gssocks/socks5"
 	"net/netip"
 	"reflect"
@@ -8,6 +9,7 @@ import (
 	"time"
 
 	"github.com/gssocks/gssocks/policy"
+	"github.com/hashicorp/hcl/v2"
 )
 
 // TestRulesFromHCL decodes every kind of matcher and checks the plain
@@ -128,5 +130,140 @@ rule "lab" {
 	}
 	if cfg.NoAuth.Contains(netip.MustParseAddr("2001:db8::1")) {
 		t.Error("no_auth contains 2001:db8::1")
+	}
+}
+
+// TestGatewayLocalFromHCL: the gateway_local block and the interface
+// addresses reach the engine. The file's "open" rule is the one that let
+// 0.0.0.0 reach the gateway's own services before the built-in deny.
+func TestGatewayLocalFromHCL(t *testing.T) {
+	const rules = `
+rule "local-proxy" {
+  principals   = ["*@EXAMPLE.TEST"]
+  destinations = ["127.1", "::1"]
+  ports        = ["3128"]
+}
+rule "open" {
+  principals = ["*@EXAMPLE.TEST"]
+}
+`
+	ifaces := func() ([]netip.Addr, error) {
+		return []netip.Addr{netip.MustParseAddr("::ffff:192.0.2.2"), netip.MustParseAddr("fd00::2")}, nil
+	}
+	load := func(src string) (*Config, hcl.Diagnostics) {
+		t.Helper()
+		cfg, _, diags := Loader{SkipKeytabCheck: true, Getenv: env(nil), LocalAddrs: ifaces}.Parse([]byte(src), "test.hcl")
+		return cfg, diags
+	}
+	alice := policy.Identity{Principal: "alice@EXAMPLE.TEST"}
+	decide := func(cfg *Config, addr string, port uint16) policy.Decision {
+		return cfg.Engine.Decide(policy.Request{Identity: alice, Source: netip.MustParseAddr("10.1.1.1"), Command: socks5.CmdConnect,
+			Addrs: []netip.Addr{netip.MustParseAddr(addr)}, Port: port, Level: policy.LevelIntegrity})
+	}
+
+	cfg, diags := load(`listen = [":1080"]` + rules + `gateway_local { addresses = ["198.51.100.7", "203.0.113.0/28"] }`)
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	if cfg.GatewayLocal.Off || !reflect.DeepEqual(cfg.GatewayLocal.Extra, []netip.Prefix{netip.MustParsePrefix("198.51.100.7/32"), netip.MustParsePrefix("203.0.113.0/28")}) {
+		t.Errorf("gateway_local %+v", cfg.GatewayLocal)
+	}
+	if want := []netip.Addr{netip.MustParseAddr("192.0.2.2"), netip.MustParseAddr("fd00::2")}; !reflect.DeepEqual(cfg.LocalAddrs, want) || !reflect.DeepEqual(cfg.Engine.LocalAddrs(), want) {
+		t.Errorf("local addresses %v, engine %v", cfg.LocalAddrs, cfg.Engine.LocalAddrs())
+	}
+	// "127.1" in a rule is the address 127.0.0.1, with a warning.
+	if r := cfg.Engine.Rules()[0]; r.Destinations[0] != (policy.Destination{Prefix: netip.MustParsePrefix("127.0.0.1/32")}) {
+		t.Errorf("local-proxy destinations %v", r.Destinations)
+	}
+	if len(diags) != 1 || diags[0].Summary != "Address in an unusual form" {
+		t.Errorf("diagnostics %v", diags)
+	}
+	for _, c := range []struct {
+		addr string
+		port uint16
+		rule string
+	}{
+		{"0.0.0.0", 22, policy.GatewayLocalRule},
+		{"::", 22, policy.GatewayLocalRule},
+		{"127.0.0.1", 22, policy.GatewayLocalRule},
+		{"192.0.2.2", 22, policy.GatewayLocalRule},
+		{"fd00::2", 22, policy.GatewayLocalRule},
+		{"198.51.100.7", 22, policy.GatewayLocalRule},
+		{"203.0.113.9", 22, policy.GatewayLocalRule},
+		{"127.0.0.1", 3128, "local-proxy"},
+		{"::ffff:127.0.0.1", 3128, "local-proxy"},
+		{"0.0.0.0", 3128, policy.GatewayLocalRule},
+		{"203.0.113.99", 22, "open"},
+	} {
+		if d := decide(cfg, c.addr, c.port); d.Rule != c.rule || d.Allow != (c.rule != policy.GatewayLocalRule) {
+			t.Errorf("%s port %d: %+v", c.addr, c.port, d)
+		}
+	}
+
+	// deny = false: the rules alone decide, with a warning; the
+	// interfaces are not listed.
+	failing := func() ([]netip.Addr, error) { return nil, errors.New("netlink: permission denied") }
+	cfg, _, diags = Loader{SkipKeytabCheck: true, Getenv: env(nil), LocalAddrs: failing}.Parse([]byte(`listen = [":1080"]`+rules+`gateway_local { deny = false }`), "test.hcl")
+	if diags.HasErrors() || len(diags) != 2 || diags[1].Summary != "Gateway-local destinations allowed" || !cfg.GatewayLocal.Off || cfg.LocalAddrs != nil {
+		t.Fatalf("deny = false: %v", diags)
+	}
+	if d := decide(cfg, "0.0.0.0", 22); !d.Allow || d.Rule != "open" {
+		t.Errorf("deny = false: %+v", d)
+	}
+	// With the deny on, addresses that cannot be listed fail the load.
+	_, _, diags = Loader{SkipKeytabCheck: true, Getenv: env(nil), LocalAddrs: failing}.Parse([]byte(`listen = [":1080"]`+rules), "test.hcl")
+	if !diags.HasErrors() || diags.Errs()[0].(*hcl.Diagnostic).Summary != "Cannot list the gateway's addresses" {
+		t.Errorf("listing failed: %v", diags)
+	}
+}
+
+// TestRealmsFromHCL: realm blocks reach the engine, which builds
+// identities and decides group rules by them.
+func TestRealmsFromHCL(t *testing.T) {
+	cfg := mustParse(t, `listen = [":1080"]
+realm "MIT.EXAMPLE.TEST" {
+  pac = "none"
+}
+realm "LAB.EXAMPLE.TEST" {
+  pac                    = "expected"
+  case_insensitive_names = true
+}
+rule "deny-contractors" {
+  action = "deny"
+  groups = ["S-1-5-21-1-2-3-1500"]
+}
+rule "deny-alice" {
+  action     = "deny"
+  principals = ["alice@LAB.EXAMPLE.TEST"]
+}
+rule "all" {
+  principals = ["*"]
+}
+`)
+	want := []policy.Realm{{Name: "MIT.EXAMPLE.TEST", NoPAC: true}, {Name: "LAB.EXAMPLE.TEST", CaseInsensitiveNames: true}}
+	if !reflect.DeepEqual(cfg.Realms, want) || !reflect.DeepEqual(cfg.Engine.Realms(), want) {
+		t.Errorf("realms %+v", cfg.Realms)
+	}
+	decide := func(c policy.Client) policy.Decision {
+		t.Helper()
+		id, err := cfg.Engine.Identify(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cfg.Engine.Decide(policy.Request{Identity: id, Source: netip.MustParseAddr("10.1.1.1"), Command: socks5.CmdConnect,
+			Addrs: []netip.Addr{netip.MustParseAddr("203.0.113.5")}, Port: 22, Level: policy.LevelIntegrity})
+	}
+	for _, c := range []struct {
+		c    policy.Client
+		rule string
+	}{
+		{policy.Client{Name: "bob", Realm: "MIT.EXAMPLE.TEST"}, "all"},                                       // no PACs there: in no group
+		{policy.Client{Name: "bob", Realm: "OTHER.EXAMPLE.TEST"}, "deny-contractors"},                        // groups unknown: fail closed
+		{policy.Client{Name: "bob", Realm: "AD.EXAMPLE.TEST", PAC: true, Account: "bob"}, "all"},             // known, not a contractor
+		{policy.Client{Name: "ALICE", Realm: "LAB.EXAMPLE.TEST", PAC: true, Account: "alice"}, "deny-alice"}, // canonical name
+	} {
+		if d := decide(c.c); d.Rule != c.rule {
+			t.Errorf("%+v: %+v", c.c, d)
+		}
 	}
 }

@@ -1,7 +1,8 @@
 // Package config reads the gssocks configuration file (HCL, or HCL's JSON
 // syntax) and turns it into validated runtime values: a Config with the
 // listeners, Kerberos acceptor settings, timeouts, limits, logging, the
-// no_auth networks and a compiled *policy.Engine.
+// no_auth networks, the gateway-local and per-realm settings and a
+// compiled *policy.Engine.
 //
 // # Loading
 //
@@ -12,10 +13,12 @@
 // block, attribute or list element (file:line:col), with a "Did you mean
 // …?" where a near name exists. Errors make the Config nil; warnings (a
 // rule shadowed by an earlier one, a world-readable keytab, a lower-case
-// realm, no_auth open to everyone, …) come with a usable Config. The only
-// I/O is reading the configuration file and the keytab, which is checked
-// to exist, to be readable, to be a keytab and to hold the configured
-// principals.
+// realm, no_auth open to everyone, the gateway-local deny turned off, …)
+// come with a usable Config. The only I/O is reading the configuration
+// file and the keytab, which is checked to exist, to be readable, to be a
+// keytab and to hold the configured principals, and listing the host's
+// interface addresses, which the engine's gateway-local deny refuses as
+// destinations (Loader.LocalAddrs).
 //
 // The decoder is split by what each part knows: schema.go is the file as
 // written (gohcl structs), values.go the typed values with their ranges

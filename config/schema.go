@@ -11,6 +11,8 @@ type fileBody struct {
 	Limits   *fileLimits    `hcl:"limits,block"`
 	Log      *fileLog       `hcl:"log,block"`
 	NoAuth   *fileNoAuth    `hcl:"no_auth,block"`
+	Gateway  *fileGateway   `hcl:"gateway_local,block"`
+	Realms   []*fileRealm   `hcl:"realm,block"`
 	Groups   []*fileGroup   `hcl:"group,block"`
 	Rules    []*fileRule    `hcl:"rule,block"`
 }
@@ -44,6 +46,20 @@ type fileLog struct {
 type fileNoAuth struct {
 	Sources  *hcl.Attribute `hcl:"sources"`
 	DefRange hcl.Range      `hcl:",def_range"`
+}
+
+type fileGateway struct {
+	Deny      *hcl.Attribute `hcl:"deny,optional"`
+	Addresses *hcl.Attribute `hcl:"addresses,optional"`
+	DefRange  hcl.Range      `hcl:",def_range"`
+}
+
+type fileRealm struct {
+	Name                 string         `hcl:"name,label"`
+	NameRange            hcl.Range      `hcl:"name,label_range"`
+	PAC                  *hcl.Attribute `hcl:"pac,optional"`
+	CaseInsensitiveNames *hcl.Attribute `hcl:"case_insensitive_names,optional"`
+	DefRange             hcl.Range      `hcl:",def_range"`
 }
 
 type fileGroup struct {

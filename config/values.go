@@ -120,18 +120,21 @@ func isEmptyList(attr *hcl.Attribute) bool {
 	return !diags.HasErrors() && len(exprs) == 0
 }
 
-func (d *decoder) boolean(attr *hcl.Attribute) bool {
+func (d *decoder) boolean(attr *hcl.Attribute) bool { return d.booleanOr(attr, false) }
+
+// booleanOr evaluates attr as true or false, def when absent.
+func (d *decoder) booleanOr(attr *hcl.Attribute, def bool) bool {
 	if attr == nil {
-		return false
+		return def
 	}
 	v, ok := d.value(attr)
 	if !ok {
-		return false
+		return def
 	}
 	b, err := convert.Convert(v, cty.Bool)
 	if err != nil {
 		d.errorf(attr.Expr.Range(), "Expected true or false", "%s must be true or false.", attr.Name)
-		return false
+		return def
 	}
 	return b.True()
 }
@@ -315,9 +318,15 @@ func (d *decoder) destination(it item) (policy.Destination, bool) {
 		p, ok := d.prefix(it, "destination network")
 		return policy.Destination{Prefix: p}, ok
 	}
-	if a, err := netip.ParseAddr(s); err == nil {
-		p, ok := d.prefix(item{s: a.WithZone("").String(), rng: it.rng}, "destination")
-		return policy.Destination{Prefix: p}, ok
+	if a, ok := policy.ParseAddrLiteral(s); ok {
+		// The request side reads such names as addresses too, so a rule
+		// must: "127.1" is 127.0.0.1, not a host name.
+		a = a.WithZone("")
+		plain, err := netip.ParseAddr(s)
+		if compat := err == nil && plain.Is6() && !plain.Is4In6() && a.Is4(); err != nil || compat {
+			d.warnf(it.rng, "Address in an unusual form", "%q is the address %s, as a resolver reads it; write %q.", s, a, a.String())
+		}
+		return policy.Destination{Prefix: netip.PrefixFrom(a, a.BitLen())}, true
 	}
 	if s == "*" {
 		d.errorf(it.rng, "Invalid destination", `"*" alone is not a destination pattern; leave destinations out to match every destination.`)

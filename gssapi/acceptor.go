@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"strings"
+	"runtime"
 	"sync/atomic"
 	"time"
 
@@ -26,12 +26,13 @@ const DefaultClockSkew = 5 * time.Minute
 
 // AcceptorConfig configures an Acceptor.
 type AcceptorConfig struct {
-	// Keytab holds the service keys. Required; replace it later with
-	// SetKeytab (rotation keeps old kvnos working while they are in it).
+	// Keytab holds the service keys (load it with LoadKeytab). Required;
+	// replace it later with SetKeytab (rotation keeps old kvnos working
+	// while they are in it).
 	Keytab *keytab.Keytab
 	// Principals are the service principals this acceptor is, as
-	// "service/host" (any realm) or "service/host@REALM". Empty: any
-	// principal with a key in the keytab.
+	// "service/host" (any realm) or "service/host@REALM" (ParsePrincipal).
+	// Empty: any principal with a key in the keytab.
 	Principals []string
 	// ClockSkew is the tolerance for authenticator and ticket times
 	// (default DefaultClockSkew).
@@ -50,7 +51,7 @@ type AcceptorConfig struct {
 // Acceptor verifies AP-REQs and establishes acceptor contexts. Safe for
 // concurrent use.
 type Acceptor struct {
-	keytab     atomic.Pointer[keytab.Keytab]
+	keys       atomic.Pointer[keyIndex]
 	principals []Principal // Realm "" matches any realm
 	skew       time.Duration
 	replay     *ReplayCache
@@ -58,10 +59,11 @@ type Acceptor struct {
 	now        func() time.Time
 }
 
-// NewAcceptor checks cfg and returns an Acceptor.
+// NewAcceptor checks cfg and returns an Acceptor. A missing keytab is
+// ErrBadKeytab, a principal that does not parse ErrBadName.
 func NewAcceptor(cfg AcceptorConfig) (*Acceptor, error) {
 	if cfg.Keytab == nil {
-		return nil, errors.New("gssapi: acceptor needs a keytab")
+		return nil, &KeytabError{Reason: "the acceptor needs a keytab"}
 	}
 	a := &Acceptor{skew: cfg.ClockSkew, replay: cfg.ReplayCache, noSubkey: cfg.NoAcceptorSubkey, now: cfg.Now}
 	if a.skew <= 0 {
@@ -80,24 +82,28 @@ func NewAcceptor(cfg AcceptorConfig) (*Acceptor, error) {
 		}
 		a.principals = append(a.principals, p)
 	}
-	a.keytab.Store(cfg.Keytab)
+	a.SetKeytab(cfg.Keytab)
 	return a, nil
 }
 
-// ParsePrincipal parses "name/inst[@REALM]"; the realm may be empty.
-func ParsePrincipal(s string) (Principal, error) {
-	name, realm, _ := strings.Cut(s, "@")
-	if name == "" || strings.Contains(realm, "@") || strings.HasPrefix(name, "/") || strings.HasSuffix(name, "/") {
-		return Principal{}, fmt.Errorf("gssapi: bad principal name %q", s)
-	}
-	return Principal{Name: name, Realm: realm}, nil
-}
-
-// SetKeytab replaces the keytab for contexts accepted from now on.
-func (a *Acceptor) SetKeytab(kt *keytab.Keytab) { a.keytab.Store(kt) }
+// SetKeytab replaces the keytab for contexts accepted from now on. The
+// acceptor indexes it here; later changes to kt are not seen.
+func (a *Acceptor) SetKeytab(kt *keytab.Keytab) { a.keys.Store(newKeyIndex(kt, a.principals)) }
 
 // Keytab returns the keytab in use.
-func (a *Acceptor) Keytab() *keytab.Keytab { return a.keytab.Load() }
+func (a *Acceptor) Keytab() *keytab.Keytab { return a.keys.Load().kt }
+
+// Accepts reports whether service is one of the principals the acceptor
+// is configured to be (MatchPrincipal over AcceptorConfig.Principals; with
+// none configured, every principal is). Tickets are only opened with keys
+// of such principals.
+func (a *Acceptor) Accepts(service Principal) bool { return MatchPrincipal(a.principals, service) }
+
+// KeytabFacts is KeytabFacts for the keytab in use and the configured
+// principals.
+func (a *Acceptor) KeytabFacts() ([]KeytabEntryFact, error) {
+	return KeytabFacts(a.Keytab(), a.principals)
+}
 
 // Accept verifies an InitialContextToken carrying an AP-REQ from peer (the
 // client's address, checked against any addresses in the ticket; the zero
@@ -105,102 +111,227 @@ func (a *Acceptor) Keytab() *keytab.Keytab { return a.keytab.Load() }
 // the established context and the AP-REP token to send back (also when
 // mutual authentication was not requested; RFC 1961 peers expect a token).
 //
-// Everything the AP-REQ holds is untrusted until the ticket decrypts with
-// our key; decoder panics are turned into ErrDefectiveToken.
+// This is the trust boundary. Accept runs the steps of RFC 4120 §3.2.3 and
+// RFC 4121 §4.1 in order, each on what the previous ones established:
+// decodeAPReq (framing and AP-REQ, all untrusted), openTicket (the service
+// key decrypts the ticket: from here the ticket is the KDC's word),
+// verifyAuthenticator (the session key decrypts the authenticator, which
+// must match the ticket and be fresh), recordAuthenticator (the replay
+// cache) and reply (AP-REP and context). Each returns errors wrapping this
+// package's sentinels; decoder panics become ErrDefectiveToken here.
 func (a *Acceptor) Accept(token []byte, peer netip.Addr) (ctx *Context, apRep []byte, err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			ctx, apRep, err = nil, nil, fmt.Errorf("%w: AP-REQ decoding failed: %v", ErrDefectiveToken, r)
+			ctx, apRep, err = nil, nil, fmt.Errorf("%w: AP-REQ decoding failed (%s)", ErrDefectiveToken, panicText(r))
 		}
 	}()
-	tokID, body, err := parseInitialToken(token)
-	if err != nil {
-		return nil, nil, err
-	}
-	if tokID != tokIDAPReq {
-		return nil, nil, fmt.Errorf("%w: TOK_ID %04x where an AP-REQ (0100) was expected", ErrDefectiveToken, tokID)
-	}
-	var req messages.APReq
-	if err := req.Unmarshal(body); err != nil {
-		return nil, nil, fmt.Errorf("%w: AP-REQ: %v", ErrDefectiveToken, err)
-	}
-	if req.PVNO != 5 || len(req.Ticket.SName.NameString) == 0 {
-		return nil, nil, fmt.Errorf("%w: AP-REQ pvno %d, ticket for %d-component name", ErrDefectiveToken, req.PVNO, len(req.Ticket.SName.NameString))
-	}
-	if types.IsFlagSet(&req.APOptions, flags.APOptionUseSessionKey) {
-		return nil, nil, fmt.Errorf("%w: user-to-user AP-REQ not supported", ErrDefectiveToken)
-	}
-	kt := a.keytab.Load()
-	service := principalOf(req.Ticket.SName, req.Ticket.Realm)
-	if err := a.allowed(service, kt); err != nil {
-		return nil, nil, err
-	}
-	key, kvno, err := kt.GetEncryptionKey(req.Ticket.SName, req.Ticket.Realm, req.Ticket.EncPart.KVNO, req.Ticket.EncPart.EType)
-	if err != nil {
-		return nil, nil, fmt.Errorf("%w: %s kvno %d %s", ErrNoKey, service, req.Ticket.EncPart.KVNO, EnctypeName(req.Ticket.EncPart.EType))
-	}
-	plain, err := decrypt(req.Ticket.EncPart, key, keyusage.KDC_REP_TICKET, "ticket")
-	if err != nil {
-		return nil, nil, err
-	}
-	var etp messages.EncTicketPart
-	if err := etp.Unmarshal(plain); err != nil {
-		return nil, nil, fmt.Errorf("%w: ticket: %v", ErrDefectiveToken, err)
-	}
-	// From here on the ticket is the KDC's word.
-	now := a.now()
-	if err := a.checkTicket(&etp, now, peer); err != nil {
-		return nil, nil, err
-	}
-	if err := checkAESKey(etp.Key, "session key"); err != nil {
-		return nil, nil, err
-	}
-	authPlain, err := decrypt(req.EncryptedAuthenticator, etp.Key, keyusage.AP_REQ_AUTHENTICATOR, "authenticator")
-	if err != nil {
-		return nil, nil, err
-	}
-	var auth types.Authenticator
-	if err := auth.Unmarshal(authPlain); err != nil {
-		return nil, nil, fmt.Errorf("%w: authenticator: %v", ErrDefectiveToken, err)
-	}
-	client := principalOf(etp.CName, etp.CRealm)
-	if auth.CRealm != etp.CRealm || !auth.CName.Equal(etp.CName) {
-		return nil, nil, fmt.Errorf("%w: ticket for %s, authenticator for %s", ErrClientMismatch, client, principalOf(auth.CName, auth.CRealm))
-	}
-	ctime := auth.CTime.Add(time.Duration(auth.Cusec) * time.Microsecond)
-	if d := now.Sub(ctime); d > a.skew || -d > a.skew {
-		return nil, nil, fmt.Errorf("%w: authenticator time %s, ours %s (allowed %s)", ErrSkew, ctime.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339), a.skew)
-	}
-	if auth.Cksum.CksumType != gssChecksumType {
-		return nil, nil, fmt.Errorf("%w: authenticator checksum type %d, want 0x8003", ErrDefectiveToken, auth.Cksum.CksumType)
-	}
-	cks, err := parseGSSChecksum(auth.Cksum.Checksum)
-	if err != nil {
-		return nil, nil, err
-	}
-	base := etp.Key
-	if len(auth.SubKey.KeyValue) > 0 || auth.SubKey.KeyType != 0 {
-		if err := checkAESKey(auth.SubKey, "initiator subkey"); err != nil {
+	s := acceptState{a: a, keys: a.keys.Load(), now: a.now(), peer: peer}
+	for _, step := range []func() error{
+		func() error { return s.decodeAPReq(token) },
+		s.openTicket,
+		s.verifyAuthenticator,
+		s.recordAuthenticator,
+	} {
+		if err := step(); err != nil {
 			return nil, nil, err
 		}
-		base = auth.SubKey
 	}
-	// Record the authenticator only once it has proved itself, so garbage
-	// cannot fill the cache.
-	if err := a.replay.check(replayKeyOf(client, service, req.EncryptedAuthenticator.Cipher), now, ctime.Add(a.skew)); err != nil {
-		return nil, nil, err
-	}
+	return s.reply()
+}
 
-	mutual := cks.flags&FlagMutual != 0 || types.IsFlagSet(&req.APOptions, flags.APOptionMutualRequired)
-	recvSeq := seqFromASN1(auth.SeqNumber)
+// panicText describes a recovered decoder panic without its value, which
+// could quote the input; runtime errors (index out of range) carry only
+// numbers.
+func panicText(r any) string {
+	if re, ok := r.(runtime.Error); ok {
+		return re.Error()
+	}
+	return "decoder panic"
+}
+
+// acceptState is one AP-REQ on its way through Accept, discarded
+// afterwards.
+type acceptState struct {
+	a    *Acceptor
+	keys *keyIndex
+	now  time.Time
+	peer netip.Addr
+
+	// decodeAPReq
+	req messages.APReq
+	// openTicket
+	ticket     messages.EncTicketPart
+	serviceKey types.EncryptionKey
+	service    Principal // the keytab entry's principal whose key opened the ticket
+	kvno       int
+	client     Principal
+	// verifyAuthenticator
+	auth  types.Authenticator
+	ctime time.Time
+	cks   gssChecksum
+	base  types.EncryptionKey // initiator subkey, or the session key
+}
+
+// decodeAPReq parses the RFC 2743 framing and the AP-REQ (RFC 4120
+// §5.5.1). Nothing in it is trusted yet.
+func (s *acceptState) decodeAPReq(token []byte) error {
+	tokID, body, err := parseInitialToken(token)
+	if err != nil {
+		return err
+	}
+	if tokID != tokIDAPReq {
+		return fmt.Errorf("%w: TOK_ID %04x where an AP-REQ (0100) was expected", ErrDefectiveToken, tokID)
+	}
+	if err := s.req.Unmarshal(body); err != nil {
+		return fmt.Errorf("%w: not a valid AP-REQ", ErrDefectiveToken)
+	}
+	if s.req.PVNO != 5 || len(s.req.Ticket.SName.NameString) == 0 {
+		return fmt.Errorf("%w: AP-REQ pvno %d, ticket for %d-component name", ErrDefectiveToken, s.req.PVNO, len(s.req.Ticket.SName.NameString))
+	}
+	if types.IsFlagSet(&s.req.APOptions, flags.APOptionUseSessionKey) {
+		return fmt.Errorf("%w: user-to-user AP-REQ not supported", ErrDefectiveToken)
+	}
+	return nil
+}
+
+// openTicket finds the service key as MIT's acceptor does (keyIndex.lookup:
+// the entry for the ticket's principal and kvno, then the other keys of
+// the configured principals), decrypts the ticket (RFC 4120 §5.3) and
+// checks its times and addresses.
+func (s *acceptState) openTicket() error {
+	t := &s.req.Ticket
+	sname := principalOf(t.SName, t.Realm)
+	kvno := uint32(t.EncPart.KVNO)
+	if !opensTickets(t.EncPart.EType) {
+		return &UnsupportedEnctypeError{Enctype: t.EncPart.EType, Role: "ticket"}
+	}
+	look := s.keys.lookup(sname, kvno, t.EncPart.EType)
+	var plain []byte
+	found := -1
+	for _, i := range look.tries {
+		e := &s.keys.entries[i]
+		p, err := decrypt(t.EncPart, e.key, keyusage.KDC_REP_TICKET, "ticket")
+		if err == nil {
+			plain, found = p, i
+			break
+		}
+		if !errors.Is(err, ErrBadIntegrity) {
+			return err // the same for every key: malformed, or an enctype we lack
+		}
+	}
+	if found < 0 {
+		return lookupError(look, sname, kvno, t.EncPart.EType)
+	}
+	e := &s.keys.entries[found]
+	if err := s.ticket.Unmarshal(plain); err != nil {
+		return fmt.Errorf("%w: decrypted ticket is not a valid EncTicketPart", ErrDefectiveToken)
+	}
+	// From here on the ticket is the KDC's word. The service is the
+	// principal whose key opened it: the sname beside the ciphertext is
+	// not protected.
+	s.serviceKey, s.service = e.key, e.principal
+	s.kvno = int(e.kvno)
+	if kvno != 0 && kvnoMatch(e.kvno, kvno) < 3 && kvnoMatch(e.kvno, kvno) > 0 {
+		s.kvno = int(kvno) // the entry holds no kvno, or only its low 8 bits
+	}
+	s.client = principalOf(s.ticket.CName, s.ticket.CRealm)
+	return s.checkTicket()
+}
+
+// lookupError says why no key opened the ticket.
+func lookupError(look keyLookup, sname Principal, kvno uint32, enctype int32) error {
+	switch {
+	case look.named && !look.namedAllowed:
+		return fmt.Errorf("%w: ticket names %s, not a configured principal", ErrPrincipalNotAllowed, quote(sname.String()))
+	case look.exact:
+		return fmt.Errorf("%w: ticket for %s kvno %d does not decrypt with the keytab's %s key, nor with another", ErrBadIntegrity, quote(sname.String()), kvno, EnctypeName(enctype))
+	case look.namedAllowed:
+		return fmt.Errorf("%w: %s kvno %d %s not in the keytab, and no other key opens the ticket", ErrNoKey, quote(sname.String()), kvno, EnctypeName(enctype))
+	case len(look.tries) == 0:
+		return fmt.Errorf("%w: ticket names %s, which has no key in the keytab, and no configured principal has a %s key", ErrPrincipalNotAllowed, quote(sname.String()), EnctypeName(enctype))
+	}
+	return fmt.Errorf("%w: ticket names %s, which has no key in the keytab, and no other key opens it", ErrPrincipalNotAllowed, quote(sname.String()))
+}
+
+func (s *acceptState) checkTicket() error {
+	etp := &s.ticket
+	start := etp.StartTime
+	if start.IsZero() {
+		start = etp.AuthTime
+	}
+	if start.Sub(s.now) > s.a.skew || types.IsFlagSet(&etp.Flags, flags.Invalid) {
+		return fmt.Errorf("%w: starts %s", ErrTicketNotYetValid, start.UTC().Format(time.RFC3339))
+	}
+	if s.now.Sub(etp.EndTime) > s.a.skew {
+		return fmt.Errorf("%w: ended %s", ErrTicketExpired, etp.EndTime.UTC().Format(time.RFC3339))
+	}
+	if len(etp.CAddr) > 0 {
+		if !s.peer.IsValid() || !types.HostAddressesContains(etp.CAddr, types.HostAddressFromNetIP(net.IP(s.peer.Unmap().AsSlice()))) {
+			return fmt.Errorf("%w: %s", ErrBadAddress, s.peer)
+		}
+	}
+	return checkAESKey(etp.Key, "session key")
+}
+
+// verifyAuthenticator decrypts the authenticator with the ticket's session
+// key (RFC 4120 §5.5.1) and checks it: same client as the ticket, time
+// within the skew, the RFC 4121 §4.1.1 checksum, an AES subkey if any.
+func (s *acceptState) verifyAuthenticator() error {
+	authPlain, err := decrypt(s.req.EncryptedAuthenticator, s.ticket.Key, keyusage.AP_REQ_AUTHENTICATOR, "authenticator")
+	if err != nil {
+		return err
+	}
+	if err := s.auth.Unmarshal(authPlain); err != nil {
+		return fmt.Errorf("%w: decrypted authenticator is not a valid Authenticator", ErrDefectiveToken)
+	}
+	auth := &s.auth
+	if auth.CRealm != s.ticket.CRealm || !auth.CName.Equal(s.ticket.CName) {
+		return fmt.Errorf("%w: ticket for %s, authenticator for %s", ErrClientMismatch, quote(s.client.String()), quote(principalOf(auth.CName, auth.CRealm).String()))
+	}
+	s.ctime = auth.CTime.Add(time.Duration(auth.Cusec) * time.Microsecond)
+	if d := s.now.Sub(s.ctime); d > s.a.skew || -d > s.a.skew {
+		return fmt.Errorf("%w: authenticator time %s, ours %s (allowed %s)", ErrSkew, s.ctime.UTC().Format(time.RFC3339), s.now.UTC().Format(time.RFC3339), s.a.skew)
+	}
+	if auth.Cksum.CksumType != gssChecksumType {
+		return fmt.Errorf("%w: authenticator checksum type %d, want 0x8003", ErrDefectiveToken, auth.Cksum.CksumType)
+	}
+	if s.cks, err = parseGSSChecksum(auth.Cksum.Checksum); err != nil {
+		return err
+	}
+	s.base = s.ticket.Key
+	if len(auth.SubKey.KeyValue) > 0 || auth.SubKey.KeyType != 0 {
+		if err := checkAESKey(auth.SubKey, "initiator subkey"); err != nil {
+			return err
+		}
+		s.base = auth.SubKey
+	}
+	return nil
+}
+
+// recordAuthenticator enters the authenticator in the replay cache. It runs
+// last, once the authenticator has proved itself, so garbage cannot fill
+// the cache; the cache key rests only on authenticated bytes (see
+// replayKeyOf).
+func (s *acceptState) recordAuthenticator() error {
+	return s.a.replay.check(replayKeyOf(s.client, s.req.EncryptedAuthenticator.Cipher), s.client.String(), s.now, 2*s.a.skew)
+}
+
+// reply builds the AP-REP (RFC 4120 §5.5.2, with an acceptor subkey and
+// sequence number when mutual authentication was asked for) and the
+// context.
+func (s *acceptState) reply() (*Context, []byte, error) {
+	mutual := s.cks.flags&FlagMutual != 0 || types.IsFlagSet(&s.req.APOptions, flags.APOptionMutualRequired)
+	recvSeq := seqFromASN1(s.auth.SeqNumber)
 	sendSeq := recvSeq // RFC 1964 §1.2.1.2: without mutual auth the acceptor uses the initiator's number
+	base := s.base
 	var keyFlag byte
-	rep := encAPRepPart{CTime: auth.CTime.UTC(), Cusec: auth.Cusec}
+	rep := encAPRepPart{CTime: s.auth.CTime.UTC(), Cusec: s.auth.Cusec}
 	if mutual {
+		var err error
 		if sendSeq, err = randomSeq(); err != nil {
 			return nil, nil, err
 		}
-		if !a.noSubkey {
+		if !s.a.noSubkey {
 			sub, err := newKey(base.KeyType, "acceptor subkey")
 			if err != nil {
 				return nil, nil, err
@@ -209,61 +340,23 @@ func (a *Acceptor) Accept(token []byte, peer netip.Addr) (ctx *Context, apRep []
 		}
 	}
 	rep.SeqNumber = int64(sendSeq)
-	apRep, err = marshalAPRep(rep, etp.Key)
+	apRep, err := marshalAPRep(rep, s.ticket.Key)
 	if err != nil {
 		return nil, nil, err
 	}
-	ctx, err = newContext(false, base.KeyValue, base.KeyType, "context key", sendSeq, recvSeq)
+	ctx, err := newContext(false, base.KeyValue, base.KeyType, "context key", sendSeq, recvSeq)
 	if err != nil {
 		return nil, nil, err
 	}
-	ctx.flags = cks.flags
-	ctx.client = client
-	ctx.service = service
-	ctx.kvno = kvno
-	ctx.expiry = etp.EndTime
+	ctx.flags = s.cks.flags
+	ctx.client = s.client
+	ctx.service = s.service
+	ctx.kvno = s.kvno
+	ctx.expiry = s.ticket.EndTime
 	ctx.keyFlag = keyFlag
-	ctx.cb = cks.hasBindings()
-	ctx.ad, ctx.adErr = adInfoFromTicket(&etp, key)
+	ctx.cb = s.cks.hasBindings()
+	ctx.ad, ctx.adErr = adInfoFromTicket(&s.ticket, s.serviceKey)
 	return ctx, apRep, nil
-}
-
-// allowed checks the ticket's service principal against the configured list,
-// or against the keytab when there is no list.
-func (a *Acceptor) allowed(service Principal, kt *keytab.Keytab) error {
-	if len(a.principals) > 0 {
-		for _, p := range a.principals {
-			if p.Name == service.Name && (p.Realm == "" || p.Realm == service.Realm) {
-				return nil
-			}
-		}
-		return fmt.Errorf("%w: ticket is for %s", ErrPrincipalNotAllowed, service)
-	}
-	for _, e := range kt.Entries {
-		if e.Principal.Realm == service.Realm && strings.Join(e.Principal.Components, "/") == service.Name {
-			return nil
-		}
-	}
-	return fmt.Errorf("%w: ticket is for %s, which has no key in the keytab", ErrPrincipalNotAllowed, service)
-}
-
-func (a *Acceptor) checkTicket(etp *messages.EncTicketPart, now time.Time, peer netip.Addr) error {
-	start := etp.StartTime
-	if start.IsZero() {
-		start = etp.AuthTime
-	}
-	if start.Sub(now) > a.skew || types.IsFlagSet(&etp.Flags, flags.Invalid) {
-		return fmt.Errorf("%w: starts %s", ErrTicketNotYetValid, start.UTC().Format(time.RFC3339))
-	}
-	if now.Sub(etp.EndTime) > a.skew {
-		return fmt.Errorf("%w: ended %s", ErrTicketExpired, etp.EndTime.UTC().Format(time.RFC3339))
-	}
-	if len(etp.CAddr) > 0 {
-		if !peer.IsValid() || !types.HostAddressesContains(etp.CAddr, types.HostAddressFromNetIP(net.IP(peer.Unmap().AsSlice()))) {
-			return fmt.Errorf("%w: %s", ErrBadAddress, peer)
-		}
-	}
-	return nil
 }
 
 // encAPRepPart is EncAPRepPart of RFC 4120 §5.5.2 (application tag 27).
@@ -286,16 +379,16 @@ type apRep struct {
 func marshalAPRep(part encAPRepPart, sessionKey types.EncryptionKey) ([]byte, error) {
 	b, err := asn1.Marshal(part)
 	if err != nil {
-		return nil, fmt.Errorf("gssapi: marshal EncAPRepPart: %w", err)
+		return nil, fmt.Errorf("%w: marshal EncAPRepPart: %w", ErrFailure, err)
 	}
 	b = asn1tools.AddASNAppTag(b, asnAppTag.EncAPRepPart)
 	ed, err := encrypt(b, sessionKey, keyusage.AP_REP_ENCPART, "AP-REP")
 	if err != nil {
-		return nil, fmt.Errorf("gssapi: encrypt EncAPRepPart: %w", err)
+		return nil, err
 	}
 	rb, err := asn1.Marshal(apRep{PVNO: 5, MsgType: msgtype.KRB_AP_REP, EncPart: ed})
 	if err != nil {
-		return nil, fmt.Errorf("gssapi: marshal AP-REP: %w", err)
+		return nil, fmt.Errorf("%w: marshal AP-REP: %w", ErrFailure, err)
 	}
 	rb = asn1tools.AddASNAppTag(rb, asnAppTag.APREP)
 	return appendInitialToken(nil, tokIDAPRep, rb), nil

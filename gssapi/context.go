@@ -38,14 +38,6 @@ func (f Flags) String() string {
 	return strings.Join(out, "|")
 }
 
-// Principal is a Kerberos principal name with its realm.
-type Principal struct {
-	Name  string // components joined with "/", e.g. "alice" or "rcmd/localhost"
-	Realm string
-}
-
-func (p Principal) String() string { return p.Name + "@" + p.Realm }
-
 // ADInfo is what the ticket's PAC says about an Active Directory user.
 type ADInfo struct {
 	UserSID   string
@@ -127,11 +119,14 @@ func (c *Context) IsInitiator() bool { return c.initiator }
 // Client is the authenticated client principal, from the ticket.
 func (c *Context) Client() Principal { return c.client }
 
-// Service is the acceptor principal the ticket was issued for.
+// Service is the acceptor principal: the keytab entry whose key opened the
+// ticket (as MIT's acceptor reports it). The ticket's sname, outside its
+// encryption, may differ: an alias sharing the key, other capitals.
 func (c *Context) Service() Principal { return c.service }
 
 // KVNO is the key version number of the service key that decrypted the
-// ticket (acceptor side).
+// ticket (acceptor side): the keytab entry's, or the ticket's when the
+// entry holds none (kvno 0) or only its low 8 bits.
 func (c *Context) KVNO() int { return c.kvno }
 
 // Flags are the GSS flags the initiator asked for.
@@ -140,8 +135,22 @@ func (c *Context) Flags() Flags { return c.flags }
 // Enctype is the enctype of the key protecting per-message tokens.
 func (c *Context) Enctype() int32 { return c.enctype }
 
-// Expiry is the end time of the ticket the context rests on.
+// Expiry is the end time of the ticket the context rests on (acceptor
+// side); zero when unknown (initiator contexts).
 func (c *Context) Expiry() time.Time { return c.expiry }
+
+// CheckExpiry returns an error wrapping ErrContextExpired once now has
+// reached the ticket's end time, as MIT's GSS-API reports
+// GSS_S_CONTEXT_EXPIRED (RFC 2743 §1.2.1.3): the KDC vouched for the
+// client until then. No clock skew is granted here; it was granted when
+// the ticket was accepted. A context with no known end time never expires.
+// Sessions call it before relaying and schedule their end at Expiry.
+func (c *Context) CheckExpiry(now time.Time) error {
+	if c.expiry.IsZero() || now.Before(c.expiry) {
+		return nil
+	}
+	return fmt.Errorf("%w: ticket of %s ended %s", ErrContextExpired, quote(c.client.String()), c.expiry.UTC().Format(time.RFC3339))
+}
 
 // AcceptorSubkey reports whether per-message tokens use an acceptor subkey.
 func (c *Context) AcceptorSubkey() bool { return c.keyFlag != 0 }

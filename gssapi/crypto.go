@@ -17,41 +17,14 @@ import (
 	"github.com/jcmturner/gokrb5/v8/crypto/rfc3961"
 )
 
-// Enctype numbers (RFC 3961 §8, RFC 8009 §7) this package names.
+// Sizes of the RFC 4121 token fields and the RFC 3961 key derivation input.
 const (
-	EnctypeDES3              int32 = 16
-	EnctypeAES128SHA1        int32 = 17
-	EnctypeAES256SHA1        int32 = 18
-	EnctypeAES128SHA256      int32 = 19
-	EnctypeAES256SHA384      int32 = 20
-	EnctypeRC4HMAC           int32 = 23
-	confounderLen                  = aes.BlockSize // RFC 3962 §6, RFC 8009 §5
-	wrapHeaderLen                  = 16            // RFC 4121 §4.2.6.2
-	micHeaderLen                   = 16            // RFC 4121 §4.2.6.1
-	maxChecksumLen                 = 24
-	keyDerivationConstantLen       = 5
+	confounderLen            = aes.BlockSize // RFC 3962 §6, RFC 8009 §5
+	wrapHeaderLen            = 16            // RFC 4121 §4.2.6.2
+	micHeaderLen             = 16            // RFC 4121 §4.2.6.1
+	maxChecksumLen           = 24
+	keyDerivationConstantLen = 5
 )
-
-// EnctypeName returns the MIT name of an enctype, for messages.
-func EnctypeName(e int32) string {
-	switch e {
-	case EnctypeDES3:
-		return "des3-cbc-sha1"
-	case EnctypeAES128SHA1:
-		return "aes128-cts-hmac-sha1-96"
-	case EnctypeAES256SHA1:
-		return "aes256-cts-hmac-sha1-96"
-	case EnctypeAES128SHA256:
-		return "aes128-cts-hmac-sha256-128"
-	case EnctypeAES256SHA384:
-		return "aes256-cts-hmac-sha384-192"
-	case EnctypeRC4HMAC:
-		return "arcfour-hmac"
-	case 1, 2, 3:
-		return "des"
-	}
-	return "unknown"
-}
 
 // profile is the RFC 3961 simplified profile parameters of one AES enctype.
 type profile struct {
@@ -70,19 +43,20 @@ func lookupProfile(id int32, role string) (*profile, error) {
 	var p profile
 	switch id {
 	case EnctypeAES128SHA1:
-		p = profile{id: id, keyLen: 16, macLen: 12, newHash: sha1.New}
+		p = profile{id: id, macLen: 12, newHash: sha1.New}
 	case EnctypeAES256SHA1:
-		p = profile{id: id, keyLen: 32, macLen: 12, newHash: sha1.New}
+		p = profile{id: id, macLen: 12, newHash: sha1.New}
 	case EnctypeAES128SHA256:
-		p = profile{id: id, keyLen: 16, macLen: 16, newHash: sha256.New, rfc8009: true}
+		p = profile{id: id, macLen: 16, newHash: sha256.New, rfc8009: true}
 	case EnctypeAES256SHA384:
-		p = profile{id: id, keyLen: 32, macLen: 24, newHash: sha512.New384, rfc8009: true}
+		p = profile{id: id, macLen: 24, newHash: sha512.New384, rfc8009: true}
 	default:
 		return nil, &UnsupportedEnctypeError{Enctype: id, Role: role}
 	}
+	p.keyLen = EnctypeKeyLen(id)
 	et, err := krbcrypto.GetEtype(id)
 	if err != nil {
-		return nil, fmt.Errorf("gssapi: enctype %d: %w", id, err)
+		return nil, fmt.Errorf("%w: enctype %d: %v", ErrFailure, id, err)
 	}
 	p.etype = et
 	return &p, nil
@@ -97,7 +71,7 @@ func (p *profile) deriveKey(base []byte, usage uint32, suffix byte) ([]byte, err
 	if p.rfc8009 {
 		k, err := p.etype.DeriveKey(base, c[:])
 		if err != nil {
-			return nil, fmt.Errorf("gssapi: derive key for usage %d: %w", usage, err)
+			return nil, fmt.Errorf("%w: derive key for usage %d: %v", ErrFailure, usage, err)
 		}
 		return k, nil
 	}
@@ -108,7 +82,7 @@ func (p *profile) deriveKey(base []byte, usage uint32, suffix byte) ([]byte, err
 	// depend only on the usage and are tabulated.
 	block, err := aes.NewCipher(base)
 	if err != nil {
-		return nil, fmt.Errorf("gssapi: derive key: %w", err)
+		return nil, fmt.Errorf("%w: derive key: %v", ErrFailure, err)
 	}
 	folded, ok := foldedConstants[c]
 	if !ok {
@@ -202,12 +176,12 @@ func newSealKeys(p *profile, base []byte, usage uint32) (*usageKeys, error) {
 	}
 	block, err := aes.NewCipher(ke)
 	if err != nil {
-		return nil, fmt.Errorf("gssapi: aes key: %w", err)
+		return nil, fmt.Errorf("%w: aes key: %v", ErrFailure, err)
 	}
 	enc, ok1 := cipher.NewCBCEncrypter(block, zeroIV[:]).(ivSetter)
 	dec, ok2 := cipher.NewCBCDecrypter(block, zeroIV[:]).(ivSetter)
 	if !ok1 || !ok2 {
-		return nil, fmt.Errorf("gssapi: crypto/cipher CBC mode cannot reset its IV")
+		return nil, fmt.Errorf("%w: crypto/cipher CBC mode cannot reset its IV", ErrFailure)
 	}
 	return &usageKeys{p: p, block: block, cbcEnc: enc, cbcDec: dec, ki: hmac.New(p.newHash, ki)}, nil
 }
@@ -217,7 +191,7 @@ func newSealKeys(p *profile, base []byte, usage uint32) (*usageKeys, error) {
 func (k *usageKeys) encryptMessage(plain []byte) ([]byte, error) {
 	out := make([]byte, confounderLen+len(plain), confounderLen+len(plain)+k.p.macLen+aes.BlockSize)
 	if _, err := rand.Read(out[:confounderLen]); err != nil {
-		return nil, fmt.Errorf("gssapi: confounder: %w", err)
+		return nil, fmt.Errorf("%w: confounder: %w", ErrFailure, err)
 	}
 	copy(out[confounderLen:], plain)
 	var mac []byte

@@ -1,26 +1,42 @@
 // Package gssapi implements the Kerberos V5 GSS-API mechanism (RFC 1964 as
 // updated by RFC 4121) for gssocks: context establishment for the acceptor and
 // the initiator, and the per-message tokens (Wrap, MIC) with their sequence
-// state.
+// state. It is also the one home of the Kerberos facts the rest of gssocks
+// uses: keytab loading, principal parsing and matching, the enctype table.
 //
 // It implements:
 //   - RFC 2743 §3.1 InitialContextToken framing with the krb5 OID and the
 //     RFC 1964 §1.1 TOK_IDs (01 00 AP-REQ, 02 00 AP-REP, 03 00 KRB-ERROR);
 //   - RFC 4121 §4.1 context establishment: the 0x8003 authenticator checksum
 //     (GSS flags, channel bindings), AP-REP with an optional acceptor subkey and
-//     sequence number, a bounded replay cache;
+//     sequence number, a replay cache keyed on authenticated bytes only and
+//     bounded per client principal;
 //   - RFC 4121 §4.2 per-message tokens: Wrap with and without confidentiality
 //     (any RRC and EC on receive), MIC, the SentByAcceptor and AcceptorSubkey
 //     flags, and sequence checking (strict order for streams, a sliding replay
 //     window for datagrams);
 //   - the RFC 3961 simplified profile for the AES enctypes of RFC 3962 (17, 18)
-//     and RFC 8009 (19, 20), with keys derived once per context.
+//     and RFC 8009 (19, 20), with keys derived once per context;
+//   - the MIT keytab file format (LoadKeytab, ParseKeytab), checked before
+//     gokrb5 decodes it, and MIT's acceptor key lookup: kvno 0 entries match
+//     any kvno, entries holding only the low 8 bits of a kvno match it, and a
+//     ticket naming no keytab principal exactly (an alias, a case difference)
+//     is tried with the configured principals' keys of its enctype, a bounded
+//     number of them;
+//   - context expiry at the ticket's end time (Context.CheckExpiry).
 //
 // Kerberos messages (tickets, authenticators, PACs) are decoded with
 // github.com/jcmturner/gokrb5/v8, which this package wraps thinly: every input
-// is length-checked before gokrb5 sees it and panics are recovered at the
-// trust boundary (see Acceptor.Accept). Identity is taken from the ticket, never
-// from the authenticator alone.
+// is length-checked before gokrb5 sees it, panics are recovered at the trust
+// boundary (Acceptor.Accept runs as named steps behind one recover), and
+// gokrb5's error texts, which can quote the input, are replaced by our own.
+// Identity is taken from the ticket, never from the authenticator alone; the
+// service principal is the keytab entry whose key opened the ticket, not the
+// unprotected sname beside it.
+//
+// Every error wraps exactly one of the sentinel errors in errors.go; error
+// texts never carry keys, decrypted bytes or file contents, and names taken
+// from the wire are quoted.
 //
 // It does not do: sockets (callers move tokens), credential acquisition (the
 // initiator takes a service ticket from the caller), delegation, DCE-style

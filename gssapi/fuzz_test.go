@@ -2,7 +2,9 @@ package gssapi
 
 import (
 	"bytes"
+	"errors"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -48,6 +50,10 @@ func FuzzAccept(f *testing.F) {
 	f.Add(loadGoldenAPReq(f, kt, "dante-krb5-rc4-hmac").token)
 	f.Add([]byte{0x60, 0x00})
 	now := func() time.Time { return seed.ctime }
+	secrets := [][]byte{seed.sessionKey.KeyValue}
+	for _, e := range kt.Entries {
+		secrets = append(secrets, e.Key.KeyValue)
+	}
 	f.Fuzz(func(t *testing.T, tok []byte) {
 		a, err := NewAcceptor(AcceptorConfig{Keytab: kt, Now: now, ReplayCache: NewReplayCache(4)})
 		if err != nil {
@@ -60,7 +66,43 @@ func FuzzAccept(f *testing.F) {
 		if err != nil && (ctx != nil || rep != nil) {
 			t.Fatal("refused but returned a context")
 		}
+		if err != nil {
+			checkErrorHygiene(t, err, secrets)
+		}
 	})
+}
+
+// sentinels are the package's sentinel errors.
+var sentinels = []error{
+	ErrDefectiveToken, ErrBadMech, ErrBadIntegrity, ErrDuplicateToken, ErrOldToken, ErrUnseqToken,
+	ErrGapToken, ErrWrongDirection, ErrWrongKey, ErrReplay, ErrReplayCacheFull, ErrReplayQuota, ErrSkew,
+	ErrTicketExpired, ErrTicketNotYetValid, ErrClientMismatch, ErrBadAddress, ErrPrincipalNotAllowed,
+	ErrNoKey, ErrKRBError, ErrContextExpired, ErrUnsupportedEnctype, ErrBadName, ErrBadKeytab, ErrNoAESKey,
+	ErrFailure,
+}
+
+// checkErrorHygiene: err wraps exactly one sentinel, and its text is one
+// line that shows none of the secrets (keys, decrypted bytes).
+func checkErrorHygiene(t *testing.T, err error, secrets [][]byte) {
+	t.Helper()
+	n := 0
+	for _, s := range sentinels {
+		if errors.Is(err, s) {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Fatalf("error wraps %d sentinels: %v", n, err)
+	}
+	msg := err.Error()
+	if strings.ContainsAny(msg, "\n\r") {
+		t.Fatalf("multi-line error %q", msg)
+	}
+	for _, k := range secrets {
+		if keyLeaks(msg, k) {
+			t.Fatalf("error shows secret bytes: %s", msg)
+		}
+	}
 }
 
 // FuzzUnwrap feeds arbitrary tokens to Unwrap and VerifyMIC of contexts with

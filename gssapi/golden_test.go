@@ -25,8 +25,8 @@ type goldenSession struct {
 
 func goldenKeytab(tb testing.TB) *keytab.Keytab {
 	tb.Helper()
-	kt := keytab.New()
-	if err := kt.Unmarshal(golden.Keytab()); err != nil {
+	kt, err := ParseKeytab(golden.Keytab())
+	if err != nil {
 		tb.Fatal(err)
 	}
 	return kt

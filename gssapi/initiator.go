@@ -1,7 +1,6 @@
 package gssapi
 
 import (
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -79,11 +78,11 @@ func NewInitiator(cfg InitiatorConfig) (*Initiator, []byte, error) {
 	}
 	ab, err := auth.Marshal()
 	if err != nil {
-		return nil, nil, fmt.Errorf("gssapi: marshal authenticator: %w", err)
+		return nil, nil, fmt.Errorf("%w: marshal authenticator: %w", ErrFailure, err)
 	}
 	ed, err := encrypt(ab, cfg.SessionKey, keyusage.AP_REQ_AUTHENTICATOR, "authenticator")
 	if err != nil {
-		return nil, nil, fmt.Errorf("gssapi: encrypt authenticator: %w", err)
+		return nil, nil, err
 	}
 	req := messages.APReq{
 		PVNO:                   iana.PVNO,
@@ -97,7 +96,7 @@ func NewInitiator(cfg InitiatorConfig) (*Initiator, []byte, error) {
 	}
 	rb, err := req.Marshal()
 	if err != nil {
-		return nil, nil, fmt.Errorf("gssapi: marshal AP-REQ: %w", err)
+		return nil, nil, fmt.Errorf("%w: marshal AP-REQ: %w", ErrFailure, err)
 	}
 	return in, appendInitialToken(nil, tokIDAPReq, rb), nil
 }
@@ -106,11 +105,11 @@ func NewInitiator(cfg InitiatorConfig) (*Initiator, []byte, error) {
 // was not requested) and returns the established context.
 func (in *Initiator) Complete(token []byte) (ctx *Context, err error) {
 	if in.done {
-		return nil, errors.New("gssapi: initiator already complete")
+		return nil, fmt.Errorf("%w: initiator already complete", ErrFailure)
 	}
 	defer func() {
 		if r := recover(); r != nil {
-			ctx, err = nil, fmt.Errorf("%w: AP-REP decoding failed: %v", ErrDefectiveToken, r)
+			ctx, err = nil, fmt.Errorf("%w: AP-REP decoding failed (%s)", ErrDefectiveToken, panicText(r))
 		}
 	}()
 	base, keyFlag, recvSeq := in.subkey, byte(0), in.seq
@@ -152,7 +151,7 @@ func (in *Initiator) verifyAPRep(token []byte) (*messages.EncAPRepPart, error) {
 	case tokIDKRBError:
 		var ke messages.KRBError
 		if err := ke.Unmarshal(body); err != nil {
-			return nil, fmt.Errorf("%w: KRB-ERROR: %v", ErrDefectiveToken, err)
+			return nil, fmt.Errorf("%w: not a valid KRB-ERROR", ErrDefectiveToken)
 		}
 		return nil, &KRBError{Code: ke.ErrorCode, Text: ke.EText}
 	default:
@@ -160,7 +159,7 @@ func (in *Initiator) verifyAPRep(token []byte) (*messages.EncAPRepPart, error) {
 	}
 	var rep messages.APRep
 	if err := rep.Unmarshal(body); err != nil {
-		return nil, fmt.Errorf("%w: AP-REP: %v", ErrDefectiveToken, err)
+		return nil, fmt.Errorf("%w: not a valid AP-REP", ErrDefectiveToken)
 	}
 	return in.verifyAPRepPart(rep)
 }
@@ -172,7 +171,7 @@ func (in *Initiator) verifyAPRepPart(rep messages.APRep) (*messages.EncAPRepPart
 	}
 	var part messages.EncAPRepPart
 	if err := part.Unmarshal(plain); err != nil {
-		return nil, fmt.Errorf("%w: EncAPRepPart: %v", ErrDefectiveToken, err)
+		return nil, fmt.Errorf("%w: decrypted AP-REP is not a valid EncAPRepPart", ErrDefectiveToken)
 	}
 	if !part.CTime.Equal(in.ctime) || part.Cusec != in.cusec {
 		return nil, fmt.Errorf("%w: AP-REP time does not echo our authenticator", ErrBadIntegrity)

@@ -3,8 +3,8 @@ package gssapi
 import (
 	"bytes"
 	"crypto/rand"
+	"errors"
 	"fmt"
-	"strings"
 
 	krbcrypto "github.com/jcmturner/gokrb5/v8/crypto"
 	"github.com/jcmturner/gokrb5/v8/types"
@@ -13,7 +13,8 @@ import (
 // decrypt decrypts a Kerberos EncryptedData after the checks gokrb5 does not
 // make: the key's enctype matches and the ciphertext is long enough for a
 // confounder and a checksum (gokrb5 panics on shorter input, upstream PR
-// #580). Callers still recover panics at the trust boundary.
+// #580). Callers still recover panics at the trust boundary. Errors never
+// carry the decoder's text, which may quote the input.
 func decrypt(ed types.EncryptedData, key types.EncryptionKey, usage uint32, what string) ([]byte, error) {
 	if ed.EType != key.KeyType {
 		return nil, fmt.Errorf("%w: %s encrypted with enctype %d, key is %d", ErrDefectiveToken, what, ed.EType, key.KeyType)
@@ -24,8 +25,11 @@ func decrypt(ed types.EncryptedData, key types.EncryptionKey, usage uint32, what
 			return nil, err
 		}
 		plain, err := k.decryptMessage(bytes.Clone(ed.Cipher))
+		if errors.Is(err, ErrDefectiveToken) {
+			return nil, fmt.Errorf("%w: %s ciphertext of %d bytes", ErrDefectiveToken, what, len(ed.Cipher))
+		}
 		if err != nil {
-			return nil, fmt.Errorf("%w: %s: %v", ErrBadIntegrity, what, err)
+			return nil, fmt.Errorf("%w: %s does not decrypt with the key", ErrBadIntegrity, what)
 		}
 		return plain, nil
 	}
@@ -35,12 +39,15 @@ func decrypt(ed types.EncryptedData, key types.EncryptionKey, usage uint32, what
 	if err != nil {
 		return nil, &UnsupportedEnctypeError{Enctype: ed.EType, Role: what}
 	}
+	if n := EnctypeKeyLen(ed.EType); n != 0 && len(key.KeyValue) != n {
+		return nil, fmt.Errorf("%w: %s key of %d bytes for %s", ErrDefectiveToken, what, len(key.KeyValue), EnctypeName(ed.EType))
+	}
 	if minLen := et.GetConfounderByteSize() + et.GetHMACBitLength()/8; len(ed.Cipher) < minLen {
 		return nil, fmt.Errorf("%w: %s ciphertext of %d bytes, at least %d needed", ErrDefectiveToken, what, len(ed.Cipher), minLen)
 	}
 	plain, err := et.DecryptMessage(key.KeyValue, ed.Cipher, usage)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %s: %v", ErrBadIntegrity, what, err)
+		return nil, fmt.Errorf("%w: %s does not decrypt with the key", ErrBadIntegrity, what)
 	}
 	return plain, nil
 }
@@ -54,7 +61,7 @@ func newKey(enctype int32, role string) (types.EncryptionKey, error) {
 	}
 	k := make([]byte, p.keyLen)
 	if _, err := rand.Read(k); err != nil {
-		return types.EncryptionKey{}, fmt.Errorf("gssapi: %s: %w", role, err)
+		return types.EncryptionKey{}, fmt.Errorf("%w: %s: %w", ErrFailure, role, err)
 	}
 	return types.EncryptionKey{KeyType: enctype, KeyValue: k}, nil
 }
@@ -64,7 +71,7 @@ func newKey(enctype int32, role string) (types.EncryptionKey, error) {
 func randomSeq() (uint64, error) {
 	var b [4]byte
 	if _, err := rand.Read(b[:]); err != nil {
-		return 0, fmt.Errorf("gssapi: sequence number: %w", err)
+		return 0, fmt.Errorf("%w: sequence number: %w", ErrFailure, err)
 	}
 	return uint64(uint32(b[0])<<24|uint32(b[1])<<16|uint32(b[2])<<8|uint32(b[3])) & 0x3fffffff, nil
 }
@@ -72,10 +79,6 @@ func randomSeq() (uint64, error) {
 // seqFromASN1 reads a Kerberos sequence number (UInt32). Some
 // implementations encode values above 2^31 as negative INTEGERs.
 func seqFromASN1(v int64) uint64 { return uint64(uint32(v)) }
-
-func principalOf(pn types.PrincipalName, realm string) Principal {
-	return Principal{Name: strings.Join(pn.NameString, "/"), Realm: realm}
-}
 
 // checkAESKey refuses keys of enctypes without an RFC 4121 profile here.
 func checkAESKey(k types.EncryptionKey, role string) error {

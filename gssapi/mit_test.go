@@ -2,6 +2,7 @@ package gssapi
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -17,7 +19,6 @@ import (
 	"github.com/gssocks/gssocks/testenv/mitpeer"
 	"github.com/jcmturner/gokrb5/v8/client"
 	"github.com/jcmturner/gokrb5/v8/config"
-	"github.com/jcmturner/gokrb5/v8/keytab"
 )
 
 // The live tests share one throwaway MIT realm per test binary.
@@ -28,7 +29,10 @@ var live struct {
 	keytab string
 }
 
-const alicePassword = "alice-password-1"
+const (
+	alicePassword = "alice-password-1"
+	bobPassword   = "bob-password-1"
+)
 
 var mitEnctypes = []struct {
 	id   int32
@@ -64,9 +68,16 @@ func liveRealm(t *testing.T) *testenv.Realm {
 		live.keytab = filepath.Join(r.Dir, "gssocks.keytab")
 		for _, step := range []func() error{
 			func() error { return r.AddUser("alice", alicePassword) },
+			func() error { return r.AddUser("bob", bobPassword) },
 			func() error { return r.AddService("rcmd/localhost") },
 			func() error { return r.AddService("socks/localhost") },
 			func() error { return r.ExportKeytab(live.keytab, "rcmd/localhost", "socks/localhost") },
+			// For the keytab lookup rules of mitcompat_test.go: a
+			// service whose kvno needs more than 8 bits, and one whose
+			// name has capitals.
+			func() error { return r.AddService(kvno257Service) },
+			func() error { return kadmin(r, "modprinc -kvno 257 "+kvno257Service) },
+			func() error { return r.AddService(caseService) },
 		} {
 			if live.err = step(); live.err != nil {
 				return
@@ -81,7 +92,7 @@ func liveRealm(t *testing.T) *testenv.Realm {
 
 func liveAcceptor(t *testing.T, cfg AcceptorConfig) *Acceptor {
 	t.Helper()
-	kt, err := keytab.Load(live.keytab)
+	kt, err := LoadKeytab(live.keytab)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -236,12 +247,31 @@ func TestMITInitiatorNoMutual(t *testing.T) {
 	if ctx.AcceptorSubkey() || ctx.Flags()&FlagMutual != 0 {
 		t.Fatalf("no-mutual context: subkey %t flags %s", ctx.AcceptorSubkey(), ctx.Flags())
 	}
+	// The context ends with the ticket: MIT's KDC issues it for the
+	// realm's ticket lifetime.
+	end := ctx.Expiry()
+	if d := time.Until(end); d < time.Hour || d > 25*time.Hour {
+		t.Fatalf("ticket end %s", end)
+	}
+	if err := ctx.CheckExpiry(time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if err := ctx.CheckExpiry(end); !errors.Is(err, ErrContextExpired) {
+		t.Fatalf("at the ticket's end: %v", err)
+	}
 	exchange(t, ctx, mit)
 }
 
-// gokrb5Ticket logs alice in with gokrb5 and gets a service ticket whose
-// session key has the enctype.
+// gokrb5Ticket logs alice in with gokrb5 and gets a service ticket for
+// rcmd/localhost whose session key has the enctype.
 func gokrb5Ticket(t *testing.T, r *testenv.Realm, enctype string) InitiatorConfig {
+	t.Helper()
+	return gokrb5TicketFor(t, r, "alice", alicePassword, "rcmd/localhost", enctype)
+}
+
+// gokrb5TicketFor gets a service ticket for user from the realm's KDC with
+// gokrb5's client (which asks for the service name exactly as given).
+func gokrb5TicketFor(t *testing.T, r *testenv.Realm, user, password, service, enctype string) InitiatorConfig {
 	t.Helper()
 	confPath, err := r.ClientConfig(enctype)
 	if err != nil {
@@ -251,16 +281,33 @@ func gokrb5Ticket(t *testing.T, r *testenv.Realm, enctype string) InitiatorConfi
 	if err != nil {
 		t.Fatal(err)
 	}
-	cl := client.NewWithPassword("alice", r.Name, alicePassword, cfg, client.DisablePAFXFAST(true))
+	cl := client.NewWithPassword(user, r.Name, password, cfg, client.DisablePAFXFAST(true))
 	defer cl.Destroy()
 	if err := cl.Login(); err != nil {
 		t.Fatalf("gokrb5 login: %v", err)
 	}
-	tkt, key, err := cl.GetServiceTicket("rcmd/localhost")
+	tkt, key, err := cl.GetServiceTicket(service)
 	if err != nil {
 		t.Fatalf("gokrb5 service ticket: %v", err)
 	}
-	return InitiatorConfig{Client: Principal{Name: "alice", Realm: r.Name}, Ticket: tkt, SessionKey: key}
+	return InitiatorConfig{Client: Principal{Name: user, Realm: r.Name}, Ticket: tkt, SessionKey: key}
+}
+
+// kadmin runs one kadmin.local query on the realm; kadmin.local exits 0
+// when a query fails, so its output is checked for an error line.
+func kadmin(r *testenv.Realm, query string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	out, err := r.Run(ctx, nil, "kadmin.local", "-r", r.Name, "-q", query)
+	if err != nil {
+		return err
+	}
+	for _, line := range strings.Split(string(out), "\n") {
+		if cmd, _, ok := strings.Cut(line, ": "); ok && (cmd == "modify_principal" || cmd == "modprinc" || cmd == "kadmin.local") {
+			return fmt.Errorf("kadmin.local -q %q: %s", query, out)
+		}
+	}
+	return nil
 }
 
 // TestOurInitiatorMITAcceptor: our initiator against MIT's
@@ -405,8 +452,8 @@ func TestAcceptorRefusals(t *testing.T) {
 		}
 	})
 	t.Run("replay cache is per realm", func(t *testing.T) {
-		a := replayKeyOf(Principal{"alice", "A.TEST"}, Principal{"rcmd/x", "A.TEST"}, []byte{1, 2, 3})
-		b := replayKeyOf(Principal{"alice", "B.TEST"}, Principal{"rcmd/x", "A.TEST"}, []byte{1, 2, 3})
+		a := replayKeyOf(Principal{"alice", "A.TEST"}, []byte{1, 2, 3})
+		b := replayKeyOf(Principal{"alice", "B.TEST"}, []byte{1, 2, 3})
 		if a == b {
 			t.Fatal("replay key ignores the client realm")
 		}

@@ -24,7 +24,7 @@ const pacLogonInfo = 1
 func adInfoFromTicket(etp *messages.EncTicketPart, serviceKey types.EncryptionKey) (info *ADInfo, err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			info, err = nil, fmt.Errorf("%w: PAC decoding failed: %v", ErrDefectiveToken, r)
+			info, err = nil, fmt.Errorf("%w: PAC decoding failed (%s)", ErrDefectiveToken, panicText(r))
 		}
 	}()
 	for _, ad := range etp.AuthorizationData {
@@ -33,7 +33,7 @@ func adInfoFromTicket(etp *messages.EncTicketPart, serviceKey types.EncryptionKe
 		}
 		var inner types.AuthorizationData
 		if err := inner.Unmarshal(ad.ADData); err != nil {
-			return nil, fmt.Errorf("%w: AD-IF-RELEVANT: %v", ErrDefectiveToken, err)
+			return nil, fmt.Errorf("%w: AD-IF-RELEVANT is not valid AuthorizationData", ErrDefectiveToken)
 		}
 		for _, e := range inner {
 			if e.ADType != adtype.ADWin2KPAC {
@@ -48,7 +48,7 @@ func adInfoFromTicket(etp *messages.EncTicketPart, serviceKey types.EncryptionKe
 func decodePAC(b []byte, serviceKey types.EncryptionKey) (*ADInfo, error) {
 	var p pac.PACType
 	if err := p.Unmarshal(b); err != nil {
-		return nil, fmt.Errorf("%w: PAC: %v", ErrDefectiveToken, err)
+		return nil, fmt.Errorf("%w: PAC does not decode", ErrDefectiveToken)
 	}
 	hasLogon := false
 	for _, buf := range p.Buffers {
@@ -61,7 +61,7 @@ func decodePAC(b []byte, serviceKey types.EncryptionKey) (*ADInfo, error) {
 		return nil, nil
 	}
 	if err := p.ProcessPACInfoBuffers(serviceKey, log.New(io.Discard, "", 0)); err != nil {
-		return nil, fmt.Errorf("%w: PAC: %v", ErrBadIntegrity, err)
+		return nil, fmt.Errorf("%w: PAC signature or logon info does not verify", ErrBadIntegrity)
 	}
 	k := p.KerbValidationInfo
 	info := &ADInfo{

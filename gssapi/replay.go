@@ -2,102 +2,195 @@ package gssapi
 
 import (
 	"crypto/sha256"
+	"encoding/binary"
 	"fmt"
 	"sync"
 	"time"
 )
 
-// DefaultReplayCacheEntries is the replay cache cap when none is configured:
-// at 1000 contexts per second with a 5-minute skew window about 600 000
-// authenticators are live; each entry costs about 100 bytes.
+// DefaultReplayCacheEntries is the replay cache cap when none is configured.
+// Entries live twice the clock skew (10 minutes by default), so at 1000
+// contexts per second about 600 000 are live; each costs about 100 bytes.
 const DefaultReplayCacheEntries = 1 << 20
+
+// replayShareDivisor sets the default per-principal share: a sixteenth of
+// the cache, so at least 16 principals must flood together to fill it.
+const replayShareDivisor = 16
+
+// ReplayCacheConfig sizes a ReplayCache.
+type ReplayCacheConfig struct {
+	// MaxEntries caps the live authenticators (DefaultReplayCacheEntries
+	// if <= 0).
+	MaxEntries int
+	// MaxPerPrincipal caps the live authenticators of one client principal
+	// (name@REALM). Default: MaxEntries/16, but at least min(MaxEntries,
+	// 64) so small caches stay usable.
+	MaxPerPrincipal int
+}
 
 type replayKey [sha256.Size]byte
 
+// replayOwner counts one client principal's live entries; queue entries
+// point to it, so the name is stored once.
+type replayOwner struct {
+	name string
+	live int
+}
+
 type replayEntry struct {
 	key     replayKey
-	expires time.Time
+	owner   *replayOwner
+	expires int64 // Unix nanoseconds
 }
 
-// ReplayCache remembers AP-REQ authenticators until they could no longer
-// pass the clock-skew check (RFC 4120 §3.2.3). It is bounded: at its cap,
-// expired entries are swept and, if it is still full, new authenticators are
-// refused (ErrReplayCacheFull) rather than forgetting live ones. Safe for
-// concurrent use; share one per acceptor identity across reloads.
+// ReplayCache remembers AP-REQ authenticators (RFC 4120 §3.2.3) until they
+// could no longer pass the clock-skew check. Entries are keyed only on
+// authenticated bytes: the authenticator ciphertext, which only the holder
+// of the session key can produce and which covers ctime, cusec and a random
+// confounder, and the client principal from the decrypted ticket. Nothing
+// outside the encryption (the ticket's sname, its kvno) takes part, so a
+// captured AP-REQ whose sname is rewritten to another principal sharing
+// the key is still a replay.
+//
+// It is bounded twice: each client principal may hold at most its share
+// (ErrReplayQuota for that principal only), and all together at most the
+// cap (ErrReplayCacheFull). A live entry is never dropped to make room: a
+// full cache refuses new authenticators rather than risk accepting a
+// replay. Every entry lives the same time from its insertion (twice the
+// skew: the longest an authenticator the skew check accepted can stay
+// acceptable), so a client cannot lengthen its entries by dating its
+// authenticators at the edge of the window, and expiry is in insertion
+// order (amortised O(1) per check). Safe for concurrent use; share one per
+// acceptor identity across reloads.
 type ReplayCache struct {
-	mu      sync.Mutex
-	max     int
-	entries map[replayKey]time.Time
-	order   []replayEntry // insertion order, for sweeping
-	swept   time.Time
+	mu     sync.Mutex
+	max    int
+	share  int
+	keys   map[replayKey]int64 // expiry, Unix nanoseconds
+	owners map[string]*replayOwner
+	queue  []replayEntry // insertion order; live entries from head
+	head   int
+	peak   int // most live entries since the maps were last rebuilt
 }
-
-// replaySweepInterval bounds how long expired entries linger below the cap.
-const replaySweepInterval = 30 * time.Second
 
 // NewReplayCache returns a cache holding at most maxEntries live
-// authenticators (DefaultReplayCacheEntries if maxEntries <= 0).
+// authenticators (DefaultReplayCacheEntries if maxEntries <= 0), with the
+// default per-principal share.
 func NewReplayCache(maxEntries int) *ReplayCache {
-	if maxEntries <= 0 {
-		maxEntries = DefaultReplayCacheEntries
+	return NewReplayCacheWith(ReplayCacheConfig{MaxEntries: maxEntries})
+}
+
+// NewReplayCacheWith returns a cache sized by cfg.
+func NewReplayCacheWith(cfg ReplayCacheConfig) *ReplayCache {
+	rc := &ReplayCache{max: cfg.MaxEntries, share: cfg.MaxPerPrincipal}
+	if rc.max <= 0 {
+		rc.max = DefaultReplayCacheEntries
 	}
-	return &ReplayCache{max: maxEntries, entries: make(map[replayKey]time.Time)}
+	if rc.share <= 0 {
+		rc.share = max(rc.max/replayShareDivisor, min(rc.max, 64))
+	}
+	rc.share = min(rc.share, rc.max)
+	rc.keys = make(map[replayKey]int64)
+	rc.owners = make(map[string]*replayOwner)
+	return rc
 }
 
 // Len is the number of remembered authenticators.
 func (rc *ReplayCache) Len() int {
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
-	return len(rc.entries)
+	return len(rc.queue) - rc.head
 }
 
-// replayKeyOf identifies an authenticator: client, client realm, service and
-// the authenticator ciphertext (which covers ctime, cusec and the random
-// confounder).
-func replayKeyOf(client, service Principal, authCipher []byte) replayKey {
+// PrincipalShare is the most live authenticators one client principal may
+// hold.
+func (rc *ReplayCache) PrincipalShare() int { return rc.share }
+
+// replayKeyOf identifies an authenticator by its client (from the
+// decrypted ticket) and its ciphertext. Fields are length-prefixed so no
+// two different inputs hash alike by concatenation.
+func replayKeyOf(client Principal, authCipher []byte) replayKey {
 	h := sha256.New()
-	for _, s := range []string{client.Name, client.Realm, service.Name, service.Realm} {
-		h.Write([]byte(s))
-		h.Write([]byte{0})
+	for _, b := range [][]byte{[]byte(client.Name), []byte(client.Realm), authCipher} {
+		var n [4]byte
+		binary.BigEndian.PutUint32(n[:], uint32(len(b)))
+		h.Write(n[:])
+		h.Write(b)
 	}
-	h.Write(authCipher)
 	var k replayKey
 	h.Sum(k[:0])
 	return k
 }
 
-// check records key until expires, or fails if it is already there.
-func (rc *ReplayCache) check(key replayKey, now, expires time.Time) error {
+// check records key for owner (the client principal) until now+lifetime,
+// or fails: ErrReplay if it is there already, then ErrReplayCacheFull if
+// the cache is at its cap, then ErrReplayQuota if the owner holds its
+// share. Replays are refused whatever the quota.
+func (rc *ReplayCache) check(key replayKey, owner string, now time.Time, lifetime time.Duration) error {
+	t := now.UnixNano()
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
-	if exp, ok := rc.entries[key]; ok && now.Before(exp) {
+	rc.expire(t)
+	if exp, ok := rc.keys[key]; ok && t < exp {
 		return fmt.Errorf("%w: authenticator seen before", ErrReplay)
 	}
-	if len(rc.entries) >= rc.max {
-		rc.sweep(now)
-		if len(rc.entries) >= rc.max {
-			return fmt.Errorf("%w: %d live authenticators", ErrReplayCacheFull, len(rc.entries))
-		}
-	} else if now.Sub(rc.swept) > replaySweepInterval {
-		rc.sweep(now)
+	if live := len(rc.queue) - rc.head; live >= rc.max {
+		return fmt.Errorf("%w: %d live authenticators", ErrReplayCacheFull, live)
 	}
-	rc.entries[key] = expires
-	rc.order = append(rc.order, replayEntry{key, expires})
+	o := rc.owners[owner]
+	if o != nil && o.live >= rc.share {
+		return fmt.Errorf("%w: %s holds %d live authenticators, its share", ErrReplayQuota, quote(owner), o.live)
+	}
+	if o == nil {
+		o = &replayOwner{name: owner}
+		rc.owners[owner] = o
+	}
+	o.live++
+	exp := t + int64(lifetime)
+	rc.keys[key] = exp
+	rc.queue = append(rc.queue, replayEntry{key: key, owner: o, expires: exp})
+	rc.peak = max(rc.peak, len(rc.queue)-rc.head)
 	return nil
 }
 
-// sweep drops expired entries. Expiry times are almost but not exactly in
-// insertion order (clients' clocks differ), so it scans the whole queue.
-func (rc *ReplayCache) sweep(now time.Time) {
-	kept := rc.order[:0]
-	for _, e := range rc.order {
-		if now.Before(e.expires) {
-			kept = append(kept, e)
-		} else if exp, ok := rc.entries[e.key]; ok && !now.Before(exp) {
-			delete(rc.entries, e.key)
+// expire drops the entries at the head of the queue that have expired.
+// Lifetimes are equal unless the skew changed on a reload, so the queue is
+// in expiry order; an entry stuck behind a longer-lived one expires late,
+// which errs on the side of refusing.
+func (rc *ReplayCache) expire(t int64) {
+	for rc.head < len(rc.queue) && rc.queue[rc.head].expires <= t {
+		e := &rc.queue[rc.head]
+		if rc.keys[e.key] == e.expires {
+			delete(rc.keys, e.key)
 		}
+		if e.owner.live--; e.owner.live == 0 {
+			delete(rc.owners, e.owner.name)
+		}
+		*e = replayEntry{}
+		rc.head++
 	}
-	clear(rc.order[len(kept):])
-	rc.order = kept
-	rc.swept = now
+	live := len(rc.queue) - rc.head
+	if rc.head >= 1024 && rc.head >= live {
+		// Reuse the front of the slice; shrink it after a flood.
+		q := rc.queue[:0]
+		if cap(rc.queue) > 4096 && live < cap(rc.queue)/4 {
+			q = make([]replayEntry, 0, 2*live)
+		}
+		n := copy(q[:live], rc.queue[rc.head:])
+		clear(rc.queue[n:len(rc.queue)])
+		rc.queue, rc.head = q[:n], 0
+	}
+	if rc.peak > 65536 && live < rc.peak/4 {
+		// Go maps keep their buckets; rebuild them so a past flood does
+		// not hold its memory for good.
+		keys := make(map[replayKey]int64, live)
+		for k, v := range rc.keys {
+			keys[k] = v
+		}
+		owners := make(map[string]*replayOwner, len(rc.owners))
+		for k, v := range rc.owners {
+			owners[k] = v
+		}
+		rc.keys, rc.owners, rc.peak = keys, owners, live
+	}
 }

@@ -11,28 +11,95 @@ import (
 func TestReplayCacheExpiryAndCap(t *testing.T) {
 	rc := NewReplayCache(3)
 	now := time.Unix(1_700_000_000, 0)
-	key := func(i int) replayKey {
-		return replayKeyOf(Principal{"alice", "EXAMPLE.TEST"}, Principal{"rcmd/gw", "EXAMPLE.TEST"}, []byte(fmt.Sprint(i)))
-	}
+	const life = 10 * time.Minute
+	alice := Principal{"alice", "EXAMPLE.TEST"}
+	key := func(i int) replayKey { return replayKeyOf(alice, []byte(fmt.Sprint(i))) }
 	for i := range 3 {
-		if err := rc.check(key(i), now, now.Add(5*time.Minute)); err != nil {
+		if err := rc.check(key(i), alice.String(), now, life); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := rc.check(key(0), now.Add(time.Minute), now.Add(6*time.Minute)); !errors.Is(err, ErrReplay) {
+	if err := rc.check(key(0), alice.String(), now.Add(time.Minute), life); !errors.Is(err, ErrReplay) {
 		t.Fatalf("replay within the window: %v", err)
 	}
-	if err := rc.check(key(3), now.Add(time.Minute), now.Add(6*time.Minute)); !errors.Is(err, ErrReplayCacheFull) {
+	if err := rc.check(key(3), "bob@EXAMPLE.TEST", now.Add(time.Minute), life); !errors.Is(err, ErrReplayCacheFull) {
 		t.Fatalf("full cache: %v", err)
 	}
-	// Past the skew window the entries expire: room again, and an old
-	// authenticator no longer counts (the skew check refuses it anyway).
-	later := now.Add(5*time.Minute + time.Second)
-	if err := rc.check(key(3), later, later.Add(5*time.Minute)); err != nil {
+	// Entries live a fixed time from insertion, whatever the
+	// authenticator's own time: just before, the replay is still refused.
+	if err := rc.check(key(0), alice.String(), now.Add(life-time.Nanosecond), life); !errors.Is(err, ErrReplay) {
+		t.Fatalf("replay just before expiry: %v", err)
+	}
+	later := now.Add(life)
+	if err := rc.check(key(3), alice.String(), later, life); err != nil {
 		t.Fatalf("after expiry: %v", err)
 	}
 	if rc.Len() != 1 {
-		t.Fatalf("%d entries after the sweep, want 1", rc.Len())
+		t.Fatalf("%d entries after expiry, want 1", rc.Len())
+	}
+}
+
+// TestReplayCachePrincipalShare: one principal fills its share and is
+// refused with ErrReplayQuota; another principal is still served; the
+// first one's replays are still ErrReplay, not quota errors.
+func TestReplayCachePrincipalShare(t *testing.T) {
+	rc := NewReplayCacheWith(ReplayCacheConfig{MaxEntries: 100, MaxPerPrincipal: 10})
+	now := time.Unix(1_700_000_000, 0)
+	const life = 10 * time.Minute
+	a, b := Principal{"mallory", "R"}, Principal{"alice", "R"}
+	for i := range 50 {
+		err := rc.check(replayKeyOf(a, []byte(fmt.Sprint(i))), a.String(), now, life)
+		if (i < 10) != (err == nil) || (i >= 10 && !errors.Is(err, ErrReplayQuota)) {
+			t.Fatalf("flood %d: %v", i, err)
+		}
+	}
+	for i := range 10 {
+		if err := rc.check(replayKeyOf(b, []byte(fmt.Sprint(i))), b.String(), now, life); err != nil {
+			t.Fatalf("other principal refused: %v", err)
+		}
+	}
+	if err := rc.check(replayKeyOf(a, []byte("3")), a.String(), now, life); !errors.Is(err, ErrReplay) {
+		t.Fatalf("replay of a flooder's authenticator: %v", err)
+	}
+	if rc.Len() != 20 {
+		t.Fatalf("%d entries, want 20", rc.Len())
+	}
+	// The share frees as entries expire.
+	if err := rc.check(replayKeyOf(a, []byte("new")), a.String(), now.Add(life), life); err != nil {
+		t.Fatalf("after expiry: %v", err)
+	}
+}
+
+func TestReplayCacheDefaults(t *testing.T) {
+	for _, c := range []struct{ max, share int }{{0, DefaultReplayCacheEntries / 16}, {2, 2}, {100, 64}, {10000, 625}} {
+		if got := NewReplayCache(c.max).PrincipalShare(); got != c.share {
+			t.Errorf("cap %d: share %d, want %d", c.max, got, c.share)
+		}
+	}
+}
+
+// TestReplayCacheBoundedAfterFlood: the queue and maps give their memory
+// back once a flood has expired, and expiry keeps working across
+// compactions.
+func TestReplayCacheBoundedAfterFlood(t *testing.T) {
+	rc := NewReplayCacheWith(ReplayCacheConfig{MaxEntries: 200_000, MaxPerPrincipal: 200_000})
+	now := time.Unix(1_700_000_000, 0)
+	p := Principal{"u", "R"}
+	for i := range 100_000 {
+		if err := rc.check(replayKeyOf(p, []byte(fmt.Sprint(i))), p.String(), now, time.Minute); err != nil {
+			t.Fatal(err)
+		}
+	}
+	later := now.Add(time.Minute)
+	for i := range 10 {
+		if err := rc.check(replayKeyOf(p, []byte(fmt.Sprint("late", i))), p.String(), later, time.Minute); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	if live := len(rc.queue) - rc.head; live != 10 || cap(rc.queue) > 4096 || len(rc.keys) != 10 || rc.owners["u@R"].live != 10 {
+		t.Fatalf("after the flood: %d live, queue cap %d, %d keys", live, cap(rc.queue), len(rc.keys))
 	}
 }
 
@@ -46,8 +113,8 @@ func TestReplayCacheConcurrent(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for i := range 500 {
-				k := replayKeyOf(Principal{"u", "R"}, Principal{"s", "R"}, []byte(fmt.Sprint(i)))
-				if rc.check(k, now, now.Add(time.Minute)) == nil {
+				k := replayKeyOf(Principal{"u", "R"}, []byte(fmt.Sprint(i)))
+				if rc.check(k, "u@R", now, time.Minute) == nil {
 					if _, dup := accepted.LoadOrStore(i, g); dup {
 						t.Errorf("authenticator %d accepted twice", i)
 					}

@@ -63,7 +63,7 @@ func (c *Context) Wrap(dst, msg []byte, conf bool) ([]byte, error) {
 	dst = append(dst, hdr[:]...)
 	p := dst[start+wrapHeaderLen : start+wrapHeaderLen+plainLen]
 	if _, err := rand.Read(p[:confounderLen]); err != nil {
-		return dst[:start], fmt.Errorf("gssapi: confounder: %w", err)
+		return dst[:start], fmt.Errorf("%w: confounder: %w", ErrFailure, err)
 	}
 	copy(p[confounderLen:], msg)
 	copy(p[confounderLen+len(msg):], hdr[:])

@@ -10,52 +10,11 @@ import (
 	"unicode/utf8"
 )
 
-// Identity is who the client authenticated as. The zero Identity is an
-// unauthenticated (no_auth) session.
-type Identity struct {
-	Principal   string // "alice@EXAMPLE.TEST"; "" when unauthenticated
-	Name, Realm string // "alice", "EXAMPLE.TEST"; derived from Principal when empty
-	UserSID     string // from the PAC, when the ticket has one
-	GroupSIDs   []string
-}
-
-// Authenticated reports whether id names a principal.
-func (id Identity) Authenticated() bool { return id.Principal != "" || id.Name != "" }
-
-func (id Identity) String() string {
-	if !id.Authenticated() {
-		return "unauthenticated client"
-	}
-	p, _, _ := id.parts()
-	return p
-}
-
-// parts returns "name@REALM", name and realm, filling in whichever of
-// Principal and Name/Realm the caller left out.
-func (id Identity) parts() (principal, name, realm string) {
-	principal, name, realm = id.Principal, id.Name, id.Realm
-	if principal == "" {
-		if name != "" {
-			principal = name + "@" + realm
-		}
-		return
-	}
-	if name == "" || realm == "" {
-		if i := strings.LastIndexByte(principal, '@'); i >= 0 {
-			if name == "" {
-				name = principal[:i]
-			}
-			if realm == "" {
-				realm = principal[i+1:]
-			}
-		} else if name == "" {
-			name = principal
-		}
-	}
-	return
-}
-
-// Request is a SOCKS5 request to decide.
+// Request is a SOCKS5 request to decide. The engine normalises the
+// destination again (a Host that is an address literal is that address;
+// every address goes through CanonicalAddr), but the caller must dial
+// what NormalizeDest and CanonicalAddrs return, so that the addresses
+// judged are the addresses dialled.
 type Request struct {
 	Identity Identity
 	Source   netip.Addr // the client's address
@@ -94,7 +53,13 @@ type Decision struct {
 	// Reason is for people: `rule "staff" allows`, `rule "deny-db" denies`,
 	// `no rule matches (default deny)`, `protection clear not accepted by
 	// rule "staff" (accepts integrity, confidentiality)`.
-	Reason                  string
+	Reason string
+	// GatewayLocal says why the destination is gateway-local, like
+	// "0.0.0.0 is the unspecified address, which the kernel delivers to
+	// the gateway itself"; "" when it is not. It is set whoever decided:
+	// Rule is GatewayLocalRule only when the built-in deny overrode an
+	// allow rule.
+	GatewayLocal            string
 	IdleTimeout             time.Duration // from the rule; 0: Timeouts.Idle
 	MaxSessionsPerPrincipal int           // from the rule; 0: no limit
 }
@@ -136,18 +101,22 @@ type LevelChoice struct {
 // Engine decides requests by a list of rules. It is immutable and safe for
 // concurrent use.
 type Engine struct {
-	rules []*compiled
+	rules  []*compiled
+	gl     GatewayLocal
+	local  localSet
+	realms realmTable
 }
 
 // compiled is a Rule prepared for matching.
 type compiled struct {
 	Rule
-	sids     map[string]struct{}
-	commands uint8 // bit 1<<Command
-	levels   uint8 // bit 1<<Level
-	names    map[string]struct{}
-	suffixes []string // ".corp.example.test" for "*.corp.example.test"
-	nets     []netip.Prefix
+	sids        map[string]struct{}
+	commands    uint8 // bit 1<<Command
+	levels      uint8 // bit 1<<Level
+	names       map[string]struct{}
+	suffixes    []string // ".corp.example.test" for "*.corp.example.test"
+	nets        []netip.Prefix
+	foldedPrins []string // Principals lower-cased, for case-insensitive identities
 
 	allowReason, denyReason string
 }
@@ -156,15 +125,65 @@ type compiled struct {
 // invariant the matchers rely on.
 var ErrInvalidRule = errors.New("policy: invalid rule")
 
+// ErrInvalidOption is wrapped by NewEngine's errors for an Option it
+// cannot use: an invalid network or address, a realm without a name or
+// listed twice.
+var ErrInvalidOption = errors.New("policy: invalid engine option")
+
+// Option sets what an Engine decides by besides its rules. Without
+// options an Engine has the built-in gateway-local deny on, knows none of
+// the gateway's interface addresses, and has the default settings for
+// every realm.
+type Option func(*options)
+
+type options struct {
+	gl     GatewayLocal
+	ifaces []netip.Addr
+	realms []Realm
+}
+
+// WithGatewayLocal configures the built-in gateway-local deny.
+func WithGatewayLocal(g GatewayLocal) Option {
+	return func(o *options) { o.gl = GatewayLocal{Off: g.Off, Extra: cloneNil(g.Extra)} }
+}
+
+// WithLocalAddrs gives the gateway's own addresses (its interfaces'), which
+// are gateway-local. The caller lists them; the engine does no I/O.
+func WithLocalAddrs(addrs []netip.Addr) Option {
+	return func(o *options) { o.ifaces = cloneNil(addrs) }
+}
+
+// WithRealms gives the settings of realms; others get the zero Realm's.
+func WithRealms(realms []Realm) Option {
+	return func(o *options) { o.realms = cloneNil(realms) }
+}
+
 // NewEngine prepares rules for matching, in order: the first matching rule
 // decides. It copies them, and checks what matching relies on, failing
 // with an error wrapping ErrInvalidRule for: an empty or repeated name, an
 // unknown action or command, an invalid network, a destination that is
 // neither a network nor a lower-case name (without a trailing dot), an
 // inverted port range, or a protection level above confidentiality. The
-// config package only builds rules that pass.
-func NewEngine(rules []Rule) (*Engine, error) {
-	e := &Engine{rules: make([]*compiled, 0, len(rules))}
+// config package only builds rules that pass. Invalid options fail with
+// ErrInvalidOption.
+func NewEngine(rules []Rule, opts ...Option) (*Engine, error) {
+	var o options
+	for _, f := range opts {
+		f(&o)
+	}
+	e := &Engine{rules: make([]*compiled, 0, len(rules)), gl: o.gl}
+	for _, p := range o.gl.Extra {
+		if !p.IsValid() {
+			return nil, fmt.Errorf("%w: invalid gateway-local network %s", ErrInvalidOption, p)
+		}
+		e.local.extra = append(e.local.extra, p.Masked())
+	}
+	e.local.off = o.gl.Off
+	e.local.ifaces = localAddrs(o.ifaces)
+	var err error
+	if e.realms, err = newRealmTable(o.realms); err != nil {
+		return nil, fmt.Errorf("%w: %s", ErrInvalidOption, err)
+	}
 	seen := make(map[string]struct{}, len(rules))
 	for i := range rules {
 		r := rules[i].clone()
@@ -178,6 +197,45 @@ func NewEngine(rules []Rule) (*Engine, error) {
 		e.rules = append(e.rules, compile(r))
 	}
 	return e, nil
+}
+
+// localAddrs canonicalises interface addresses for the gateway-local set,
+// dropping invalid ones and zones (fe80::1%eth0 is fe80::1 to matching).
+func localAddrs(addrs []netip.Addr) []netip.Addr {
+	out := CanonicalAddrs(addrs)
+	for i := range out {
+		out[i] = out[i].WithZone("")
+	}
+	return out
+}
+
+// ReplaceLocalAddrs returns an engine like e whose gateway addresses are
+// addrs, for a server that watches its interfaces change. e is unchanged.
+func (e *Engine) ReplaceLocalAddrs(addrs []netip.Addr) *Engine {
+	n := *e
+	n.local.ifaces = localAddrs(addrs)
+	return &n
+}
+
+// GatewayLocal returns the gateway-local settings.
+func (e *Engine) GatewayLocal() GatewayLocal {
+	return GatewayLocal{Off: e.gl.Off, Extra: cloneNil(e.gl.Extra)}
+}
+
+// LocalAddrs returns the gateway addresses the engine knows, canonical and
+// without zones.
+func (e *Engine) LocalAddrs() []netip.Addr { return cloneNil(e.local.ifaces) }
+
+// Realm returns the settings for clients of realm.
+func (e *Engine) Realm(realm string) Realm { return e.realms.get(realm) }
+
+// Realms returns the configured realm settings.
+func (e *Engine) Realms() []Realm { return cloneNil(e.realms.list) }
+
+// Identify is NewIdentity with the settings of c's realm: the Identity
+// the server decides by, from what the acceptor established.
+func (e *Engine) Identify(c Client) (Identity, error) {
+	return NewIdentity(c, e.realms.get(c.Realm))
 }
 
 // validate checks one rule for NewEngine; the error text is for people.
@@ -233,6 +291,9 @@ func compile(r Rule) *compiled {
 			c.sids[strings.ToUpper(s)] = struct{}{}
 		}
 	}
+	for _, p := range r.Principals {
+		c.foldedPrins = append(c.foldedPrins, strings.ToLower(p))
+	}
 	for _, cmd := range r.Commands {
 		c.commands |= 1 << cmd
 	}
@@ -249,7 +310,13 @@ func compile(r Rule) *compiled {
 			}
 			c.names[d.Name] = struct{}{}
 		default:
-			c.nets = append(c.nets, d.Prefix)
+			// Rules hold networks as written; matching compares
+			// canonical addresses, so unmap an IPv4-mapped network.
+			p := d.Prefix
+			if p.Addr().Is4In6() && p.Bits() >= 96 {
+				p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
+			}
+			c.nets = append(c.nets, p.Masked())
 		}
 	}
 	return c
@@ -268,14 +335,64 @@ func (e *Engine) Rules() []Rule {
 type view struct {
 	r                      *Request
 	principal, name, realm string
+	folded                 string // principal lower-cased, when case-insensitive
 	src                    netip.Addr
 	host                   string
+	// addrs are the addresses judged: canonical, zoneless, with the
+	// address a literal Host stands for, and with the loopback address
+	// that an unspecified or "this network" address reaches.
+	addrs []netip.Addr
+	// noPAC: the client's realm issues no PACs, so unknown groups are
+	// none.
+	noPAC bool
+	// local is the first gateway-local address among addrs, and why.
+	local    netip.Addr
+	localWhy string
 }
 
-func newView(r *Request) view {
+func (e *Engine) newView(r *Request) view {
 	v := view{r: r, src: normAddr(r.Source)}
 	v.principal, v.name, v.realm = r.Identity.parts()
+	if r.Identity.CaseInsensitive {
+		v.folded = strings.ToLower(v.principal)
+	}
+	if v.principal != "" && !r.Identity.GroupsKnown {
+		v.noPAC = e.realms.get(v.realm).NoPAC
+	}
 	v.host = NormalizeHost(r.Host)
+	add := func(a netip.Addr) {
+		for _, b := range v.addrs {
+			if a == b {
+				return
+			}
+		}
+		v.addrs = append(v.addrs, a)
+	}
+	judge := func(a netip.Addr) {
+		if !a.IsValid() {
+			return
+		}
+		a = CanonicalAddr(a).WithZone("")
+		add(a)
+		if alias, ok := thisHostAlias(a); ok {
+			add(alias)
+		}
+	}
+	if a, ok := ParseAddrLiteral(v.host); ok {
+		// A name that is an address is that address, to the resolver
+		// and to the rules: it matches no name rule.
+		v.host = ""
+		judge(a)
+	}
+	for _, a := range r.Addrs {
+		judge(a)
+	}
+	for _, a := range v.addrs {
+		if k := e.local.kind(a); k != "" {
+			v.local, v.localWhy = a, fmt.Sprintf("%s is %s", a, k)
+			break
+		}
+	}
 	return v
 }
 
@@ -284,36 +401,79 @@ func newView(r *Request) view {
 func NormalizeHost(h string) string { return strings.ToLower(strings.TrimSuffix(h, ".")) }
 
 // Decide returns the decision of the first rule matching r, or the default
-// deny.
+// deny; an allow reaching a gateway-local destination that the rule does
+// not name is overridden by the built-in gateway-local deny (GatewayLocal).
 func (e *Engine) Decide(r Request) Decision {
-	v := newView(&r)
-	for _, c := range e.rules {
-		if c.matches(&v) {
-			return c.decide(&r)
-		}
-	}
-	return defaultDeny
+	d, _ := e.explain(r, false)
+	return d
 }
 
-var defaultDeny = Decision{Reason: "no rule matches (default deny)"}
+// defaultDeny is the Reason of the default deny.
+const defaultDeny = "no rule matches (default deny)"
 
-// Explain is Decide that also says why each rule before the deciding one
-// (every rule, for the default deny) did not match.
+// Explain is Decide that also says why each rule before the first
+// matching one (every rule, when none matches) did not match.
 func (e *Engine) Explain(r Request) (Decision, []Miss) {
-	v := newView(&r)
+	return e.explain(r, true)
+}
+
+func (e *Engine) explain(r Request, collect bool) (Decision, []Miss) {
+	v := e.newView(&r)
 	var misses []Miss
 	for _, c := range e.rules {
-		if c.matches(&v) {
-			return c.decide(&r), misses
+		if m := c.match(&v); m != noMatch {
+			d := c.decide(&r, m)
+			d.GatewayLocal = v.localWhy
+			return e.gatewayLocal(d, c, &v), misses
 		}
-		misses = append(misses, Miss{Rule: c.Name, Why: strings.Join(c.why(&v), "; ")})
+		if collect {
+			misses = append(misses, Miss{Rule: c.Name, Why: strings.Join(c.why(&v), "; ")})
+		}
 	}
-	return defaultDeny, misses
+	return Decision{Reason: defaultDeny, GatewayLocal: v.localWhy}, misses
 }
 
-func (c *compiled) decide(r *Request) Decision {
+// gatewayLocal applies the built-in gateway-local deny to the decision d
+// of rule c: an allow stands only if every gateway-local address judged
+// lies in a network of c that is wholly gateway-local.
+func (e *Engine) gatewayLocal(d Decision, c *compiled, v *view) Decision {
+	if !d.Allow || e.local.off || v.localWhy == "" {
+		return d
+	}
+	for _, a := range v.addrs {
+		if e.local.kind(a) == "" {
+			continue
+		}
+		named := false
+		for _, p := range c.nets {
+			if p.Contains(a) && e.local.within(p) {
+				named = true
+				break
+			}
+		}
+		if !named {
+			return Decision{
+				Rule: GatewayLocalRule,
+				Reason: fmt.Sprintf("gateway-local destination refused: %s; rule %q would allow it but names no gateway-local network holding %s",
+					v.localWhy, c.Name, a),
+				GatewayLocal: v.localWhy,
+			}
+		}
+	}
+	return d
+}
+
+// groupsUnknownDeny is added to the reason of a deny rule that matched
+// only because the client's groups are unknown.
+const groupsUnknownDeny = "groups unknown (no PAC): deny rule matches (fail closed)"
+
+func (c *compiled) decide(r *Request, m match) Decision {
 	if c.Action == ActionDeny {
-		return Decision{Rule: c.Name, Reason: c.denyReason}
+		reason := c.denyReason
+		if m == matchGroupsUnknown {
+			reason += " (" + groupsUnknownDeny + ")"
+		}
+		return Decision{Rule: c.Name, Reason: reason}
 	}
 	if !c.accepts(r.Level) {
 		return Decision{Rule: c.Name, Reason: fmt.Sprintf("protection %s not accepted by rule %q (accepts %s)",
@@ -359,10 +519,11 @@ func (e *Engine) ChooseLevel(id Identity, src netip.Addr, requested Level, nec b
 		return LevelChoice{}, &Denied{Reason: fmt.Sprintf("protection level %s is not supported", requested)}
 	}
 	r := Request{Identity: id, Source: src}
-	v := newView(&r)
+	v := e.newView(&r)
 	var cands []*compiled
 	for _, c := range e.rules {
-		if !c.matchesIdentity(&v) {
+		m := c.matchIdentity(&v)
+		if m == noMatch {
 			continue
 		}
 		if c.Action == ActionDeny {
@@ -370,7 +531,7 @@ func (e *Engine) ChooseLevel(id Identity, src netip.Addr, requested Level, nec b
 				continue
 			}
 			if len(cands) == 0 {
-				return LevelChoice{}, &Denied{Rule: c.Name, Reason: c.denyReason}
+				return LevelChoice{}, &Denied{Rule: c.Name, Reason: c.decide(&r, m).Reason}
 			}
 			break
 		}
@@ -435,44 +596,61 @@ func filter(cs []*compiled, f func(*compiled) bool) []*compiled {
 	return out
 }
 
-// matches reports whether every matcher of c matches.
-func (c *compiled) matches(v *view) bool {
-	return c.matchesIdentity(v) &&
-		c.matchCommand(v.r.Command) &&
-		c.matchPort(v.r.Port) &&
-		c.matchDestination(v.host, v.r.Addrs)
+// match is how a rule matched.
+type match uint8
+
+const (
+	noMatch match = iota
+	matched
+	// matchGroupsUnknown: a deny rule with groups matched a client whose
+	// groups are unknown (fail closed).
+	matchGroupsUnknown
+)
+
+// match reports whether every matcher of c matches, and how.
+func (c *compiled) match(v *view) match {
+	m := c.matchIdentity(v)
+	if m == noMatch || !c.matchCommand(v.r.Command) || !c.matchPort(v.r.Port) || !c.matchDestination(v.host, v.addrs) {
+		return noMatch
+	}
+	return m
 }
 
-// matchesIdentity covers what is known before the SOCKS request.
-func (c *compiled) matchesIdentity(v *view) bool {
-	return c.matchPrincipal(v.principal) &&
-		c.matchRealm(v.principal, v.realm) &&
-		c.matchGroups(&v.r.Identity) &&
-		c.matchSource(v.src)
+// matchIdentity covers what is known before the SOCKS request.
+func (c *compiled) matchIdentity(v *view) match {
+	if !c.matchPrincipal(v) || !c.matchRealm(v) || !c.matchSource(v.src) {
+		return noMatch
+	}
+	return c.matchGroups(v)
 }
 
 // why lists the matchers of c that fail for v.
 func (c *compiled) why(v *view) []string {
 	var out []string
-	if !c.matchPrincipal(v.principal) {
+	if !c.matchPrincipal(v) {
 		if v.principal == "" {
 			out = append(out, "principals: unauthenticated session")
 		} else {
-			out = append(out, fmt.Sprintf("principal %s not in principals %v", v.principal, c.Principals))
+			out = append(out, fmt.Sprintf("principal %s not in principals %v%s", v.principal, c.Principals, v.caseNote()))
 		}
 	}
-	if !c.matchRealm(v.principal, v.realm) {
+	if !c.matchRealm(v) {
 		if v.principal == "" {
 			out = append(out, "realms: unauthenticated session")
 		} else {
-			out = append(out, fmt.Sprintf("realm %s not in realms %v", v.realm, c.Realms))
+			out = append(out, fmt.Sprintf("realm %s not in realms %v%s", v.realm, c.Realms, v.caseNote()))
 		}
 	}
-	if !c.matchGroups(&v.r.Identity) {
-		if v.principal == "" {
+	if c.matchGroups(v) == noMatch {
+		switch {
+		case v.principal == "":
 			out = append(out, "groups: unauthenticated session")
-		} else {
+		case v.r.Identity.GroupsKnown:
 			out = append(out, fmt.Sprintf("no SID of the client in groups %v", c.Groups))
+		case v.noPAC:
+			out = append(out, fmt.Sprintf("groups %v: realm %s issues no PAC, so the client is in no group", c.Groups, v.realm))
+		default:
+			out = append(out, fmt.Sprintf("groups %v: groups unknown (no PAC): allow rule does not match", c.Groups))
 		}
 	}
 	if !c.matchSource(v.src) {
@@ -484,8 +662,8 @@ func (c *compiled) why(v *view) []string {
 	if !c.matchPort(v.r.Port) {
 		out = append(out, fmt.Sprintf("port %d not in ports %s", v.r.Port, joinStrings(c.Ports)))
 	}
-	if !c.matchDestination(v.host, v.r.Addrs) {
-		dest := joinStrings(v.r.Addrs)
+	if !c.matchDestination(v.host, v.addrs) {
+		dest := joinStrings(v.addrs)
 		if v.host != "" {
 			dest = v.host + " " + dest
 		}
@@ -498,51 +676,76 @@ func (c *compiled) why(v *view) []string {
 	return out
 }
 
-func (c *compiled) matchPrincipal(principal string) bool {
+func (v *view) caseNote() string {
+	if v.r.Identity.CaseInsensitive {
+		return " (ignoring case)"
+	}
+	return ""
+}
+
+func (c *compiled) matchPrincipal(v *view) bool {
 	if c.Principals == nil {
 		return true
 	}
-	if principal == "" {
+	if v.principal == "" {
 		return false
 	}
-	for _, p := range c.Principals {
-		if globMatch(p, principal) {
+	for i, p := range c.Principals {
+		if v.r.Identity.CaseInsensitive {
+			if globMatch(c.foldedPrins[i], v.folded) {
+				return true
+			}
+		} else if globMatch(p, v.principal) {
 			return true
 		}
 	}
 	return false
 }
 
-func (c *compiled) matchRealm(principal, realm string) bool {
+func (c *compiled) matchRealm(v *view) bool {
 	if c.Realms == nil {
 		return true
 	}
-	if principal == "" {
+	if v.principal == "" {
 		return false
 	}
 	for _, r := range c.Realms {
-		if r == realm {
+		if r == v.realm || v.r.Identity.CaseInsensitive && strings.EqualFold(r, v.realm) {
 			return true
 		}
 	}
 	return false
 }
 
-func (c *compiled) matchGroups(id *Identity) bool {
+// matchGroups: an unauthenticated session is in no group; an
+// authenticated one whose groups are unknown (no verified PAC) fails
+// closed, matched by deny rules and not by allow rules, unless its realm
+// issues no PACs.
+func (c *compiled) matchGroups(v *view) match {
 	if c.SIDs == nil && c.Groups == nil {
-		return true
+		return matched
+	}
+	id := &v.r.Identity
+	if v.principal == "" {
+		return noMatch
+	}
+	if !id.GroupsKnown {
+		if c.Action == ActionDeny && !v.noPAC {
+			return matchGroupsUnknown
+		}
+		return noMatch
 	}
 	if id.UserSID != "" {
 		if _, ok := c.sids[strings.ToUpper(id.UserSID)]; ok {
-			return true
+			return matched
 		}
 	}
 	for _, s := range id.GroupSIDs {
 		if _, ok := c.sids[strings.ToUpper(s)]; ok {
-			return true
+			return matched
 		}
 	}
-	return false
+	return noMatch
 }
 
 func (c *compiled) matchSource(src netip.Addr) bool {
@@ -565,8 +768,9 @@ func (c *compiled) matchPort(port uint16) bool {
 	return false
 }
 
-// matchDestination matches host against the names and addrs against the
-// networks: all of addrs for an allow rule, any for a deny rule.
+// matchDestination matches host against the names and addrs (judged:
+// canonical, zoneless) against the networks: all of addrs for an allow
+// rule, any for a deny rule.
 func (c *compiled) matchDestination(host string, addrs []netip.Addr) bool {
 	if c.Destinations == nil {
 		return true
@@ -586,7 +790,7 @@ func (c *compiled) matchDestination(host string, addrs []netip.Addr) bool {
 	}
 	deny := c.Action == ActionDeny
 	for _, a := range addrs {
-		in := c.inNets(normAddr(a))
+		in := c.inNets(a)
 		if deny && in {
 			return true
 		}

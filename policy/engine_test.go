@@ -47,9 +47,9 @@ func fixture() []Rule {
 }
 
 // newEngine builds the engine from rules and fails the test on an error.
-func newEngine(t testing.TB, rules []Rule) *Engine {
+func newEngine(t testing.TB, rules []Rule, opts ...Option) *Engine {
 	t.Helper()
-	e, err := NewEngine(rules)
+	e, err := NewEngine(rules, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,10 +57,11 @@ func newEngine(t testing.TB, rules []Rule) *Engine {
 }
 
 var (
-	alice = Identity{Principal: "alice@EXAMPLE.TEST", Name: "alice", Realm: "EXAMPLE.TEST"}
+	// Identities with a verified PAC (GroupsKnown) unless noted.
+	alice = Identity{Principal: "alice@EXAMPLE.TEST", Name: "alice", Realm: "EXAMPLE.TEST", GroupsKnown: true}
 	bob   = Identity{Principal: "bob@EXAMPLE.TEST"}
-	carol = Identity{Principal: "carol@EXAMPLE.TEST", GroupSIDs: []string{"S-1-5-21-1-2-3-513", "S-1-5-21-1-2-3-512"}}
-	vic   = Identity{Principal: "vic@EXAMPLE.TEST", UserSID: "S-1-5-21-1-2-3-1200", GroupSIDs: []string{"S-1-5-21-1-2-3-1104"}}
+	carol = Identity{Principal: "carol@EXAMPLE.TEST", GroupSIDs: []string{"S-1-5-21-1-2-3-513", "S-1-5-21-1-2-3-512"}, GroupsKnown: true}
+	vic   = Identity{Principal: "vic@EXAMPLE.TEST", UserSID: "S-1-5-21-1-2-3-1200", GroupSIDs: []string{"S-1-5-21-1-2-3-1104"}, GroupsKnown: true}
 	svcAB = Identity{Principal: "svc-ab@EXAMPLE.TEST"}
 	dave  = Identity{Principal: "dave@PARTNER.TEST"}
 	anon  = Identity{}
@@ -136,8 +137,8 @@ func TestDecide(t *testing.T) {
 		{"admins anywhere", with(req(carol, "203.0.113.1", "", ips("198.51.100.1"), 22), func(r *Request) { r.Level = conf }), true, "admins", allows("admins")},
 		{"admins need confidentiality", req(carol, "203.0.113.1", "", ips("198.51.100.1"), 22),
 			false, "admins", `protection integrity not accepted by rule "admins" (accepts confidentiality)`},
-		{"SID case", with(req(Identity{Principal: "x@EXAMPLE.TEST", GroupSIDs: []string{"s-1-5-21-1-2-3-512"}}, "203.0.113.1", "", ips("198.51.100.1"), 22), func(r *Request) { r.Level = conf }), true, "admins", allows("admins")},
-		{"user SID", with(req(Identity{Principal: "x@EXAMPLE.TEST", UserSID: "S-1-5-21-1-2-3-512"}, "203.0.113.1", "", ips("198.51.100.1"), 22), func(r *Request) { r.Level = conf }), true, "admins", allows("admins")},
+		{"SID case", with(req(Identity{Principal: "x@EXAMPLE.TEST", GroupSIDs: []string{"s-1-5-21-1-2-3-512"}, GroupsKnown: true}, "203.0.113.1", "", ips("198.51.100.1"), 22), func(r *Request) { r.Level = conf }), true, "admins", allows("admins")},
+		{"user SID", with(req(Identity{Principal: "x@EXAMPLE.TEST", UserSID: "S-1-5-21-1-2-3-512", GroupsKnown: true}, "203.0.113.1", "", ips("198.51.100.1"), 22), func(r *Request) { r.Level = conf }), true, "admins", allows("admins")},
 		{"group alias", req(vic, "198.51.100.9", "", ips("192.0.2.10"), 22), true, "vpn", allows("vpn")},
 		{"group alias, wrong command", with(req(vic, "198.51.100.9", "", ips("192.0.2.10"), 22), func(r *Request) { r.Command = socks5.CmdBind }), false, "", deflt},
 		{"glob ? matches one character each", with(req(svcAB, "203.0.113.1", "", ips("198.51.100.1"), 25), func(r *Request) { r.Level = clear }), true, "svc", allows("svc")},
@@ -397,26 +398,31 @@ func TestRequestString(t *testing.T) {
 
 // FuzzDecide checks engine invariants on arbitrary requests: no panic,
 // Explain agrees with Decide and stops at the deciding rule, an allow
-// comes with an accepted level, and ChooseLevel grants only what its rule
-// accepts.
+// comes with an accepted level and reaches a gateway-local destination
+// only through a rule naming a gateway-local network, a deny rule with
+// groups matches a client whose groups are unknown, and ChooseLevel
+// grants only what its rule accepts.
 func FuzzDecide(f *testing.F) {
 	rules := fixture()
-	e := newEngine(f, rules)
+	rules = append(rules, Rule{Name: "local-web", Destinations: []Destination{{Prefix: netip.MustParsePrefix("127.0.0.1/32")}}, Ports: []PortRange{{Lo: 8080, Hi: 8080}}},
+		Rule{Name: "open", Principals: []string{"*"}})
+	e := newEngine(f, rules, WithLocalAddrs(ips("192.0.2.2")))
 	byName := map[string]*Rule{}
 	for i := range rules {
 		byName[rules[i].Name] = &rules[i]
 	}
-	f.Add("alice@EXAMPLE.TEST", "", []byte{10, 1, 1, 1}, uint8(1), "wiki.corp.example.test", []byte{127, 0, 0, 1}, uint16(443), uint8(1), false)
-	f.Add("svc-ab@EXAMPLE.TEST", "S-1-5-21-1-2-3-512", []byte{203, 0, 113, 1}, uint8(3), "", []byte{10, 5, 1, 1}, uint16(5432), uint8(0), true)
-	f.Add("", "", []byte{10, 9, 1, 1}, uint8(1), "", []byte{}, uint16(80), uint8(0), false)
-	f.Fuzz(func(t *testing.T, principal, sid string, src []byte, cmd uint8, host string, dst []byte, port uint16, level uint8, nec bool) {
+	f.Add("alice@EXAMPLE.TEST", "", []byte{10, 1, 1, 1}, uint8(1), "wiki.corp.example.test", []byte{127, 0, 0, 1}, uint16(443), uint8(1), false, true, false)
+	f.Add("svc-ab@EXAMPLE.TEST", "S-1-5-21-1-2-3-512", []byte{203, 0, 113, 1}, uint8(3), "", []byte{10, 5, 1, 1}, uint16(5432), uint8(0), true, false, true)
+	f.Add("", "", []byte{10, 9, 1, 1}, uint8(1), "", []byte{}, uint16(80), uint8(0), false, false, false)
+	f.Add("x@EXAMPLE.TEST", "", []byte{10, 9, 1, 1}, uint8(1), "0x7f.1", []byte{0, 0, 0, 0}, uint16(8080), uint8(1), false, true, true)
+	f.Fuzz(func(t *testing.T, principal, sid string, src []byte, cmd uint8, host string, dst []byte, port uint16, level uint8, nec, known, fold bool) {
 		toAddr := func(b []byte) netip.Addr {
 			if a, ok := netip.AddrFromSlice(b); ok {
 				return a
 			}
 			return netip.Addr{}
 		}
-		id := Identity{Principal: principal, GroupSIDs: []string{sid}}
+		id := Identity{Principal: principal, GroupSIDs: []string{sid}, GroupsKnown: known, CaseInsensitive: fold}
 		var addrs []netip.Addr
 		for len(dst) >= 4 {
 			n := 4
@@ -433,13 +439,28 @@ func FuzzDecide(f *testing.F) {
 		if d != ed {
 			t.Fatalf("Decide %+v, Explain %+v", d, ed)
 		}
-		if d.Rule == "" && len(misses) != len(rules) || d.Rule != "" && rules[len(misses)].Name != d.Rule {
+		switch {
+		case d.Rule == "":
+			if len(misses) != len(rules) {
+				t.Fatalf("%d misses for the default deny", len(misses))
+			}
+		case d.Rule == GatewayLocalRule:
+			if d.Allow || d.GatewayLocal == "" || len(misses) >= len(rules) || rules[len(misses)].Action != ActionAllow {
+				t.Fatalf("gateway-local %+v after %d misses", d, len(misses))
+			}
+		case rules[len(misses)].Name != d.Rule:
 			t.Fatalf("%d misses for decision by %q", len(misses), d.Rule)
 		}
 		if d.Allow {
 			rule := byName[d.Rule]
 			if rule.Action != ActionAllow || !slices.Contains(protection(rule), r.Level) || (nec && !rule.NEC) {
 				t.Fatalf("allowed by %+v at %s", rule, r.Level)
+			}
+			if d.GatewayLocal != "" && rule.Name != "local-web" {
+				t.Fatalf("gateway-local destination (%s) allowed by %q", d.GatewayLocal, rule.Name)
+			}
+			if rule.SIDs != nil && !known {
+				t.Fatalf("allowed by group rule %q with unknown groups", rule.Name)
 			}
 		}
 		lc, err := e.ChooseLevel(id, r.Source, Level(level), nec)

@@ -37,7 +37,7 @@ func Shadows(rules []Rule) []Shadow {
 func covers(a, b *Rule) bool {
 	return coversPrincipals(a.Principals, b.Principals) &&
 		coversRealms(a.Realms, b) &&
-		coversSubset(a.SIDs, b.SIDs) &&
+		coversGroups(a, b) &&
 		coversNets(a.Sources, b.Sources) &&
 		coversSubset(a.Commands, b.Commands) &&
 		coversPorts(a.Ports, b.Ports) &&
@@ -58,6 +58,16 @@ func coversSubset[T comparable](a, b []T) bool {
 		}
 	}
 	return true
+}
+
+// coversGroups is coversSubset on SIDs, except that a deny rule b with
+// groups also matches clients whose groups are unknown, which an allow
+// rule a with groups does not.
+func coversGroups(a, b *Rule) bool {
+	if a.SIDs != nil && a.Action == ActionAllow && b.Action == ActionDeny {
+		return false
+	}
+	return coversSubset(a.SIDs, b.SIDs)
 }
 
 func coversPrincipals(a, b []string) bool {

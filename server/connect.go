@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/gssocks/gssocks/audit"
 	"github.com/gssocks/gssocks/policy"
 	"github.com/gssocks/gssocks/socks5"
 )
@@ -20,10 +21,9 @@ func (s *session) connect(req socks5.Request) {
 	}
 	var target net.Conn
 	var err error
-	dialer := net.Dialer{}
 	for _, ip := range addrs {
 		ctx, cancel := context.WithTimeout(context.Background(), s.st.Timeouts.Connect)
-		target, err = dialer.DialContext(ctx, "tcp", netip.AddrPortFrom(ip, req.Dest.Port).String())
+		target, err = s.srv.dialer.DialContext(ctx, "tcp", netip.AddrPortFrom(ip, req.Dest.Port).String())
 		cancel()
 		if err == nil {
 			break
@@ -31,14 +31,15 @@ func (s *session) connect(req socks5.Request) {
 	}
 	if err != nil {
 		rep := replyFor(err)
-		s.reason = "connect: " + err.Error()
-		s.log.Info("connect failed", "dest", req.Dest.String(), "reply", rep.String(), "error", err)
+		s.rec.setEnd(audit.EndDialFailed, "connect: "+err.Error())
+		s.log.Info("connect failed", "dest", logStr(req.Dest.String()), "reply", rep.String(), "error", logErr(err))
 		s.sendReply(rep, socks5.Addr{})
 		return
 	}
-	s.addCloser(target)
+	s.life.add(target)
+	s.rec.setPeer(target.RemoteAddr(), target.LocalAddr())
 	if err := s.sendReply(socks5.ReplySucceeded, addrOf(target.LocalAddr())); err != nil {
-		s.reason = err.Error()
+		s.rec.setEnd(audit.EndError, err.Error())
 		return
 	}
 	s.relay(target, s.idleTimeout(d))
@@ -72,7 +73,8 @@ func (s *session) outboundIP(dst []netip.Addr) netip.Addr {
 
 // bind carries out BIND (RFC 1928 §4): listen, answer with the listening
 // address, accept one connection from the expected peer within the bind
-// timeout, answer with the peer's address, relay.
+// timeout, answer with the peer's address, relay. The record's outbound
+// address is the listening one, its dialed address the accepted peer.
 func (s *session) bind(req socks5.Request) {
 	unspecified := req.Dest.Host == "" && (req.Dest.IP.IsUnspecified() || !req.Dest.IP.IsValid())
 	var addrs []netip.Addr
@@ -85,13 +87,14 @@ func (s *session) bind(req socks5.Request) {
 	}
 	ln, err := net.ListenTCP("tcp", net.TCPAddrFromAddrPort(netip.AddrPortFrom(s.outboundIP(addrs), 0)))
 	if err != nil {
-		s.reason = "bind: " + err.Error()
+		s.rec.setEnd(audit.EndError, "bind: "+err.Error())
 		s.sendReply(socks5.ReplyGeneralFailure, socks5.Addr{})
 		return
 	}
-	s.addCloser(ln)
+	s.life.add(ln)
+	s.rec.setPeer(nil, ln.Addr())
 	if err := s.sendReply(socks5.ReplySucceeded, addrOf(ln.Addr())); err != nil {
-		s.reason = err.Error()
+		s.rec.setEnd(audit.EndError, err.Error())
 		return
 	}
 	ln.SetDeadline(time.Now().Add(s.st.Timeouts.Bind))
@@ -106,26 +109,25 @@ func (s *session) bind(req socks5.Request) {
 			if ne, ok := err.(net.Error); ok && ne.Timeout() {
 				rep = socks5.ReplyTTLExpired
 			}
-			s.reason = "bind: no connection: " + err.Error()
-			s.log.Info("bind: no inbound connection", "error", err)
+			s.rec.setEnd(audit.EndDialFailed, "bind: no connection: "+err.Error())
+			s.log.Info("bind: no inbound connection", "error", logErr(err))
 			s.sendReply(rep, socks5.Addr{})
 			return
 		}
 		from := addrOf(c.RemoteAddr())
 		if !unspecified && !containsAddr(addrs, from.IP) {
-			s.log.Warn("bind: dropped an inbound connection from an unexpected peer", "peer", from.String(), "expected", req.Dest.String())
+			s.log.Warn("bind: dropped an inbound connection from an unexpected peer", "peer", from.String(), "expected", logStr(req.Dest.String()))
 			c.Close()
 			continue
 		}
 		if unspecified {
 			if d = s.st.Policy.Decide(s.policyRequest(socks5.CmdBind, "", []netip.Addr{from.IP}, from.Port)); !d.Allow {
-				s.rule, s.reason = d.Rule, d.Reason
-				s.log.Info("denied", "command", "bind", "peer", from.String(), "rule", ruleName(d.Rule), "reason", d.Reason)
+				s.deny(socks5.CmdBind, d, "peer", from.String())
 				c.Close()
 				s.sendReply(socks5.ReplyNotAllowed, socks5.Addr{})
 				return
 			}
-			s.rule = d.Rule
+			s.rec.setRule(d.Rule)
 			if !s.admitPrincipal(d) {
 				c.Close()
 				s.sendReply(socks5.ReplyNotAllowed, socks5.Addr{})
@@ -135,9 +137,10 @@ func (s *session) bind(req socks5.Request) {
 		peer = c
 	}
 	ln.Close()
-	s.addCloser(peer)
+	s.life.add(peer)
+	s.rec.setPeer(peer.RemoteAddr(), ln.Addr())
 	if err := s.sendReply(socks5.ReplySucceeded, addrOf(peer.RemoteAddr())); err != nil {
-		s.reason = err.Error()
+		s.rec.setEnd(audit.EndError, err.Error())
 		return
 	}
 	s.relay(peer, s.idleTimeout(d))

@@ -2,11 +2,14 @@ package server_test
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/gssocks/gssocks/audit"
 	"github.com/gssocks/gssocks/client"
 	"github.com/gssocks/gssocks/encap"
 	"github.com/gssocks/gssocks/server"
@@ -34,7 +37,10 @@ func TestSessionLimit(t *testing.T) {
 	if got := closedByServer(t, c); string(got) != string([]byte{5, 0xff}) {
 		t.Fatalf("over the limit: %x", got)
 	}
-	waitLog(t, g, "session limit reached")
+	// Refused before any negotiation: the level is "none", not "clear".
+	g.waitRecord(t, "refused: session limit", func(r audit.Record) bool {
+		return r.EndReason == audit.EndRefused && r.Detail == "session limit reached" && r.Level == "none" && r.Method == "" && !r.Replied
+	})
 	hold.Close()
 	for deadline := time.Now().Add(5 * time.Second); g.srv.ActiveSessions() > 0; time.Sleep(10 * time.Millisecond) {
 		if time.Now().After(deadline) {
@@ -80,7 +86,9 @@ func TestIdleTimeout(t *testing.T) {
 	if d := time.Since(start); d < 250*time.Millisecond || d > 3*time.Second {
 		t.Fatalf("idle session closed after %s", d)
 	}
-	waitLog(t, g, `reason="idle timeout"`)
+	g.waitRecord(t, "idle timeout", func(r audit.Record) bool {
+		return r.EndReason == audit.EndIdleTimeout && r.Command == "connect" && r.BytesUp == 16 && r.BytesDown == 16
+	})
 }
 
 func TestGracefulShutdown(t *testing.T) {
@@ -110,6 +118,44 @@ func TestGracefulShutdown(t *testing.T) {
 	c.Close()
 	if err := <-done; err != nil {
 		t.Fatalf("shutdown with a session that finished in time: %v", err)
+	}
+	g.waitRecord(t, "the session that finished during shutdown, completed", func(r audit.Record) bool {
+		return r.EndReason == audit.EndCompleted && r.BytesUp == 100000 && r.BytesDown == 100000
+	})
+}
+
+// TestShutdownCutsSession: a session still relaying at Shutdown's deadline
+// is cut, and its record says so: end reason "shutdown", not a normal
+// completion after the CONNECT's "00 succeeded".
+func TestShutdownCutsSession(t *testing.T) {
+	g := startGateway(t, allowAll)
+	d := client.Dialer{Proxy: g.addr, Config: g.config("alice", encap.LevelConfidentiality)}
+	c, err := d.DialContext(context.Background(), "tcp", echoServer(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.Write([]byte("ping"))
+	if _, err := io.ReadFull(c, make([]byte, 4)); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	if err := g.srv.Shutdown(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Shutdown with a session open past the deadline: %v", err)
+	}
+	r := g.waitRecord(t, "the cut session", func(r audit.Record) bool { return r.Command == "connect" })
+	if r.EndReason != audit.EndShutdown || !strings.Contains(r.Detail, "shutdown") {
+		t.Fatalf("cut session ended %q (%q), want %q", r.EndReason, r.Detail, audit.EndShutdown)
+	}
+	// The reply is what was sent (the CONNECT did succeed); the end
+	// reason beside it, in the written record too, says it was cut.
+	if !r.Replied || r.Reply != 0 || r.BytesUp != 4 || r.BytesDown != 4 {
+		t.Fatalf("record %v", r.Fields())
+	}
+	line := waitLogLine(t, g, "audit: session:", "session_id="+r.SessionID)
+	if !strings.Contains(line, "end_reason=shutdown") || strings.Contains(line, "end_reason=completed") {
+		t.Fatalf("written record: %s", line)
 	}
 }
 
@@ -171,7 +217,11 @@ rule "lab" {
 		t.Fatalf("reply %x: %v", rep, err)
 	}
 	roundTrip(t, c, 1000)
-	waitLog(t, g, `method=none level=clear`)
+	// No GSS-API: no principal, and the session ran (and was decided) at
+	// level clear.
+	g.waitRecord(t, "no-auth session", func(r audit.Record) bool {
+		return r.Method == "none" && r.Level == "clear" && r.Principal == "" && r.Rule == "lab" && r.EndReason == audit.EndCompleted
+	})
 
 	// The same gateway without no_auth refuses method 00.
 	g.tune(t, func(s *server.Settings) { s.NoAuth = nil })

@@ -6,7 +6,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/gssocks/gssocks/audit"
 	"github.com/gssocks/gssocks/encap"
+	"github.com/gssocks/gssocks/gssapi"
 )
 
 // activity is the time of the last data in either direction of a UDP
@@ -23,21 +25,33 @@ func (a *activity) since() time.Duration { return time.Duration(time.Now().UnixN
 // without per-token allocation at levels 1 and 2.
 func (s *session) relay(target net.Conn, idle time.Duration) {
 	var client net.Conn = s.conn
-	if s.enc != nil {
-		client = s.enc
+	if s.hs.enc != nil {
+		client = s.hs.enc
 	}
 	r := &encap.Relay{Pool: s.srv.pool, Idle: idle}
 	errc := make(chan error, 2)
-	go func() { errc <- r.Copy(target, client, &s.up) }()
-	go func() { errc <- r.Copy(client, target, &s.down) }()
+	go func() { errc <- r.Copy(target, client, &s.rec.up) }()
+	go func() { errc <- r.Copy(client, target, &s.rec.down) }()
 	for range 2 {
 		if err := <-errc; err != nil {
-			if errors.Is(err, encap.ErrIdle) {
-				s.reason = "idle timeout"
-			} else if !errors.Is(err, net.ErrClosed) {
-				s.log.Debug("relay ended", "error", err)
-			}
+			s.relayEnded(err, errors.Is(err, encap.ErrIdle))
 			s.abort() // unblocks the other direction
 		}
+	}
+}
+
+// relayEnded records why a relay direction failed (the first cause wins:
+// the errors the abort then provokes are not recorded). A closed
+// connection is the session's own abort, not a cause.
+func (s *session) relayEnded(err error, idle bool) {
+	switch {
+	case idle:
+		s.rec.setEnd(audit.EndIdleTimeout, "idle timeout")
+	case errors.Is(err, net.ErrClosed):
+	case errors.Is(err, gssapi.ErrContextExpired):
+		s.rec.setEnd(audit.EndTicketExpired, err.Error())
+	default:
+		s.log.Debug("relay ended", "error", logErr(err))
+		s.rec.setEnd(audit.EndError, "relay: "+err.Error())
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/gssocks/gssocks/audit"
 	"github.com/gssocks/gssocks/encap"
 	"github.com/gssocks/gssocks/gssapi"
 	"github.com/gssocks/gssocks/policy"
@@ -19,6 +20,11 @@ import (
 // Resolver looks up destination names (net.Resolver does).
 type Resolver interface {
 	LookupNetIP(ctx context.Context, network, host string) ([]netip.Addr, error)
+}
+
+// Dialer opens the outbound TCP connections of CONNECT (net.Dialer does).
+type Dialer interface {
+	DialContext(ctx context.Context, network, address string) (net.Conn, error)
 }
 
 // Settings is what a configuration reload may change. Sessions keep the
@@ -31,6 +37,11 @@ type Settings struct {
 	MaxSessions int
 	// NoAuth are the source networks allowed to use SOCKS method 00.
 	NoAuth policy.Sources
+	// Logger is the operational log of the sessions started under these
+	// settings, and of the listeners from then on (nil: Options.Logger),
+	// so that a reload can change the log level and format. Audit records
+	// do not go here but to Options.Audit.
+	Logger hclog.Logger
 }
 
 // Timeouts bound the phases of a session. The caller fills them from its
@@ -45,23 +56,34 @@ type Timeouts struct {
 // Options configure a Server.
 type Options struct {
 	Settings Settings
-	Logger   hclog.Logger // operational log
-	Audit    hclog.Logger // one record per session (default: Logger)
-	Resolver Resolver     // default net.DefaultResolver
-	Pool     *encap.Pool  // default: a new pool
+	// Logger is the operational log (nil: none), used where
+	// Settings.Logger is nil.
+	Logger hclog.Logger
+	// Audit receives the record of every session when it ends (nil: an
+	// audit.LogSink writing "session" lines at Info through
+	// Logger.Named("audit"), whatever the operational level).
+	Audit audit.Sink
+	// OnSessionEnd, when set, is called with a copy of every record after
+	// Audit has it (tests, metrics). It runs on the session's goroutine and
+	// must not block for long.
+	OnSessionEnd func(audit.Record)
+	Resolver     Resolver    // default net.DefaultResolver
+	Dialer       Dialer      // default a zero net.Dialer
+	Pool         *encap.Pool // default: a new pool
 }
 
 // Server is a SOCKS5/GSS-API gateway. Serve may be called for several
 // listeners.
 type Server struct {
-	settings atomic.Pointer[Settings]
-	log      hclog.Logger
-	audit    hclog.Logger
-	resolver Resolver
-	pool     *encap.Pool
+	settings     atomic.Pointer[Settings]
+	log          hclog.Logger // Options.Logger, never nil
+	audit        audit.Sink
+	onSessionEnd func(audit.Record)
+	resolver     Resolver
+	dialer       Dialer
+	pool         *encap.Pool
 
 	active   atomic.Int64
-	nextID   atomic.Uint64
 	mu       sync.Mutex
 	sessions map[*session]struct{}
 	lns      map[net.Listener]struct{}
@@ -72,28 +94,34 @@ type Server struct {
 	principals   map[string]int // live sessions per principal, for rules with a limit
 }
 
-// New returns a server; it does not listen yet.
+// New returns a server; it does not listen yet. It fails when the
+// settings lack an acceptor or a policy.
 func New(opts Options) (*Server, error) {
-	if opts.Settings.Acceptor == nil || opts.Settings.Policy == nil {
-		return nil, errors.New("server: an acceptor and a policy are required")
+	if err := opts.Settings.check(); err != nil {
+		return nil, err
 	}
 	s := &Server{
-		log:        opts.Logger,
-		audit:      opts.Audit,
-		resolver:   opts.Resolver,
-		pool:       opts.Pool,
-		sessions:   make(map[*session]struct{}),
-		lns:        make(map[net.Listener]struct{}),
-		principals: make(map[string]int),
+		log:          opts.Logger,
+		audit:        opts.Audit,
+		onSessionEnd: opts.OnSessionEnd,
+		resolver:     opts.Resolver,
+		dialer:       opts.Dialer,
+		pool:         opts.Pool,
+		sessions:     make(map[*session]struct{}),
+		lns:          make(map[net.Listener]struct{}),
+		principals:   make(map[string]int),
 	}
 	if s.log == nil {
 		s.log = hclog.NewNullLogger()
 	}
 	if s.audit == nil {
-		s.audit = s.log.Named("audit")
+		s.audit = audit.NewLogSink(s.log.Named("audit"))
 	}
 	if s.resolver == nil {
 		s.resolver = net.DefaultResolver
+	}
+	if s.dialer == nil {
+		s.dialer = &net.Dialer{}
 	}
 	if s.pool == nil {
 		s.pool = encap.NewPool()
@@ -103,11 +131,20 @@ func New(opts Options) (*Server, error) {
 	return s, nil
 }
 
-// Reload swaps the settings: sessions already running keep theirs, new
-// sessions get the new ones.
-func (s *Server) Reload(st Settings) error {
+func (st *Settings) check() error {
 	if st.Acceptor == nil || st.Policy == nil {
 		return errors.New("server: an acceptor and a policy are required")
+	}
+	return nil
+}
+
+// Reload swaps the settings: sessions already running keep theirs, new
+// sessions get the new ones. It returns an error, and keeps the current
+// settings, when st lacks an acceptor or a policy; callers must report it
+// (a reload that did not apply must not look like one that did).
+func (s *Server) Reload(st Settings) error {
+	if err := st.check(); err != nil {
+		return err
 	}
 	s.settings.Store(&st)
 	return nil
@@ -118,6 +155,14 @@ func (s *Server) Settings() *Settings { return s.settings.Load() }
 
 // ActiveSessions is the number of sessions in progress.
 func (s *Server) ActiveSessions() int { return int(s.active.Load()) }
+
+// logger is the operational log of the current settings.
+func (s *Server) logger(st *Settings) hclog.Logger {
+	if st.Logger != nil {
+		return st.Logger
+	}
+	return s.log
+}
 
 // ErrServerClosed is returned by Serve after Shutdown.
 var ErrServerClosed = errors.New("server: closed")
@@ -136,7 +181,7 @@ func (s *Server) Serve(ln net.Listener) error {
 		delete(s.lns, ln)
 		s.mu.Unlock()
 	}()
-	s.log.Info("listening", "addr", ln.Addr().String())
+	s.logger(s.settings.Load()).Info("listening", "addr", ln.Addr().String())
 	var backoff time.Duration
 	for {
 		c, err := ln.Accept()
@@ -149,7 +194,7 @@ func (s *Server) Serve(ln net.Listener) error {
 			}
 			// EMFILE and the like: log, back off, keep serving.
 			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-			s.log.Error("accept failed", "addr", ln.Addr().String(), "error", err, "retry_in", backoff)
+			s.logger(s.settings.Load()).Error("accept failed", "addr", ln.Addr().String(), "error", err, "retry_in", backoff)
 			time.Sleep(backoff)
 			continue
 		}
@@ -159,8 +204,7 @@ func (s *Server) Serve(ln net.Listener) error {
 }
 
 func (s *Server) startSession(c net.Conn) {
-	st := s.settings.Load()
-	sess := &session{srv: s, st: st, conn: c, id: s.nextID.Add(1), start: time.Now()}
+	sess := newSession(s, s.settings.Load(), c, time.Now())
 	s.mu.Lock()
 	if s.closing {
 		s.mu.Unlock()
@@ -179,12 +223,14 @@ func (s *Server) startSession(c net.Conn) {
 			s.mu.Unlock()
 			s.wg.Done()
 		}()
-		sess.run(st.MaxSessions > 0 && n > int64(st.MaxSessions))
+		sess.run(sess.st.MaxSessions > 0 && n > int64(sess.st.MaxSessions))
 	}()
 }
 
 // Shutdown stops accepting, lets running sessions finish until ctx is
-// done, then closes what remains.
+// done, then cuts what remains: their records end with
+// audit.EndShutdown. It returns nil when every session ended in time, else
+// an error wrapping ctx.Err() with the number of sessions cut.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	s.closing = true
@@ -202,7 +248,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	n := len(s.sessions)
 	for sess := range s.sessions {
-		sess.abort()
+		sess.cut(audit.EndShutdown, "cut at the shutdown deadline")
 	}
 	s.mu.Unlock()
 	<-done
@@ -226,5 +272,15 @@ func (s *Server) releasePrincipal(p string) {
 	defer s.principalsMu.Unlock()
 	if s.principals[p]--; s.principals[p] <= 0 {
 		delete(s.principals, p)
+	}
+}
+
+// endSession hands a finished record to the sink, then to the hook.
+func (s *Server) endSession(rec audit.Record, log hclog.Logger) {
+	if err := s.audit.Write(&rec); err != nil {
+		log.Error("audit record not written", "error", err)
+	}
+	if s.onSessionEnd != nil {
+		s.onSessionEnd(rec)
 	}
 }

@@ -9,9 +9,9 @@ import (
 	"net/netip"
 	"slices"
 	"sync"
-	"sync/atomic"
 	"time"
 
+	"github.com/gssocks/gssocks/audit"
 	"github.com/gssocks/gssocks/encap"
 	"github.com/gssocks/gssocks/gssapi"
 	"github.com/gssocks/gssocks/policy"
@@ -19,92 +19,123 @@ import (
 	"github.com/hashicorp/go-hclog"
 )
 
-// session is one client connection, from greeting to audit record.
+// session is one client connection, from greeting to audit record. Its
+// state has four owners: the connection (srv, st, conn, src, log: set
+// before the session runs), the negotiation's result (hs: set once, by
+// run, before any other goroutine of the session starts), the audit record
+// (rec: safe for every goroutine) and the lifecycle (life: what to close).
 type session struct {
-	srv   *Server
-	st    *Settings
-	conn  net.Conn
-	id    uint64
-	start time.Time
-	log   hclog.Logger
+	srv  *Server
+	st   *Settings
+	conn net.Conn
+	src  netip.AddrPort
+	log  hclog.Logger
 
-	src      netip.AddrPort
-	identity policy.Identity
+	hs   handshakeResult
+	rec  record
+	life lifecycle
+}
+
+// handshakeResult is what the greeting, the GSS-API context and the
+// protection-level subnegotiation established.
+type handshakeResult struct {
 	method   socks5.Method
+	identity policy.Identity
+	ctx      *gssapi.Context // nil for method 00
 	level    encap.Level
 	nec      bool
-	rw       io.ReadWriter // the SOCKS stream: conn, or the encapsulating Conn
-	enc      *encap.Conn
-	gss      *gssapi.Context
-
-	// audit fields
-	cmd       socks5.Command
-	dest      socks5.Addr
-	rule      string
-	reply     socks5.Reply
-	replied   bool
-	reason    string
-	up, down  atomic.Int64 // bytes client->destination, destination->client
-	closeOnce sync.Once
-	closers   []io.Closer
-	closersMu sync.Mutex
+	rw       io.ReadWriter // the SOCKS stream: conn, or enc
+	enc      *encap.Conn   // nil at level clear
 }
 
-// addCloser registers what abort must close besides the client connection.
-func (s *session) addCloser(c io.Closer) {
-	s.closersMu.Lock()
-	s.closers = append(s.closers, c)
-	s.closersMu.Unlock()
+// lifecycle holds what a session must close when it ends or is cut.
+type lifecycle struct {
+	mu      sync.Mutex
+	closers []io.Closer
+	aborted bool
 }
 
-// abort closes everything the session holds (Shutdown deadline, errors).
-func (s *session) abort() {
-	s.closeOnce.Do(func() {
-		s.conn.Close()
-		s.closersMu.Lock()
-		for _, c := range s.closers {
-			c.Close()
-		}
-		s.closersMu.Unlock()
-	})
+// add registers c; after abort it closes c at once, so that a socket
+// opened while Shutdown cut the session does not outlive it.
+func (l *lifecycle) add(c io.Closer) {
+	l.mu.Lock()
+	if !l.aborted {
+		l.closers = append(l.closers, c)
+		l.mu.Unlock()
+		return
+	}
+	l.mu.Unlock()
+	c.Close()
+}
+
+// abort closes everything registered, once.
+func (l *lifecycle) abort() {
+	l.mu.Lock()
+	cs := l.closers
+	l.closers, l.aborted = nil, true
+	l.mu.Unlock()
+	for _, c := range cs {
+		c.Close()
+	}
+}
+
+func newSession(srv *Server, st *Settings, c net.Conn, start time.Time) *session {
+	s := &session{srv: srv, st: st, conn: c, src: addrPortOf(c.RemoteAddr())}
+	id := audit.NewSessionID(start)
+	s.rec.begin(start, id, s.src)
+	s.life.add(c)
+	s.log = srv.logger(st).With("session_id", id, "client", s.src.String())
+	return s
+}
+
+// abort closes everything the session holds (errors, the end of the
+// relay).
+func (s *session) abort() { s.life.abort() }
+
+// cut ends the session from outside (Shutdown's deadline) for reason.
+func (s *session) cut(reason audit.EndReason, detail string) {
+	s.rec.setEnd(reason, detail)
+	s.life.abort()
+}
+
+// fail records why the session ends and returns err.
+func (s *session) fail(reason audit.EndReason, err error) error {
+	s.rec.setEnd(reason, err.Error())
+	return err
 }
 
 func (s *session) run(overLimit bool) {
 	defer func() {
+		if r := recover(); r != nil {
+			s.log.Error("session panic", "panic", logStr(fmt.Sprint(r)))
+			s.rec.setEnd(audit.EndError, "internal error")
+		}
 		// Every goroutine of the session has ended by now (relay and the
 		// UDP association wait for theirs): the buffers can go back.
 		s.abort()
-		if s.enc != nil {
-			s.enc.Release()
+		if s.hs.enc != nil {
+			s.hs.enc.Release()
 		}
-	}()
-	s.src, _ = netip.ParseAddrPort(s.conn.RemoteAddr().String())
-	s.src = netip.AddrPortFrom(s.src.Addr().Unmap(), s.src.Port())
-	s.log = s.srv.log.With("session", s.id, "client", s.src.String())
-	defer func() {
-		if r := recover(); r != nil {
-			s.log.Error("session panic", "panic", fmt.Sprint(r))
-			s.reason = "internal error"
-		}
-		s.writeAudit()
+		s.srv.endSession(s.rec.finish(time.Now()), s.log)
 	}()
 	if overLimit {
 		s.conn.Write(socks5.AppendMethodSelection(nil, socks5.MethodNoAcceptable))
-		s.reason = "session limit reached"
+		s.rec.setEnd(audit.EndRefused, "session limit reached")
 		s.log.Warn("refused: session limit reached", "max_sessions", s.st.MaxSessions)
 		return
 	}
 	s.conn.SetDeadline(time.Now().Add(s.st.Timeouts.Negotiation))
-	if err := s.handshake(); err != nil {
-		s.reason = err.Error()
+	hs, err := s.handshake()
+	if err != nil {
 		return
 	}
-	req, err := socks5.ReadRequest(s.rw)
+	s.hs = hs
+	req, err := socks5.ReadRequest(hs.rw)
 	if err != nil {
 		s.requestError(err)
 		return
 	}
-	s.cmd, s.dest = req.Command, req.Dest
+	s.rec.update(func(a *audit.Record) { a.Command, a.Destination = req.Command.String(), req.Dest.String() })
 	s.conn.SetDeadline(time.Time{})
 	switch req.Command {
 	case socks5.CmdConnect:
@@ -117,69 +148,88 @@ func (s *session) run(overLimit bool) {
 }
 
 // handshake selects the method, authenticates and negotiates the level,
-// leaving s.rw ready for the SOCKS request.
-func (s *session) handshake() error {
+// recording each step; the result's rw is ready for the SOCKS request. On
+// error the end reason is recorded and the caller closes.
+func (s *session) handshake() (handshakeResult, error) {
+	var hs handshakeResult
 	methods, err := socks5.ReadGreeting(s.conn)
 	if err != nil {
-		s.log.Info("bad greeting", "error", err)
-		return fmt.Errorf("greeting: %w", err)
+		s.log.Info("bad greeting", "error", logErr(err))
+		return hs, s.fail(audit.EndRefused, fmt.Errorf("greeting: %w", err))
 	}
-	s.method = socks5.MethodNoAcceptable
+	hs.method = socks5.MethodNoAcceptable
 	if slices.Contains(methods, socks5.MethodGSSAPI) {
-		s.method = socks5.MethodGSSAPI
+		hs.method = socks5.MethodGSSAPI
 	} else if slices.Contains(methods, socks5.MethodNoAuth) && s.noAuthAllowed() {
-		s.method = socks5.MethodNoAuth
+		hs.method = socks5.MethodNoAuth
 	}
-	if _, err := s.conn.Write(socks5.AppendMethodSelection(nil, s.method)); err != nil {
-		return fmt.Errorf("method selection: %w", err)
+	if _, err := s.conn.Write(socks5.AppendMethodSelection(nil, hs.method)); err != nil {
+		return hs, s.fail(audit.EndError, fmt.Errorf("method selection: %w", err))
 	}
-	switch s.method {
+	switch hs.method {
 	case socks5.MethodNoAcceptable:
 		s.log.Info("refused: client offers no acceptable method", "methods", fmt.Sprintf("%x", methods))
-		return errors.New("no acceptable authentication method offered")
+		return hs, s.fail(audit.EndRefused, errors.New("no acceptable authentication method offered"))
 	case socks5.MethodNoAuth:
+		// No level is negotiated: the session runs in the clear, and
+		// policy decides it at level clear.
 		s.log.Warn("no-auth session allowed by no_auth sources")
-		s.rw = s.conn
-		s.level = encap.LevelClear
-		return nil
+		hs.rw, hs.level = s.conn, encap.LevelClear
+		s.rec.update(func(a *audit.Record) { a.Method, a.Level = hs.method.String(), hs.level.String() })
+		return hs, nil
 	}
+	s.rec.update(func(a *audit.Record) { a.Method = hs.method.String() })
 
 	ctx, err := encap.AcceptContext(s.conn, s.st.Acceptor, s.src.Addr())
 	if err != nil {
-		s.log.Warn("authentication failed", "error", err)
-		return fmt.Errorf("authentication: %w", err)
+		s.log.Warn("authentication failed", "error", logErr(err))
+		return hs, s.fail(audit.EndAuthFailed, fmt.Errorf("authentication: %w", err))
 	}
-	s.gss = ctx
-	s.identity = identityOf(ctx)
-	s.log = s.log.With("principal", s.identity.Principal)
+	hs.ctx, hs.identity = ctx, identityOf(ctx)
+	s.recordIdentity(hs.identity, ctx)
+	s.log = s.log.With("principal", logStr(hs.identity.Principal))
 	if perr := ctx.PACError(); perr != nil {
-		s.log.Warn("ticket PAC unusable; no group SIDs for policy", "error", perr)
+		s.log.Warn("ticket PAC unusable; no group SIDs for policy", "error", logErr(perr))
 	}
-	s.log.Debug("authenticated", "service", ctx.Service().String(), "kvno", ctx.KVNO(), "enctype", gssapi.EnctypeName(ctx.Enctype()), "flags", ctx.Flags().String())
+	s.log.Debug("authenticated", "service", logStr(ctx.Service().String()), "kvno", ctx.KVNO(), "enctype", gssapi.EnctypeName(ctx.Enctype()), "flags", ctx.Flags().String())
 
-	neg, err := encap.NegotiateServer(s.conn, ctx, s.chooseLevel)
+	neg, err := encap.NegotiateServer(s.conn, ctx, func(requested encap.Level, nec bool) (encap.Level, error) {
+		return s.chooseLevel(hs.identity, requested, nec)
+	})
 	if err != nil {
 		if errors.Is(err, encap.ErrRawSOCKS) {
-			s.log.Warn("client sent a SOCKS request where the protection-level message was expected", "error", err)
+			s.log.Warn("client sent a SOCKS request where the protection-level message was expected", "error", logErr(err))
 		} else {
-			s.log.Warn("protection-level negotiation failed", "error", err)
+			s.log.Warn("protection-level negotiation failed", "error", logErr(err))
 		}
-		return fmt.Errorf("protection negotiation: %w", err)
+		return hs, s.fail(audit.EndNegotiationFailed, fmt.Errorf("protection negotiation: %w", err))
 	}
-	s.level, s.nec = neg.Granted, neg.NEC
+	hs.level, hs.nec = neg.Granted, neg.NEC
+	s.rec.update(func(a *audit.Record) { a.Level, a.NEC = hs.level.String(), hs.nec })
 	if neg.Granted != neg.Requested {
 		s.log.Info("protection level differs from the request", "requested", neg.Requested.String(), "granted", neg.Granted.String(), "nec", neg.NEC)
 	}
 	if neg.Granted == encap.LevelClear {
-		s.rw = s.conn
-		return nil
+		hs.rw = s.conn
+		return hs, nil
 	}
-	s.enc, err = encap.NewConn(s.conn, ctx, neg.Granted, encap.ConnOptions{Pool: s.srv.pool})
+	enc, err := encap.NewConn(s.conn, ctx, neg.Granted, encap.ConnOptions{Pool: s.srv.pool})
 	if err != nil {
-		return err
+		return hs, s.fail(audit.EndError, err)
 	}
-	s.rw = s.enc
-	return nil
+	hs.rw, hs.enc = enc, enc
+	return hs, nil
+}
+
+// recordIdentity puts what the context says of the client in the record.
+func (s *session) recordIdentity(id policy.Identity, ctx *gssapi.Context) {
+	s.rec.update(func(a *audit.Record) {
+		a.Principal, a.Realm = id.Principal, id.Realm
+		a.UserSID = id.UserSID
+		a.SetGroupSIDs(id.GroupSIDs)
+		a.Service = ctx.Service().String()
+		a.Enctype = gssapi.EnctypeName(ctx.Enctype())
+	})
 }
 
 func (s *session) noAuthAllowed() bool {
@@ -192,21 +242,22 @@ func identityOf(ctx *gssapi.Context) policy.Identity {
 	if ad := ctx.AD(); ad != nil {
 		id.UserSID = ad.UserSID
 		id.GroupSIDs = ad.GroupSIDs
+		id.GroupsKnown = true // AD is set only for a PAC that verified
 	}
 	return id
 }
 
-func (s *session) chooseLevel(requested encap.Level, nec bool) (encap.Level, error) {
+func (s *session) chooseLevel(id policy.Identity, requested encap.Level, nec bool) (encap.Level, error) {
 	// policy.Level and encap.Level are both the RFC 1961 §4 octet.
-	ch, err := s.st.Policy.ChooseLevel(s.identity, s.src.Addr(), policy.Level(requested), nec)
+	ch, err := s.st.Policy.ChooseLevel(id, s.src.Addr(), policy.Level(requested), nec)
 	if err != nil {
-		s.log.Warn("protection level refused", "requested", requested.String(), "nec", nec, "error", err)
+		s.log.Warn("protection level refused", "requested", requested.String(), "nec", nec, "error", logErr(err))
 		return 0, err
 	}
 	granted := encap.Level(ch.Level)
 	if granted == encap.LevelClear && requested != encap.LevelClear {
 		s.log.Warn("answering a protected-level request with level 0 (authentication only): the session will not be encapsulated",
-			"requested", requested.String(), "rule", ch.Rule, "reason", ch.Reason)
+			"requested", requested.String(), "rule", logStr(ch.Rule), "reason", logStr(ch.Reason))
 	}
 	return granted, nil
 }
@@ -214,27 +265,27 @@ func (s *session) chooseLevel(requested encap.Level, nec bool) (encap.Level, err
 // requestError answers a malformed or unreadable request.
 func (s *session) requestError(err error) {
 	if errors.Is(err, encap.ErrRawSOCKS) {
-		s.log.Warn("raw SOCKS request after the client negotiated "+s.level.String()+
-			": the client does not implement RFC 1961 encapsulation (curl >= 8.17 does this); allow it with auth_only in its rule", "error", err)
-		s.reason = "raw request at level " + s.level.String()
+		s.log.Warn("raw SOCKS request after the client negotiated "+s.hs.level.String()+
+			": the client does not implement RFC 1961 encapsulation (curl >= 8.17 does this); allow it with auth_only in its rule", "error", logErr(err))
+		s.rec.setEnd(audit.EndBadRequest, "raw request at level "+s.hs.level.String())
 		return
 	}
 	var pe *socks5.ProtocolError
 	if errors.As(err, &pe) && pe.Reply != socks5.ReplySucceeded {
 		s.sendReply(pe.Reply, socks5.Addr{})
 	}
-	s.log.Info("bad request", "error", err)
-	s.reason = "request: " + err.Error()
+	s.log.Info("bad request", "error", logErr(err))
+	s.rec.setEnd(audit.EndBadRequest, "request: "+err.Error())
 }
 
 // sendReply writes a reply inside the negotiated protection.
 func (s *session) sendReply(rep socks5.Reply, bnd socks5.Addr) error {
-	s.reply, s.replied = rep, true
 	msg, err := socks5.AppendReply(nil, rep, bnd)
 	if err != nil {
 		return fmt.Errorf("reply: %w", err)
 	}
-	if _, err := s.rw.Write(msg); err != nil {
+	s.rec.setReply(rep)
+	if _, err := s.hs.rw.Write(msg); err != nil {
 		return fmt.Errorf("write reply: %w", err)
 	}
 	return nil
@@ -243,14 +294,14 @@ func (s *session) sendReply(rep socks5.Reply, bnd socks5.Addr) error {
 // policyRequest builds the policy question for a destination.
 func (s *session) policyRequest(cmd socks5.Command, host string, addrs []netip.Addr, port uint16) policy.Request {
 	return policy.Request{
-		Identity: s.identity,
+		Identity: s.hs.identity,
 		Source:   s.src.Addr(),
 		Command:  cmd,
 		Host:     host,
 		Addrs:    addrs,
 		Port:     port,
-		Level:    policy.Level(s.level),
-		NEC:      s.nec,
+		Level:    policy.Level(s.hs.level),
+		NEC:      s.hs.nec,
 	}
 }
 
@@ -280,19 +331,18 @@ func (s *session) resolve(a socks5.Addr) ([]netip.Addr, error) {
 func (s *session) authorize(cmd socks5.Command, a socks5.Addr) ([]netip.Addr, policy.Decision, bool) {
 	addrs, err := s.resolve(a)
 	if err != nil {
-		s.log.Info("cannot resolve destination", "dest", a.String(), "error", err)
-		s.reason = "resolve: " + err.Error()
+		s.log.Info("cannot resolve destination", "dest", logStr(a.String()), "error", logErr(err))
+		s.rec.setEnd(audit.EndDialFailed, "resolve: "+err.Error())
 		s.sendReply(replyFor(err), socks5.Addr{})
 		return nil, policy.Decision{}, false
 	}
 	d := s.st.Policy.Decide(s.policyRequest(cmd, a.Host, addrs, a.Port))
-	s.rule = d.Rule
 	if !d.Allow {
-		s.reason = d.Reason
-		s.log.Info("denied", "command", cmd.String(), "dest", a.String(), "rule", ruleName(d.Rule), "reason", d.Reason)
+		s.deny(cmd, d, "dest", logStr(a.String()))
 		s.sendReply(socks5.ReplyNotAllowed, socks5.Addr{})
 		return nil, d, false
 	}
+	s.rec.setRule(d.Rule)
 	if !s.admitPrincipal(d) {
 		s.sendReply(socks5.ReplyNotAllowed, socks5.Addr{})
 		return nil, d, false
@@ -300,18 +350,26 @@ func (s *session) authorize(cmd socks5.Command, a socks5.Addr) ([]netip.Addr, po
 	return addrs, d, true
 }
 
+// deny records and logs a denial by policy; kv names what was denied.
+func (s *session) deny(cmd socks5.Command, d policy.Decision, kv ...any) {
+	s.rec.setRule(ruleName(d.Rule))
+	s.rec.setEnd(audit.EndDenied, d.Reason)
+	args := append([]any{"command", cmd.String()}, kv...)
+	s.log.Info("denied", append(args, "rule", logStr(ruleName(d.Rule)), "reason", logStr(d.Reason))...)
+}
+
 // admitPrincipal enforces the rule's per-principal session limit.
 func (s *session) admitPrincipal(d policy.Decision) bool {
-	if d.MaxSessionsPerPrincipal <= 0 || s.identity.Principal == "" {
+	p := s.hs.identity.Principal
+	if d.MaxSessionsPerPrincipal <= 0 || p == "" {
 		return true
 	}
-	p := s.identity.Principal
 	if !s.srv.acquirePrincipal(p, d.MaxSessionsPerPrincipal) {
-		s.reason = fmt.Sprintf("more than %d sessions for %s", d.MaxSessionsPerPrincipal, p)
-		s.log.Warn("denied: per-principal session limit", "rule", d.Rule, "limit", d.MaxSessionsPerPrincipal)
+		s.rec.setEnd(audit.EndDenied, fmt.Sprintf("more than %d sessions for %s", d.MaxSessionsPerPrincipal, p))
+		s.log.Warn("denied: per-principal session limit", "rule", logStr(d.Rule), "limit", d.MaxSessionsPerPrincipal)
 		return false
 	}
-	s.addCloser(closerFunc(func() error { s.srv.releasePrincipal(p); return nil }))
+	s.life.add(closerFunc(func() error { s.srv.releasePrincipal(p); return nil }))
 	return true
 }
 
@@ -331,69 +389,4 @@ func (s *session) idleTimeout(d policy.Decision) time.Duration {
 		return d.IdleTimeout
 	}
 	return s.st.Timeouts.Idle
-}
-
-func (s *session) writeAudit() {
-	rule := s.rule
-	if rule == "" && s.replied && s.reply == socks5.ReplyNotAllowed {
-		rule = "(default deny)"
-	}
-	fields := []any{
-		"session", s.id,
-		"principal", s.identity.Principal,
-		"source", s.src.String(),
-		"method", methodName(s.method),
-		"level", s.level.String(),
-		"enctype", enctypeName(s.gss),
-		"nec", s.nec,
-		"command", cmdName(s.cmd),
-		"destination", destName(s.dest),
-		"rule", rule,
-		"reply", replyName(s.replied, s.reply),
-		"bytes_up", s.up.Load(),
-		"bytes_down", s.down.Load(),
-		"duration", time.Since(s.start).Round(time.Millisecond).String(),
-	}
-	if s.reason != "" {
-		fields = append(fields, "reason", s.reason)
-	}
-	s.srv.audit.Info("session", fields...)
-}
-
-func methodName(m socks5.Method) string {
-	switch m {
-	case socks5.MethodGSSAPI:
-		return "gssapi"
-	case socks5.MethodNoAuth:
-		return "none"
-	}
-	return "-"
-}
-
-func cmdName(c socks5.Command) string {
-	if c == 0 {
-		return "-"
-	}
-	return c.String()
-}
-
-func destName(a socks5.Addr) string {
-	if a.Host == "" && !a.IP.IsValid() {
-		return "-"
-	}
-	return a.String()
-}
-
-func replyName(replied bool, r socks5.Reply) string {
-	if !replied {
-		return "-"
-	}
-	return fmt.Sprintf("%02d %s", byte(r), r)
-}
-
-func enctypeName(ctx *gssapi.Context) string {
-	if ctx == nil {
-		return "-"
-	}
-	return gssapi.EnctypeName(ctx.Enctype())
 }

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/gssocks/gssocks/audit"
 	"github.com/gssocks/gssocks/encap"
 	"github.com/gssocks/gssocks/policy"
 	"github.com/gssocks/gssocks/socks5"
@@ -38,23 +39,26 @@ type association struct {
 // relay socket per association, datagrams accepted only from the client's
 // IP (and port, when the request named one), each destination checked by
 // policy, replies accepted only from destinations the client sent to; it
-// ends with the TCP control connection.
+// ends with the TCP control connection. The record's outbound address is
+// the socket facing destinations; the association's goroutines write its
+// rule, counters and end reason through the record's methods.
 func (s *session) udpAssociate(req socks5.Request) {
 	relayIP := addrOf(s.conn.LocalAddr()).IP
 	client, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(relayIP, 0)))
 	if err != nil {
-		s.reason = "udp: " + err.Error()
+		s.rec.setEnd(audit.EndError, "udp: "+err.Error())
 		s.sendReply(socks5.ReplyGeneralFailure, socks5.Addr{})
 		return
 	}
-	s.addCloser(client)
+	s.life.add(client)
 	out, err := net.ListenUDP("udp", nil)
 	if err != nil {
-		s.reason = "udp: " + err.Error()
+		s.rec.setEnd(audit.EndError, "udp: "+err.Error())
 		s.sendReply(socks5.ReplyGeneralFailure, socks5.Addr{})
 		return
 	}
-	s.addCloser(out)
+	s.life.add(out)
+	s.rec.setPeer(nil, out.LocalAddr())
 	a := &association{
 		s: s, client: client, out: out, wantIP: s.src.Addr(),
 		peers: make(map[netip.AddrPort]struct{}), allowed: make(map[socks5.Addr]policy.Decision), names: make(map[string][]netip.Addr),
@@ -63,15 +67,15 @@ func (s *session) udpAssociate(req socks5.Request) {
 		ap := netip.AddrPortFrom(s.src.Addr(), req.Dest.Port)
 		a.pinned.Store(&ap)
 	}
-	if s.level != encap.LevelClear {
-		if a.dgram, err = encap.NewDatagram(s.gss, s.level); err != nil {
-			s.reason = err.Error()
+	if s.hs.level != encap.LevelClear {
+		if a.dgram, err = encap.NewDatagram(s.hs.ctx, s.hs.level); err != nil {
+			s.rec.setEnd(audit.EndError, err.Error())
 			s.sendReply(socks5.ReplyGeneralFailure, socks5.Addr{})
 			return
 		}
 	}
 	if err := s.sendReply(socks5.ReplySucceeded, addrOf(client.LocalAddr())); err != nil {
-		s.reason = err.Error()
+		s.rec.setEnd(audit.EndError, err.Error())
 		return
 	}
 	s.log.Debug("udp association", "relay", client.LocalAddr().String())
@@ -83,11 +87,13 @@ func (s *session) udpAssociate(req socks5.Request) {
 	go func() { defer wg.Done(); a.fromClient(act, idle) }()
 	go func() { defer wg.Done(); a.fromDestinations(act) }()
 	// The association lives as long as the control connection (RFC 1928 §7).
-	io.Copy(io.Discard, s.rw)
+	io.Copy(io.Discard, s.hs.rw)
 	s.abort()
 	wg.Wait()
-	if n := a.dropped.Load(); n > 0 && s.reason == "" {
-		s.reason = "udp datagrams dropped: " + strconv.FormatInt(n, 10)
+	if n := a.dropped.Load(); n > 0 {
+		// Unless something else ended it, the association completed; the
+		// detail says how many datagrams it dropped.
+		s.rec.setEnd(audit.EndCompleted, "udp datagrams dropped: "+strconv.FormatInt(n, 10))
 	}
 }
 
@@ -107,7 +113,7 @@ func (a *association) fromClient(act *activity, idle time.Duration) {
 				if act.since() < idle {
 					continue
 				}
-				a.s.reason = "udp idle timeout"
+				a.s.rec.setEnd(audit.EndIdleTimeout, "udp idle timeout")
 				a.s.abort()
 				return
 			}
@@ -156,7 +162,7 @@ func (a *association) fromClient(act *activity, idle time.Duration) {
 			a.drop("send", err, "dest", target.String())
 			continue
 		}
-		a.s.up.Add(int64(len(payload)))
+		a.s.rec.up.Add(int64(len(payload)))
 		act.touch()
 	}
 }
@@ -172,7 +178,7 @@ func (a *association) authorize(dst socks5.Addr) (netip.AddrPort, bool) {
 	} else if addrs == nil {
 		var err error
 		if addrs, err = a.s.resolve(dst); err != nil || len(addrs) == 0 {
-			a.drop("resolve", err, "dest", dst.Host)
+			a.drop("resolve", err, "dest", logStr(dst.Host))
 			return netip.AddrPort{}, false
 		}
 		a.mu.Lock()
@@ -186,11 +192,10 @@ func (a *association) authorize(dst socks5.Addr) (netip.AddrPort, bool) {
 			a.allowed[dst] = d
 		}
 		a.mu.Unlock()
-		if d.Allow && a.s.rule == "" {
-			a.s.rule = d.Rule
-		}
-		if !d.Allow {
-			a.s.log.Info("udp datagram denied", "dest", dst.String(), "rule", ruleName(d.Rule), "reason", d.Reason)
+		if d.Allow {
+			a.s.rec.setRuleOnce(d.Rule)
+		} else {
+			a.s.log.Info("udp datagram denied", "dest", logStr(dst.String()), "rule", logStr(ruleName(d.Rule)), "reason", logStr(d.Reason))
 		}
 	}
 	if !d.Allow {
@@ -243,7 +248,7 @@ func (a *association) fromDestinations(act *activity) {
 			a.drop("send to client", err)
 			continue
 		}
-		a.s.down.Add(int64(n))
+		a.s.rec.down.Add(int64(n))
 		act.touch()
 	}
 }
@@ -254,7 +259,7 @@ func (a *association) drop(why string, err error, kv ...any) {
 	a.dropped.Add(1)
 	args := append([]any{"reason", why}, kv...)
 	if err != nil {
-		args = append(args, "error", err)
+		args = append(args, "error", logErr(err))
 	}
 	a.s.log.Debug("udp datagram dropped", args...)
 }

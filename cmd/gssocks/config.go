@@ -4,16 +4,24 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
+	"strings"
 
 	"github.com/gssocks/gssocks/config"
+	"github.com/gssocks/gssocks/gateway"
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclparse"
+	"github.com/zclconf/go-cty/cty"
 )
 
 const defaultConfig = "/etc/gssocks/config.hcl"
 
+func loader() config.Loader { return config.Loader{} }
+
 // loadConfig loads and validates a configuration, writing its diagnostics
-// (warnings too) to w. The Config is nil on errors.
+// (warnings too) to w for a person. The Config is nil on errors.
 func loadConfig(path string, w io.Writer) *config.Config {
-	cfg, files, diags := config.Loader{}.Load(path)
+	cfg, files, diags := loader().Load(path)
 	if len(diags) > 0 {
 		config.FormatDiagnostics(w, files, diags)
 	}
@@ -29,8 +37,13 @@ func configFlag(name string, stderr io.Writer) (*flag.FlagSet, *string) {
 	return fs, fs.String("config", defaultConfig, "configuration `file`")
 }
 
+// check validates a configuration the way serve would start it: the file
+// (diagnostics), then gateway.Provision: the keytab (an AES key for each
+// configured principal), the audit file (can it be opened for appending;
+// it is not created), and with --bind each listen address.
 func check(args []string, stdout, stderr io.Writer) int {
 	fs, path := configFlag("check", stderr)
+	bind := fs.Bool("bind", false, "also bind each listen address and release it (fails while a gateway holds the port)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -38,7 +51,62 @@ func check(args []string, stdout, stderr io.Writer) int {
 	if cfg == nil {
 		return 1
 	}
-	fmt.Fprintf(stdout, "%s: OK: %d listener(s), %d rule(s), %d group alias(es), keytab %s\n",
-		*path, len(cfg.Listen), len(cfg.Engine.Rules()), len(cfg.Groups), cfg.Kerberos.Keytab)
+	rt, err := gateway.Provision(cfg, gateway.Options{Bind: *bind})
+	if err != nil {
+		for line := range strings.SplitSeq(err.Error(), "\n") {
+			fmt.Fprintf(stderr, "%s: refused: %s\n", *path, line)
+		}
+		return 1
+	}
+	audit := "stderr"
+	if rt.AuditPath != "" {
+		audit = rt.AuditPath
+	}
+	listen := "not bound (--bind to try)"
+	if *bind {
+		listen = "bound and released"
+	}
+	fmt.Fprintf(stdout, "%s: OK: %d listener(s), %d rule(s), %d group alias(es), keytab %s (%d keys), audit to %s; listen addresses %s\n",
+		*path, len(cfg.Listen), len(cfg.Engine.Rules()), len(cfg.Groups), cfg.Kerberos.Keytab, len(rt.Keytab.Entries), audit, listen)
 	return 0
+}
+
+// bootLog is the log block serve starts with: the configuration's, or,
+// when the file does not load, what its log block says about the format
+// (read leniently), so that the diagnostics saying why are in the format
+// the operator's log pipeline expects.
+func bootLog(path string, cfg *config.Config) config.Log {
+	if cfg != nil {
+		return cfg.Log
+	}
+	lc := config.Log{Level: "info", Format: "text"}
+	src, err := os.ReadFile(path)
+	if err != nil {
+		return lc
+	}
+	p := hclparse.NewParser()
+	var f *hcl.File
+	if strings.HasSuffix(path, ".json") {
+		f, _ = p.ParseJSON(src, path)
+	} else {
+		f, _ = p.ParseHCL(src, path)
+	}
+	if f == nil || f.Body == nil {
+		return lc
+	}
+	top, _, _ := f.Body.PartialContent(&hcl.BodySchema{Blocks: []hcl.BlockHeaderSchema{{Type: "log"}}})
+	if top == nil {
+		return lc
+	}
+	for _, b := range top.Blocks {
+		attrs, _, _ := b.Body.PartialContent(&hcl.BodySchema{Attributes: []hcl.AttributeSchema{{Name: "format"}}})
+		if attrs == nil || attrs.Attributes["format"] == nil {
+			continue
+		}
+		v, diags := attrs.Attributes["format"].Expr.Value(nil)
+		if !diags.HasErrors() && v.Type() == cty.String && v.IsKnown() && !v.IsNull() && v.AsString() == "json" {
+			lc.Format = "json"
+		}
+	}
+	return lc
 }

@@ -21,15 +21,19 @@ type stringList []string
 func (s *stringList) String() string     { return strings.Join(*s, ",") }
 func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
 
-// explain shows how the configuration decides one request: the protection
-// level a client asking --level gets, each rule in order with why it does
-// or does not match, and the decision.
+// explain shows how the configuration decides one request: the identity
+// the client's ticket yields, the protection level a client asking
+// --level gets, the built-in gateway-local deny and each rule in order
+// with why it does or does not match, and the decision.
 func explain(args []string, stdout, stderr io.Writer) int {
 	fs, path := configFlag("explain", stderr)
-	principal := fs.String("principal", "", "the client `principal`, e.g. alice@EXAMPLE.TEST")
+	principal := fs.String("principal", "", "the client `principal` as its ticket spells it, e.g. alice@EXAMPLE.TEST or alice@corp.example@EXAMPLE.TEST")
 	var groups, addrs stringList
-	fs.Var(&groups, "group", "a group `SID` of the client (repeatable; AD tickets carry them in the PAC)")
-	userSID := fs.String("user-sid", "", "the client's user `SID`")
+	fs.Var(&groups, "group", "a group `SID` from the client's PAC (repeatable; implies --pac)")
+	userSID := fs.String("user-sid", "", "the client's user `SID` from its PAC (implies --pac)")
+	account := fs.String("account", "", "the account `name` the client's PAC gives (implies --pac)")
+	pac := fs.Bool("pac", false, "the ticket carries a verified PAC (groups known, names case-insensitive)")
+	noPAC := fs.Bool("no-pac", false, "the ticket carries no verified PAC: groups unknown (the default without --group, --user-sid, --account, --pac)")
 	source := fs.String("source", "127.0.0.1", "the client's `IP` address")
 	dest := fs.String("dest", "", "the destination `HOST:PORT`")
 	fs.Var(&addrs, "addr", "an `IP` the destination name resolves to (repeatable; default: look it up)")
@@ -44,11 +48,21 @@ func explain(args []string, stdout, stderr io.Writer) int {
 		fs.Usage()
 		return 2
 	}
+	hasPAC := *pac || len(groups) > 0 || *userSID != "" || *account != ""
+	if *noPAC && hasPAC {
+		fmt.Fprintln(stderr, "gssocks explain: --no-pac contradicts --pac, --group, --user-sid and --account")
+		return 2
+	}
+	name, realm, ok := cutLast(*principal, "@")
+	if !ok || name == "" || realm == "" {
+		fmt.Fprintf(stderr, "gssocks explain: --principal %q: want name@REALM\n", *principal)
+		return 2
+	}
 	cfg := loadConfig(*path, stderr)
 	if cfg == nil {
 		return 1
 	}
-	req, err := explainRequest(*principal, *userSID, groups, *source, *dest, addrs, *command)
+	req, err := explainRequest(*source, *dest, addrs, *command)
 	if err != nil {
 		fmt.Fprintf(stderr, "gssocks explain: %v\n", err)
 		return 2
@@ -58,6 +72,14 @@ func explain(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "gssocks explain: %v\n", err)
 		return 2
 	}
+	id, err := cfg.Engine.Identify(policy.Client{Name: name, Realm: realm, PAC: hasPAC, Account: *account, UserSID: *userSID, GroupSIDs: groups})
+	if err != nil {
+		fmt.Fprintf(stdout, "identity:   %s: refused: %v\n", *principal, err)
+		fmt.Fprintf(stdout, "decision:   DENY (the session ends after authentication)\n")
+		return 0
+	}
+	req.Identity = id
+	fmt.Fprintf(stdout, "identity:   %s\n", describeIdentity(cfg.Engine, id))
 	choice, err := cfg.Engine.ChooseLevel(req.Identity, req.Source, asked, *nec)
 	req.Level, req.NEC = choice.Level, *nec
 	if err != nil {
@@ -71,13 +93,25 @@ func explain(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stdout, "protection: asked %s, granted %s (%s)\n", asked, choice.Level, choice.Reason)
 	d, misses := cfg.Engine.Explain(req)
-	for i, r := range cfg.Engine.Rules() {
+	gl := fmt.Sprintf("%-33s", "gateway-local (built-in)")
+	switch {
+	case d.GatewayLocal == "":
+		fmt.Fprintf(stdout, "  %s no match: the destination is not the gateway itself\n", gl)
+	case cfg.Engine.GatewayLocal().Off:
+		fmt.Fprintf(stdout, "  %s off (gateway_local { deny = false }): %s\n", gl, d.GatewayLocal)
+	default:
+		fmt.Fprintf(stdout, "  %s MATCH: %s; refused unless the allowing rule names it\n", gl, d.GatewayLocal)
+	}
+	rules := cfg.Engine.Rules()
+	for i, r := range rules {
 		line := fmt.Sprintf("rule %-16q line %-4d", r.Name, r.Pos.Line)
 		switch {
 		case i < len(misses):
 			fmt.Fprintf(stdout, "  %s no match: %s\n", line, misses[i].Why)
 		case i == len(misses) && d.Rule == r.Name:
 			fmt.Fprintf(stdout, "  %s MATCH\n", line)
+		case i == len(misses) && d.Rule == policy.GatewayLocalRule:
+			fmt.Fprintf(stdout, "  %s MATCH, overridden by gateway-local: it names no gateway-local network holding the destination\n", line)
 		default:
 			fmt.Fprintf(stdout, "  %s not reached\n", line)
 		}
@@ -90,9 +124,50 @@ func explain(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-func explainRequest(principal, userSID string, groups []string, source, dest string, addrs []string, command string) (policy.Request, error) {
+// describeIdentity says how the client's name and groups are read.
+func describeIdentity(e *policy.Engine, id policy.Identity) string {
+	var b strings.Builder
+	b.WriteString(id.String())
+	if id.PresentedName() != id.String() {
+		fmt.Fprintf(&b, " (presented as %s)", id.PresentedName())
+	}
+	switch {
+	case id.CaseInsensitive && id.GroupsKnown:
+		b.WriteString("; names compared ignoring case (verified PAC)")
+	case id.CaseInsensitive:
+		fmt.Fprintf(&b, "; names compared ignoring case (realm %s: case_insensitive_names)", id.Realm)
+	default:
+		b.WriteString("; names compared exactly")
+	}
+	switch {
+	case id.GroupsKnown:
+		n := len(id.GroupSIDs)
+		if id.UserSID != "" {
+			n++
+		}
+		fmt.Fprintf(&b, "; groups from the PAC: %d SID(s)", n)
+	case e.Realm(id.Realm).NoPAC:
+		fmt.Fprintf(&b, "; no groups: realm %s issues no PAC (pac = \"none\")", id.Realm)
+	default:
+		b.WriteString("; groups unknown (no PAC): deny rules with groups match, allow rules with groups do not (fail closed)")
+	}
+	return b.String()
+}
+
+// cutLast splits s around the last sep: an enterprise principal
+// "alice@corp.example@REALM" is the name "alice@corp.example" in REALM.
+func cutLast(s, sep string) (before, after string, found bool) {
+	if i := strings.LastIndex(s, sep); i >= 0 {
+		return s[:i], s[i+len(sep):], true
+	}
+	return s, "", false
+}
+
+// explainRequest builds the request as the gateway would: the
+// destination normalised (policy.NormalizeDest), a name resolved as an
+// absolute name, every address canonical.
+func explainRequest(source, dest string, addrs []string, command string) (policy.Request, error) {
 	var req policy.Request
-	req.Identity = policy.Identity{Principal: principal, UserSID: userSID, GroupSIDs: groups}
 	src, err := netip.ParseAddr(source)
 	if err != nil {
 		return req, fmt.Errorf("--source: %w", err)
@@ -117,31 +192,35 @@ func explainRequest(principal, userSID string, groups []string, source, dest str
 	default:
 		return req, fmt.Errorf("--command %q: want connect, bind or udp", command)
 	}
-	if ip, err := netip.ParseAddr(host); err == nil {
-		req.Addrs = []netip.Addr{ip.Unmap()}
+	d := policy.NormalizeDest(host, netip.Addr{})
+	if !d.IsName() {
+		if !d.Addr.IsValid() {
+			return req, fmt.Errorf("--dest %q: no host", dest)
+		}
+		req.Addrs = []netip.Addr{d.Addr}
 		return req, nil
 	}
-	req.Host = host
+	req.Host = d.Host
+	var ips []netip.Addr
 	for _, a := range addrs {
 		ip, err := netip.ParseAddr(a)
 		if err != nil {
 			return req, fmt.Errorf("--addr: %w", err)
 		}
-		req.Addrs = append(req.Addrs, ip.Unmap())
+		ips = append(ips, ip)
 	}
 	if len(addrs) == 0 {
 		// As the gateway does: names are matched on the name, address
 		// rules on what the name resolves to.
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		ips, err := net.DefaultResolver.LookupNetIP(ctx, "ip", host)
+		found, err := net.DefaultResolver.LookupNetIP(ctx, "ip", d.FQDN())
 		var dnsErr *net.DNSError
 		if err != nil && !errors.As(err, &dnsErr) {
 			return req, err
 		}
-		for _, ip := range ips {
-			req.Addrs = append(req.Addrs, ip.Unmap())
-		}
+		ips = found
 	}
+	req.Addrs = policy.CanonicalAddrs(ips)
 	return req, nil
 }

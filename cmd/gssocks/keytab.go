@@ -6,8 +6,8 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/gssocks/gssocks/config"
 	"github.com/gssocks/gssocks/gssapi"
-	"github.com/jcmturner/gokrb5/v8/keytab"
 )
 
 // keytabCmd lists what the gateway will accept: principal, kvno and
@@ -21,7 +21,8 @@ func keytabCmd(args []string, stdout, stderr io.Writer) int {
 	if cfg == nil {
 		return 1
 	}
-	kt, err := keytab.Load(cfg.Kerberos.Keytab)
+	// SWITCH(gssapi.LoadKeytab), as in gateway's loadKeytab.
+	kt, err := config.LoadKeytab(cfg.Kerberos.Keytab)
 	if err != nil {
 		fmt.Fprintf(stderr, "gssocks keytab: %v\n", err)
 		return 1

@@ -26,10 +26,13 @@ commands:
   serve    --config FILE   run the gateway (SIGHUP reloads, SIGTERM drains and stops)
   check    --config FILE   validate a configuration file
   explain  --config FILE --principal alice@EXAMPLE.TEST --dest HOST:PORT
-           [--group SID]... [--user-sid SID] [--source IP] [--addr IP]...
+           [--group SID]... [--user-sid SID] [--account NAME] [--pac | --no-pac]
+           [--source IP] [--addr IP]...
            [--command connect|bind|udp] [--level clear|integrity|confidentiality] [--nec]
-                           show the protection level and the rule deciding a request,
-                           and why each earlier rule did not match
+                           show the client's canonical identity, the protection level,
+                           the gateway-local deny and the rule deciding a request, and
+                           why each earlier rule did not match; groups are unknown
+                           (fail closed) unless a PAC is given (--group, --pac, ...)
   keytab   --config FILE   list principals, kvnos and enctypes the gateway accepts (no keys)
   version                  print the version
 `

@@ -15,16 +15,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gssocks/gssocks/audit"
 	"github.com/gssocks/gssocks/client"
 	"github.com/gssocks/gssocks/config"
 	"github.com/gssocks/gssocks/encap"
 	"github.com/gssocks/gssocks/gssapi"
 	"github.com/gssocks/gssocks/internal/testutil"
 	"github.com/gssocks/gssocks/policy"
-	"github.com/gssocks/gssocks/server"
 	"github.com/gssocks/gssocks/socks5"
 	"github.com/gssocks/gssocks/testenv/samba"
-	"github.com/hashicorp/go-hclog"
 	krbclient "github.com/jcmturner/gokrb5/v8/client"
 	krbconfig "github.com/jcmturner/gokrb5/v8/config"
 	"github.com/jcmturner/gokrb5/v8/keytab"
@@ -39,7 +38,7 @@ func ticket(info *samba.Info, user, spn string) (gssapi.InitiatorConfig, error) 
 	if err != nil {
 		return gssapi.InitiatorConfig{}, fmt.Errorf("krb5.conf: %w", err)
 	}
-	pw, ok := info.Users[user]
+	pw, ok := info.Users[strings.ToLower(user)] // AD account names are case-insensitive
 	if !ok {
 		return gssapi.InitiatorConfig{}, fmt.Errorf("no user %q in the domain", user)
 	}
@@ -95,12 +94,17 @@ func establish(t *testing.T, info *samba.Info, acc *gssapi.Acceptor, user string
 }
 
 // identity is the policy identity of an accepted context, as the gateway
-// builds it.
-func identity(ctx *gssapi.Context) policy.Identity {
+// builds it: canonical, from the ticket and its verified PAC.
+func identity(t *testing.T, ctx *gssapi.Context) policy.Identity {
+	t.Helper()
 	c := ctx.Client()
-	id := policy.Identity{Principal: c.String(), Name: c.Name, Realm: c.Realm}
+	pc := policy.Client{Name: c.Name, Realm: c.Realm}
 	if ad := ctx.AD(); ad != nil {
-		id.UserSID, id.GroupSIDs = ad.UserSID, ad.GroupSIDs
+		pc.PAC, pc.Account, pc.UserSID, pc.GroupSIDs = true, ad.LogonName, ad.UserSID, ad.GroupSIDs
+	}
+	id, err := policy.NewIdentity(pc, policy.Realm{})
+	if err != nil {
+		t.Fatalf("identity of %s: %v", c, err)
 	}
 	return id
 }
@@ -208,17 +212,17 @@ rule "users-docs" {
 }
 `
 
-// serverTimeouts is what the server takes of the configured timeouts.
-func serverTimeouts(t config.Timeouts) server.Timeouts {
-	return server.Timeouts{Negotiation: t.Negotiation, Connect: t.Connect, Idle: t.Idle, Bind: t.Bind}
+// policySource is policyConfig for the domain.
+func policySource(info *samba.Info) string {
+	return fmt.Sprintf(policyConfig, info.Keytab, info.Service,
+		info.GroupSID("vpn-users"), info.GroupSID("staff"), info.DomainUsersSID(), info.Realm)
 }
 
 // loadPolicy writes the configuration to a file and loads it the way the
 // gateway does, keytab check included (the keytab exported from Samba).
 func loadPolicy(t *testing.T, info *samba.Info) *config.Config {
 	t.Helper()
-	src := fmt.Sprintf(policyConfig, info.Keytab, info.Service,
-		info.GroupSID("vpn-users"), info.GroupSID("staff"), info.DomainUsersSID(), info.Realm)
+	src := policySource(info)
 	path := filepath.Join(t.TempDir(), "gssocks.hcl")
 	if err := os.WriteFile(path, []byte(src), 0o600); err != nil {
 		t.Fatal(err)
@@ -245,10 +249,10 @@ func TestPolicy(t *testing.T) {
 	ids := map[string]policy.Identity{}
 	for _, u := range []string{"alice", "bob"} {
 		_, ctx := establish(t, info, acc, u)
-		ids[u] = identity(ctx)
+		ids[u] = identity(t, ctx)
 	}
 	noPAC := ids["alice"]
-	noPAC.UserSID, noPAC.GroupSIDs = "", nil
+	noPAC.UserSID, noPAC.GroupSIDs, noPAC.GroupsKnown = "", nil, false
 	ids["alice-without-pac"] = noPAC
 
 	for _, c := range []struct {
@@ -298,17 +302,8 @@ func TestPolicy(t *testing.T) {
 // audit names the rules.
 func TestGateway(t *testing.T) {
 	info := domain(t)
-	cfg := loadPolicy(t, info)
-	logs := &testutil.LogBuffer{}
-	var out io.Writer = logs
-	if testing.Verbose() {
-		out = io.MultiWriter(logs, os.Stderr)
-	}
-	logger := hclog.New(&hclog.LoggerOptions{Output: out, Level: hclog.Info})
-	_, proxy := testutil.StartServer(t, server.Options{
-		Settings: server.Settings{Acceptor: newAcceptor(t, info), Policy: cfg.Engine, Timeouts: serverTimeouts(cfg.Timeouts), MaxSessions: cfg.Limits.MaxSessions},
-		Logger:   logger,
-	})
+	gw := testutil.StartGateway(t, policySource(info))
+	proxy := gw.Addr
 	echo := testutil.EchoServer(t)
 	dest, err := socks5.ParseHostPort(echo)
 	if err != nil {
@@ -372,35 +367,43 @@ func TestGateway(t *testing.T) {
 		}
 	})
 
-	// The audit records are written as the sessions end.
-	want := map[string][]string{
-		"alice": {"principal=alice@" + info.Realm + " ", "rule=vpn ", "level=confidentiality", `reply="00 succeeded"`},
-		"bob":   {"principal=bob@" + info.Realm + " ", `rule="(default deny)"`, "level=confidentiality", `reply="02 not allowed by ruleset"`},
+	// The audit records, written as the sessions end, carry what the PAC
+	// said: enough to replay the decision with gssocks explain.
+	principal := func(p string) func(audit.Record) bool {
+		return func(r audit.Record) bool { return r.Principal == p }
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for user, fields := range want {
-		for !auditHas(logs.String(), fields) {
-			if time.Now().After(deadline) {
-				t.Fatalf("no audit record for %s with %q in:\n%s", user, fields, logs.String())
+	alice := gw.WaitRecord(t, principal("alice@"+info.Realm))
+	bob := gw.WaitRecord(t, principal("bob@"+info.Realm))
+	for _, c := range []struct {
+		user      string
+		r         audit.Record
+		rule      string
+		reply     socks5.Reply
+		end       audit.EndReason
+		in, notIn []string // group SIDs
+	}{
+		{"alice", alice, "vpn", socks5.ReplySucceeded, audit.EndCompleted,
+			[]string{info.GroupSID("vpn-users"), info.GroupSID("staff"), info.DomainUsersSID()}, nil},
+		{"bob", bob, "(default deny)", socks5.ReplyNotAllowed, audit.EndDenied,
+			[]string{info.DomainUsersSID()}, []string{info.GroupSID("vpn-users"), info.GroupSID("staff")}},
+	} {
+		r := c.r
+		service := info.Service + "@" + info.Realm
+		if r.Realm != info.Realm || r.Service != service || r.UserSID != info.UserSID(c.user) {
+			t.Errorf("%s: realm %q, service %q, user SID %q; want %q, %q, %q", c.user, r.Realm, r.Service, r.UserSID, info.Realm, service, info.UserSID(c.user))
+		}
+		if r.Rule != c.rule || r.Level != "confidentiality" || !r.Replied || r.Reply != uint8(c.reply) || r.EndReason != c.end {
+			t.Errorf("%s: %v", c.user, r.Fields())
+		}
+		for _, sid := range c.in {
+			if !slices.Contains(r.GroupSIDs, sid) {
+				t.Errorf("%s: group SIDs %v lack %s", c.user, r.GroupSIDs, sid)
 			}
-			time.Sleep(20 * time.Millisecond)
+		}
+		for _, sid := range c.notIn {
+			if slices.Contains(r.GroupSIDs, sid) {
+				t.Errorf("%s: group SIDs %v hold %s", c.user, r.GroupSIDs, sid)
+			}
 		}
 	}
-}
-
-// auditHas reports whether one audit record (log line) holds all fields.
-func auditHas(log string, fields []string) bool {
-	for _, line := range strings.Split(log, "\n") {
-		if !strings.Contains(line, "audit") {
-			continue
-		}
-		ok := true
-		for _, f := range fields {
-			ok = ok && strings.Contains(line, f)
-		}
-		if ok {
-			return true
-		}
-	}
-	return false
 }

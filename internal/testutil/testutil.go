@@ -1,6 +1,11 @@
 // Package testutil holds small test helpers shared by the packages' tests:
 // a loopback TCP echo server, a log buffer safe for concurrent writers, and
-// a gateway on a loopback port.
+// a gateway on a loopback port built from HCL through package gateway, the
+// way `gssocks serve` builds it.
+//
+// testutil imports gateway, hence server, config, gssapi, encap, policy,
+// socks5 and audit: their tests may use it only from external test
+// packages (package server_test), else the import is a cycle.
 package testutil
 
 import (
@@ -70,9 +75,9 @@ func EchoServer(tb testing.TB) string {
 	return Serve(tb, "127.0.0.1:0", Echo)
 }
 
-// StartServer runs a gateway with opts on 127.0.0.1:0 until the test ends
-// (then shuts it down, giving sessions five seconds) and returns its
-// address.
+// StartServer runs a bare server with opts on 127.0.0.1:0 until the test
+// ends. Prefer StartGateway, which builds the server from a configuration
+// as `gssocks serve` does.
 func StartServer(tb testing.TB, opts server.Options) (*server.Server, string) {
 	tb.Helper()
 	srv, err := server.New(opts)

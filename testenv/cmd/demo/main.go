@@ -1,8 +1,9 @@
 // Command demo runs gssocks end to end on a throwaway MIT realm: it starts
 // a KDC, the gssocks gateway (built from this tree) and a local web server,
-// fetches a page through the gateway with a real kerberized client (Dante's
-// socksify around curl, at confidentiality), prints the gateway's audit
-// record, and cleans everything up. `make demo` runs it.
+// checks the configuration as serve would provision it (`gssocks check
+// --bind`), fetches a page through the gateway with a real kerberized
+// client (Dante's socksify around curl, at confidentiality), prints the
+// gateway's audit record, and cleans everything up. `make demo` runs it.
 package main
 
 import (
@@ -102,6 +103,15 @@ rule "demo" {
 }
 `, proxy, keytab, audit, realm.Name)), 0o644); err != nil {
 		return err
+	}
+	// check runs the same provisioning as serve (keytab with an AES key,
+	// audit file appendable, and with --bind the listen address free).
+	chk := exec.Command(bin, "check", "--bind", "--config", conf)
+	chk.Env = realm.Env("", "")
+	out, err := chk.CombinedOutput()
+	step("gssocks check --bind: %s", strings.TrimSpace(string(out)))
+	if err != nil {
+		return fmt.Errorf("gssocks check: %w", err)
 	}
 	gw := exec.Command(bin, "serve", "--config", conf)
 	gw.Env = realm.Env("", "")

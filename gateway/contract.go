@@ -1,0 +1,93 @@
+package gateway
+
+import (
+	"fmt"
+	"reflect"
+	"slices"
+	"strings"
+
+	"github.com/gssocks/gssocks/config"
+)
+
+// ReloadEffect says what a reload does with a configuration field.
+type ReloadEffect int
+
+const (
+	// Applied: the new value is in force once the reload succeeds (for
+	// the sessions that start afterwards, unless How says otherwise).
+	Applied ReloadEffect = iota
+	// RestartRequired: the running value stays until the process
+	// restarts; a reload that changes it logs a warning naming it.
+	RestartRequired
+)
+
+func (e ReloadEffect) String() string {
+	if e == RestartRequired {
+		return "restart required"
+	}
+	return "applied"
+}
+
+// ReloadRule is one row of the reload contract.
+type ReloadRule struct {
+	Field  string // path in config.Config, e.g. "Kerberos.ReplayCacheSize"
+	Name   string // as written in the file, e.g. "kerberos.replay_cache_size"
+	Effect ReloadEffect
+	How    string // what a reload does with it
+}
+
+// reloadContract has one row per leaf field of config.Config; a test
+// walks the struct by reflection so that a new field cannot be left out.
+var reloadContract = []ReloadRule{
+	{"File", "(the file itself)", Applied, "SIGHUP reads this file again"},
+	{"Listen", "listen", Applied, "new addresses are bound, removed ones closed; unchanged ones keep their socket"},
+	{"Kerberos.Keytab", "kerberos.keytab", Applied, "the keytab is read again (also polled every 2 s and on SIGHUP)"},
+	{"Kerberos.Principals", "kerberos.principals", Applied, "new acceptor for new sessions"},
+	{"Kerberos.ClockSkew", "kerberos.clock_skew", Applied, "new acceptor for new sessions"},
+	{"Kerberos.ReplayCacheSize", "kerberos.replay_cache_size", RestartRequired,
+		"the replay cache is kept across reloads so that a reload cannot reopen a replay window; its size is fixed at start"},
+	{"Timeouts.Negotiation", "timeouts.negotiation", Applied, "new sessions"},
+	{"Timeouts.Connect", "timeouts.connect", Applied, "new sessions"},
+	{"Timeouts.Idle", "timeouts.idle", Applied, "new sessions"},
+	{"Timeouts.Bind", "timeouts.bind", Applied, "new sessions"},
+	{"Timeouts.Shutdown", "timeouts.shutdown", Applied, "the next stop drains for the new value"},
+	{"Limits.MaxSessions", "limits.max_sessions", Applied, "counted against from the next session on"},
+	{"Log.Level", "log.level", Applied, "every line written after the reload, running sessions' included"},
+	{"Log.Format", "log.format", Applied, "every line written after the reload, running sessions' included"},
+	{"Log.Audit", "log.audit", Applied, "records of sessions ending after the reload go to the new path (opened on reload); the same path is reopened on every SIGHUP"},
+	{"NoAuth", "no_auth", Applied, "new sessions"},
+	{"GatewayLocal", "gateway_local", Applied, "compiled into the engine of new sessions"},
+	{"LocalAddrs", "(the host's interface addresses)", Applied, "listed again on every reload, for the gateway-local deny"},
+	{"Realms", "realm", Applied, "compiled into the engine: identities of new sessions"},
+	{"Groups", "group", Applied, "compiled into the rules of new sessions"},
+	{"Engine", "rule", Applied, "new sessions; running sessions keep the rules they started with"},
+}
+
+// ReloadContract returns the reload contract: every field of
+// config.Config with what SIGHUP does with it.
+func ReloadContract() []ReloadRule { return slices.Clone(reloadContract) }
+
+// restartRequired lists the fields whose value differs between old and
+// new that a reload does not apply, as "name (running X, file Y)".
+func restartRequired(old, cur *config.Config) []string {
+	var out []string
+	for _, r := range reloadContract {
+		if r.Effect != RestartRequired {
+			continue
+		}
+		a, b := fieldByPath(old, r.Field), fieldByPath(cur, r.Field)
+		if !reflect.DeepEqual(a.Interface(), b.Interface()) {
+			out = append(out, fmt.Sprintf("%s (running %v, file %v)", r.Name, a.Interface(), b.Interface()))
+		}
+	}
+	return out
+}
+
+// fieldByPath is the field of cfg at the dotted path.
+func fieldByPath(cfg *config.Config, path string) reflect.Value {
+	v := reflect.ValueOf(cfg).Elem()
+	for name := range strings.SplitSeq(path, ".") {
+		v = v.FieldByName(name)
+	}
+	return v
+}

@@ -1,0 +1,414 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/gssocks/gssocks/audit"
+	"github.com/gssocks/gssocks/config"
+	"github.com/gssocks/gssocks/gssapi"
+	"github.com/gssocks/gssocks/server"
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/hcl/v2"
+)
+
+// Options are what the process gives the gateway besides its
+// configuration. The zero value serves on the configured addresses and
+// logs to os.Stderr.
+type Options struct {
+	// Stderr receives the operational log, the diagnostics of reloads and,
+	// without log.audit, the audit records. Default os.Stderr.
+	Stderr io.Writer
+	// Listen opens the listener of a configured address. Default
+	// net.Listen("tcp", addr); tests bind 127.0.0.1:0 instead.
+	Listen func(addr string) (net.Listener, error)
+	// Bind makes Provision bind each listen address and close it again
+	// (check --bind). New always binds.
+	Bind bool
+	// Resolver looks up destination names. Default net.DefaultResolver.
+	Resolver server.Resolver
+	// OnSessionEnd is called with a copy of every audit record, after the
+	// audit sink has it (tests, metrics). nil: none.
+	OnSessionEnd func(audit.Record)
+	// KeytabPoll is how often the keytab file is checked for a rotation:
+	// 0 means DefaultKeytabPoll, a negative value no polling (Hangup
+	// still checks).
+	KeytabPoll time.Duration
+	// Loader reads the configuration file again on Hangup; the zero value
+	// is config's default (keytab checks on, $KRB5_KTNAME).
+	Loader config.Loader
+}
+
+func (o Options) listen() func(string) (net.Listener, error) {
+	if o.Listen != nil {
+		return o.Listen
+	}
+	return func(addr string) (net.Listener, error) { return net.Listen("tcp", addr) }
+}
+
+// Gateway is a provisioned gateway: a server with its listeners, logs,
+// audit sink and keytab watcher, and what a reload carries over (the
+// replay cache, unchanged listeners, the open audit file).
+type Gateway struct {
+	opts   Options
+	out    *lockedWriter
+	replay *gssapi.ReplayCache
+	log    *liveLogger
+	audit  *liveSink
+	srv    *server.Server
+
+	// reloadMu makes reloads, keytab checks and shutdown take turns.
+	reloadMu sync.Mutex
+
+	mu       sync.Mutex // guards the fields below
+	cfg      *config.Config
+	lns      map[string]net.Listener // by configured address
+	started  bool
+	closed   bool
+	ktStamp  string // the keytab file version in use
+	ktFailed string // the version that last failed to load (logged once)
+	wg       sync.WaitGroup
+
+	stopWatch chan struct{}
+	watchDone chan struct{}
+}
+
+// New provisions cfg (see Provision), opens the audit file and binds the
+// listeners; Start serves them. cfg must come from config.Load (or a
+// Loader) without errors. Errors are Provision's.
+func New(cfg *config.Config, opts Options) (*Gateway, error) {
+	if opts.Stderr == nil {
+		opts.Stderr = os.Stderr
+	}
+	if cfg == nil {
+		return nil, errors.New("gateway: no configuration")
+	}
+	g := &Gateway{
+		opts:      opts,
+		out:       &lockedWriter{w: opts.Stderr},
+		replay:    gssapi.NewReplayCache(cfg.Kerberos.ReplayCacheSize),
+		lns:       make(map[string]net.Listener),
+		stopWatch: make(chan struct{}),
+		watchDone: make(chan struct{}),
+	}
+	stamp := keytabStamp(cfg.Kerberos.Keytab)
+	p, err := provision(cfg, provisionParams{listen: opts.listen(), replay: g.replay, stderr: g.out})
+	if err != nil {
+		return nil, err
+	}
+	g.log = newLiveLogger(p.log)
+	g.audit = &liveSink{cur: p.audit}
+	g.srv, err = server.New(server.Options{
+		Settings:     p.rt.Settings,
+		Logger:       g.log,
+		Audit:        g.audit,
+		OnSessionEnd: opts.OnSessionEnd,
+		Resolver:     opts.Resolver,
+	})
+	if err != nil {
+		p.abandon()
+		return nil, err
+	}
+	opened, err := g.bind(cfg.Listen)
+	if err != nil {
+		p.abandon()
+		return nil, err
+	}
+	g.cfg, g.lns, g.ktStamp = cfg, opened, stamp
+	return g, nil
+}
+
+// Start serves the listeners and starts the keytab watcher. It returns an
+// error if the gateway was started or shut down already.
+func (g *Gateway) Start() error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.started || g.closed {
+		return errors.New("gateway: already started or shut down")
+	}
+	g.started = true
+	for _, a := range g.cfg.Listen {
+		g.serve(a, g.lns[a])
+	}
+	poll := g.opts.KeytabPoll
+	if poll == 0 {
+		poll = DefaultKeytabPoll
+	}
+	go g.watchKeytab(poll)
+	return nil
+}
+
+// serve runs the server on ln; g.mu is held.
+func (g *Gateway) serve(addr string, ln net.Listener) {
+	g.wg.Add(1)
+	go func() {
+		defer g.wg.Done()
+		if err := g.srv.Serve(ln); err != nil && !errors.Is(err, server.ErrServerClosed) {
+			g.log.Error("listener stopped", "addr", addr, "error", err)
+		}
+	}()
+}
+
+// bind opens the listeners of addrs that are not open yet. On an error it
+// closes those it opened and returns it, wrapping ErrListen.
+func (g *Gateway) bind(addrs []string) (map[string]net.Listener, error) {
+	g.mu.Lock()
+	have := make(map[string]bool, len(g.lns))
+	for a := range g.lns {
+		have[a] = true
+	}
+	g.mu.Unlock()
+	listen := g.opts.listen()
+	opened := make(map[string]net.Listener)
+	for _, a := range addrs {
+		if have[a] {
+			continue
+		}
+		ln, err := listen(a)
+		if err != nil {
+			for _, l := range opened {
+				l.Close()
+			}
+			return nil, fmt.Errorf("%w: %w", ErrListen, err)
+		}
+		opened[a] = ln
+	}
+	return opened, nil
+}
+
+// Reload puts cfg in force: it is provisioned as by New (keytab,
+// acceptor sharing the replay cache, loggers, audit file when log.audit
+// names a new path, server settings), new listen addresses are bound,
+// and only if all of that succeeds are the settings swapped, removed
+// listeners closed and the new logger and audit sink put in place.
+// Running sessions keep their settings. On an error nothing changes.
+// Fields that a reload does not apply (ReloadContract) are named in a
+// warning when their value changed.
+func (g *Gateway) Reload(cfg *config.Config) error {
+	g.reloadMu.Lock()
+	defer g.reloadMu.Unlock()
+	g.mu.Lock()
+	old, closed := g.cfg, g.closed
+	g.mu.Unlock()
+	if closed {
+		return errors.New("gateway: shut down")
+	}
+	if cfg == nil {
+		return errors.New("gateway: no configuration")
+	}
+	stamp := keytabStamp(cfg.Kerberos.Keytab)
+	p, err := provision(cfg, provisionParams{listen: g.opts.listen(), replay: g.replay, stderr: g.out, keepAudit: g.audit.file()})
+	if err != nil {
+		return err
+	}
+	opened, err := g.bind(cfg.Listen)
+	if err != nil {
+		p.abandon()
+		return err
+	}
+	if err := g.srv.Reload(p.rt.Settings); err != nil {
+		for _, ln := range opened {
+			ln.Close()
+		}
+		p.abandon()
+		return fmt.Errorf("gateway: server refused the new settings: %w", err)
+	}
+
+	g.log.root.swap(p.log)
+	if err := g.audit.swap(p.audit); err != nil {
+		g.log.Warn("closing the previous audit file", "error", err)
+	}
+	g.mu.Lock()
+	g.cfg, g.ktStamp, g.ktFailed = cfg, stamp, ""
+	for a, ln := range g.lns {
+		if !slices.Contains(cfg.Listen, a) {
+			g.log.Info("closing listener", "addr", a)
+			ln.Close()
+			delete(g.lns, a)
+		}
+	}
+	for a, ln := range opened {
+		g.lns[a] = ln
+		if g.started {
+			g.serve(a, ln)
+		}
+	}
+	g.mu.Unlock()
+	for _, f := range restartRequired(old, cfg) {
+		g.log.Warn("configuration change needs a restart; the running value stays", "field", f)
+	}
+	g.log.Info("configuration reloaded", "rules", len(cfg.Engine.Rules()), "listeners", len(cfg.Listen))
+	return nil
+}
+
+// Hangup is what SIGHUP does: reopen the audit file (after logrotate
+// moved it), read the configuration file (Config().File) again and Reload
+// it. When the file does not load or the reload fails, the previous
+// configuration stays and the keytab is still checked for a rotation.
+// Diagnostics are logged in the format of the file when it loads, else in
+// the format in force, as are errors; the error is returned as well.
+func (g *Gateway) Hangup() error {
+	path := g.Config().File
+	g.log.Info("reloading configuration", "file", path)
+	var errs []error
+	if err := g.ReopenAudit(); err != nil {
+		g.log.Error("cannot reopen the audit file; records keep going to the one open", "error", err)
+		errs = append(errs, err)
+	}
+	cfg, files, diags := g.opts.Loader.Load(path)
+	// A file that loads brings its own log format: its warnings are the
+	// first lines of the configuration about to be in force.
+	lc := g.Config().Log
+	if cfg != nil {
+		lc = cfg.Log
+	}
+	LogDiagnostics(g.out, lc, files, diags)
+	switch {
+	case diags.HasErrors():
+		n := len(diags.Errs())
+		g.log.Error("reload failed; the previous configuration stays in force", "file", path, "errors", n)
+		errs = append(errs, fmt.Errorf("%w: %d in %s", ErrConfig, n, path))
+	default:
+		if err := g.Reload(cfg); err != nil {
+			LogErrors(g.log, "reload failed; the previous configuration stays in force", err)
+			errs = append(errs, err)
+		}
+	}
+	if len(errs) > 0 {
+		g.CheckKeytab()
+	}
+	return errors.Join(errs...)
+}
+
+// ReopenAudit reopens the audit file under its path, so that records go to
+// a new file after logrotate moved the old one. Without log.audit it does
+// nothing. On an error the open file stays in use.
+func (g *Gateway) ReopenAudit() error {
+	if f := g.audit.file(); f != nil {
+		return f.Reopen()
+	}
+	return nil
+}
+
+// CheckKeytab loads the keytab again if its file changed since it was
+// last loaded (a new kvno after a key rotation), and gives it to the
+// acceptor for new sessions. Keys of older kvnos the file still holds keep
+// working. A keytab that cannot be used (caught mid-write, no AES key for
+// a configured principal) is logged once per version of the file and the
+// previous keys stay.
+func (g *Gateway) CheckKeytab() {
+	g.reloadMu.Lock()
+	defer g.reloadMu.Unlock()
+	g.mu.Lock()
+	cfg, last, failed, closed := g.cfg, g.ktStamp, g.ktFailed, g.closed
+	g.mu.Unlock()
+	path := cfg.Kerberos.Keytab
+	st := keytabStamp(path)
+	if closed || st == "" || st == last || st == failed {
+		return
+	}
+	kt, err := loadKeytab(path, cfg.Kerberos.Principals)
+	if err != nil {
+		g.mu.Lock()
+		g.ktFailed = st
+		g.mu.Unlock()
+		g.log.Error("keytab changed but cannot be used; keeping the previous keys", "keytab", path, "error", err)
+		return
+	}
+	g.srv.Settings().Acceptor.SetKeytab(kt)
+	g.mu.Lock()
+	g.ktStamp, g.ktFailed = st, ""
+	g.mu.Unlock()
+	g.log.Info("keytab reloaded", "keytab", path, "keys", len(kt.Entries), "kvnos", kvnos(kt))
+}
+
+func (g *Gateway) watchKeytab(poll time.Duration) {
+	defer close(g.watchDone)
+	if poll < 0 {
+		<-g.stopWatch
+		return
+	}
+	t := time.NewTicker(poll)
+	defer t.Stop()
+	for {
+		select {
+		case <-g.stopWatch:
+			return
+		case <-t.C:
+			g.CheckKeytab()
+		}
+	}
+}
+
+// Shutdown stops accepting and the keytab watcher, lets running sessions
+// finish until ctx is done, then cuts the rest (the server's error says
+// how many) and closes the audit file. A second call returns nil.
+func (g *Gateway) Shutdown(ctx context.Context) error {
+	g.mu.Lock()
+	if g.closed {
+		g.mu.Unlock()
+		return nil
+	}
+	g.closed = true
+	started := g.started
+	close(g.stopWatch)
+	lns := g.lns
+	g.mu.Unlock()
+	if started {
+		<-g.watchDone
+	}
+	g.reloadMu.Lock()
+	defer g.reloadMu.Unlock()
+	err := g.srv.Shutdown(ctx)
+	for _, ln := range lns {
+		ln.Close() // those never served
+	}
+	g.wg.Wait()
+	if f := g.audit.file(); f != nil {
+		if cerr := f.Close(); cerr != nil && err == nil {
+			err = cerr
+		}
+	}
+	return err
+}
+
+// Config is the configuration in force.
+func (g *Gateway) Config() *config.Config {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.cfg
+}
+
+// Addrs are the bound addresses of the listeners, in the order of the
+// configuration's listen list.
+func (g *Gateway) Addrs() []string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	out := make([]string, 0, len(g.lns))
+	for _, a := range g.cfg.Listen {
+		if ln := g.lns[a]; ln != nil {
+			out = append(out, ln.Addr().String())
+		}
+	}
+	return out
+}
+
+// Logger is the operational logger; it follows reloads of the log block.
+func (g *Gateway) Logger() hclog.Logger { return g.log }
+
+// LogDiagnostics writes configuration diagnostics to the gateway's stderr
+// in the format in force (see the package function LogDiagnostics).
+func (g *Gateway) LogDiagnostics(files map[string]*hcl.File, diags hcl.Diagnostics) {
+	LogDiagnostics(g.out, g.Config().Log, files, diags)
+}
+
+// Server is the server the gateway runs, for its tests (Settings, Reload
+// of hand-made settings, ActiveSessions).
+func (g *Gateway) Server() *server.Server { return g.srv }

@@ -1,0 +1,180 @@
+package gateway
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+
+	"github.com/gssocks/gssocks/audit"
+	"github.com/gssocks/gssocks/config"
+	"github.com/gssocks/gssocks/gssapi"
+	"github.com/gssocks/gssocks/server"
+	"github.com/hashicorp/go-hclog"
+	"github.com/jcmturner/gokrb5/v8/keytab"
+)
+
+// Refusals of Provision, New and Reload; the error wraps one of them per
+// problem found (errors.Join), and the cause.
+var (
+	// ErrKeytab: the keytab is missing, unreadable, not a keytab, or has
+	// no AES key for a configured principal (ErrNoAESKey).
+	ErrKeytab = errors.New("unusable keytab")
+	// ErrAudit: log.audit names a file that cannot be opened for
+	// appending.
+	ErrAudit = errors.New("cannot append to the audit file")
+	// ErrListen: a listen address cannot be bound.
+	ErrListen = errors.New("cannot listen")
+	// ErrConfig: the configuration file has errors (Hangup).
+	ErrConfig = errors.New("configuration has errors")
+)
+
+// Runtime is what one configuration provisions: the values a server runs
+// with. Provision returns it for `check` to report on; it holds no open
+// file or socket.
+type Runtime struct {
+	Config *config.Config
+	// Keytab is the service keytab as loaded (keys inside: never log it).
+	Keytab *keytab.Keytab
+	// Settings are the server settings new sessions would get.
+	Settings server.Settings
+	// AuditPath is where audit records go: log.audit, or "" for stderr.
+	AuditPath string
+}
+
+// Provision builds everything cfg describes as New does, without serving
+// and without creating anything: it loads the keytab and checks that it
+// has an AES key for each configured principal, builds the acceptor,
+// checks that the audit file can be opened for appending (without
+// creating it), builds the loggers and the server settings, and with
+// opts.Bind binds each listen address and closes it again. It is `gssocks
+// check`: what it refuses, serve refuses. Without opts.Bind the addresses
+// are not tried, since a running gateway holds its own port.
+//
+// The error joins one error per problem, each wrapping ErrKeytab,
+// ErrAudit or ErrListen.
+func Provision(cfg *config.Config, opts Options) (*Runtime, error) {
+	p, err := provision(cfg, provisionParams{
+		check:  true,
+		bind:   opts.Bind,
+		listen: opts.listen(),
+		replay: gssapi.NewReplayCache(cfg.Kerberos.ReplayCacheSize),
+		stderr: io.Discard,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &p.rt, nil
+}
+
+// provisionParams say how far provision goes.
+type provisionParams struct {
+	check  bool // create nothing: check the audit path instead of opening it
+	bind   bool // (check) bind each listen address, then close it
+	listen func(string) (net.Listener, error)
+	replay *gssapi.ReplayCache // shared by every acceptor of the process
+	stderr io.Writer
+	// keepAudit is the audit file in use, kept when log.audit names it
+	// again (Reload).
+	keepAudit *audit.File
+}
+
+// provisioned is a configuration built but not yet in force.
+type provisioned struct {
+	rt       Runtime
+	log      hclog.Logger
+	audit    auditOut
+	openedBy bool // audit.file was opened here, and is closed by abandon
+}
+
+// abandon releases what provision opened, when the configuration does not
+// go into force.
+func (p *provisioned) abandon() {
+	if p.openedBy {
+		p.audit.file.Close()
+	}
+}
+
+// provision is the one build path of check, serve and reload: config →
+// keytab → acceptor → engine → log and audit sinks → server settings.
+func provision(cfg *config.Config, pp provisionParams) (*provisioned, error) {
+	if cfg == nil || cfg.Engine == nil {
+		return nil, errors.New("gateway: no configuration (a Config from config.Load is required)")
+	}
+	var errs []error
+	p := &provisioned{rt: Runtime{Config: cfg, AuditPath: cfg.Log.Audit}}
+
+	kt, err := loadKeytab(cfg.Kerberos.Keytab, cfg.Kerberos.Principals)
+	if err != nil {
+		errs = append(errs, fmt.Errorf("%w: %w", ErrKeytab, err))
+	}
+	var acc *gssapi.Acceptor
+	if kt != nil {
+		acc, err = gssapi.NewAcceptor(gssapi.AcceptorConfig{
+			Keytab:      kt,
+			Principals:  cfg.Kerberos.Principals,
+			ClockSkew:   cfg.Kerberos.ClockSkew,
+			ReplayCache: pp.replay,
+		})
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%w: %w", ErrKeytab, err))
+		}
+	}
+
+	var file *audit.File
+	switch path := cfg.Log.Audit; {
+	case path == "":
+	case pp.keepAudit != nil && pp.keepAudit.Path() == path:
+		file = pp.keepAudit
+	default:
+		// The same check for check and serve, so that check refuses what
+		// serve would; serve then opens (and may create) the file.
+		if err := checkAuditPath(path); err != nil {
+			errs = append(errs, fmt.Errorf("%w: %w", ErrAudit, err))
+			break
+		}
+		if pp.check {
+			break
+		}
+		if file, err = audit.OpenFile(path); err != nil {
+			errs = append(errs, fmt.Errorf("%w: %w", ErrAudit, err))
+			break
+		}
+		p.openedBy = true
+	}
+
+	if pp.check && pp.bind {
+		for _, a := range cfg.Listen {
+			ln, err := pp.listen(a)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%w: %w", ErrListen, err))
+				continue
+			}
+			ln.Close()
+		}
+	}
+
+	if len(errs) > 0 {
+		if p.openedBy {
+			file.Close()
+		}
+		return nil, errors.Join(errs...)
+	}
+	p.rt.Keytab = kt
+	p.rt.Settings = server.Settings{
+		Acceptor:    acc,
+		Policy:      cfg.Engine,
+		Timeouts:    serverTimeouts(cfg.Timeouts),
+		MaxSessions: cfg.Limits.MaxSessions,
+		NoAuth:      cfg.NoAuth,
+	}
+	p.log = NewLogger(cfg.Log, pp.stderr)
+	p.audit = newAuditOut(cfg.Log, file, pp.stderr)
+	return p, nil
+}
+
+// serverTimeouts is what the server takes of the configured timeouts
+// (Shutdown is the process's: it bounds the drain on SIGTERM).
+func serverTimeouts(t config.Timeouts) server.Timeouts {
+	return server.Timeouts{Negotiation: t.Negotiation, Connect: t.Connect, Idle: t.Idle, Bind: t.Bind}
+}
