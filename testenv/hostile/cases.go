@@ -263,13 +263,13 @@ func authCases() []Case {
 			Want: "01 ff, close", Log: "replay|key", Run: replayAs(func(r *messages.APReq) { r.Ticket.EncPart.KVNO = 77 }),
 		},
 		{
-			Name: "auth/ticket sname with a newline and a forged log record", Issue: "8.3", XFail: true,
+			Name: "auth/ticket sname with a newline and a forged log record", Issue: "8.3",
 			Send: "AP-REQ whose ticket names service \"rcmd/x\\n<fake audit record>\"",
 			Want: "01 ff or AP-REP (a keytab key opens the ticket, as MIT's acceptor allows); no forged log line",
 			Log:  "authenticat", Run: newlineSName(false),
 		},
 		{
-			Name: "auth/ticket sname with a newline, ticket corrupted", Issue: "8.3", XFail: true,
+			Name: "auth/ticket sname with a newline, ticket corrupted", Issue: "8.3",
 			Send: "AP-REQ whose ticket names service \"rcmd/x\\n<fake audit record>\", ticket cipher ^ 1",
 			Want: "01 ff, close; no forged log line", Log: fail, Run: newlineSName(true),
 		},

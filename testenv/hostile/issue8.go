@@ -21,9 +21,9 @@ import (
 // destinationCases are issue 8.1: destinations that are the gateway host
 // itself in another spelling, asked by bob under an allow-all rule.
 func destinationCases() []Case {
-	connect := func(profile, name, send string, xfail bool, addr func(c *Ctx) []byte) Case {
+	connect := func(profile, name, send string, addr func(c *Ctx) []byte) Case {
 		return Case{
-			Name: "dest/" + profile + "/" + name, Issue: "8.1", XFail: xfail, Profile: profile,
+			Name: "dest/" + profile + "/" + name, Issue: "8.1", Profile: profile,
 			Send: "CONNECT " + send + " (service only on 127.0.0.1)", Want: "REP 02, service not reached", Log: "denied|not allowed",
 			Run: func(c *Ctx) error {
 				if profile == "cgo-resolver" && !c.W.Cgo {
@@ -52,7 +52,7 @@ func destinationCases() []Case {
 	v6 := func(s string) func(c *Ctx) []byte { return func(c *Ctx) []byte { return ip6(s, port(c)) } }
 	name := func(n string) func(c *Ctx) []byte { return func(c *Ctx) []byte { return domain(n, port(c)) } }
 	udp := Case{
-		Name: "dest/base/UDP datagram to 0.0.0.0", Issue: "8.1", XFail: true,
+		Name: "dest/base/UDP datagram to 0.0.0.0", Issue: "8.1",
 		Send: "UDP datagram to 0.0.0.0:<UDP service on 127.0.0.1>", Want: "dropped, service not reached; association alive",
 		Log: "denied|dropped", Run: udpCase(func(c *Ctx, a *Association) error {
 			before := c.W.Secret.Hits()
@@ -67,19 +67,19 @@ func destinationCases() []Case {
 		}),
 	}
 	return []Case{
-		connect("base", "0.0.0.0", "0.0.0.0:<port>", true, func(c *Ctx) []byte { return ip4([4]byte{}, port(c)) }),
-		connect("base", "[::]", "[::]:<port>", true, v6("::")),
-		connect("base", "[::ffff:127.0.0.1]", "IPv4-mapped [::ffff:127.0.0.1]:<port> (ATYP 04)", true, v6("::ffff:127.0.0.1")),
-		connect("base", "[::ffff:0.0.0.0]", "IPv4-mapped [::ffff:0.0.0.0]:<port> (ATYP 04)", true, v6("::ffff:0.0.0.0")),
-		connect("base", "[::127.0.0.1]", "IPv4-compatible [::127.0.0.1]:<port> (ATYP 04)", true, v6("::127.0.0.1")),
-		connect("base", "name 127.0.0.1", "domain name \"127.0.0.1\"", true, name("127.0.0.1")),
-		connect("base", "name 0.0.0.0", "domain name \"0.0.0.0\"", true, name("0.0.0.0")),
-		connect("base", "name ::ffff:127.0.0.1", "domain name \"::ffff:127.0.0.1\"", true, name("::ffff:127.0.0.1")),
-		connect("base", "name localhost", "domain name \"localhost\"", true, name("localhost")),
-		connect("cgo-resolver", "name 0", "domain name \"0\" (glibc reads it as 0.0.0.0)", true, name("0")),
-		connect("example", "0.0.0.0", "0.0.0.0:<port> past the example's deny-loopback rule", true, func(c *Ctx) []byte { return ip4([4]byte{}, port(c)) }),
-		connect("example", "name 127.0.0.1", "domain name \"127.0.0.1\" past the example's deny-loopback rule", false, name("127.0.0.1")),
-		connect("example", "[::ffff:127.0.0.1]", "[::ffff:127.0.0.1] past the example's deny-loopback rule", false, v6("::ffff:127.0.0.1")),
+		connect("base", "0.0.0.0", "0.0.0.0:<port>", func(c *Ctx) []byte { return ip4([4]byte{}, port(c)) }),
+		connect("base", "[::]", "[::]:<port>", v6("::")),
+		connect("base", "[::ffff:127.0.0.1]", "IPv4-mapped [::ffff:127.0.0.1]:<port> (ATYP 04)", v6("::ffff:127.0.0.1")),
+		connect("base", "[::ffff:0.0.0.0]", "IPv4-mapped [::ffff:0.0.0.0]:<port> (ATYP 04)", v6("::ffff:0.0.0.0")),
+		connect("base", "[::127.0.0.1]", "IPv4-compatible [::127.0.0.1]:<port> (ATYP 04)", v6("::127.0.0.1")),
+		connect("base", "name 127.0.0.1", "domain name \"127.0.0.1\"", name("127.0.0.1")),
+		connect("base", "name 0.0.0.0", "domain name \"0.0.0.0\"", name("0.0.0.0")),
+		connect("base", "name ::ffff:127.0.0.1", "domain name \"::ffff:127.0.0.1\"", name("::ffff:127.0.0.1")),
+		connect("base", "name localhost", "domain name \"localhost\"", name("localhost")),
+		connect("cgo-resolver", "name 0", "domain name \"0\" (glibc reads it as 0.0.0.0)", name("0")),
+		connect("example", "0.0.0.0", "0.0.0.0:<port> past the example's deny-loopback rule", func(c *Ctx) []byte { return ip4([4]byte{}, port(c)) }),
+		connect("example", "name 127.0.0.1", "domain name \"127.0.0.1\" past the example's deny-loopback rule", name("127.0.0.1")),
+		connect("example", "[::ffff:127.0.0.1]", "[::ffff:127.0.0.1] past the example's deny-loopback rule", v6("::ffff:127.0.0.1")),
 		udp,
 	}
 }
@@ -87,7 +87,7 @@ func destinationCases() []Case {
 func issue8Cases() []Case {
 	return []Case{
 		{
-			Name: "8.2/AP-REQ replayed with its ticket's sname rewritten", Issue: "8.2", XFail: true,
+			Name: "8.2/AP-REQ replayed with its ticket's sname rewritten", Issue: "8.2",
 			Send: "alice's AP-REQ for host/shared-a, then the same bytes with sname host/shared-b (same key)",
 			Want: "second: 01 ff (replay), close", Log: "replay", Run: replaySName,
 		},
@@ -97,7 +97,7 @@ func issue8Cases() []Case {
 			Want: "alice authenticates; bob's replay gets 01 ff", Log: "replay", Run: replayFlood,
 		},
 		{
-			Name: "8.3/keytab replaced by a truncated copy at runtime", Issue: "8.3", XFail: true, Fresh: true,
+			Name: "8.3/keytab replaced by a truncated copy at runtime", Issue: "8.3", Fresh: true,
 			Send: "keytab file truncated in place; SIGHUP; a keytab poll",
 			Want: "no key bytes (raw, hex, quoted, decimal, base64) in the log; still serving", Log: "keytab", Run: truncatedKeytab,
 		},

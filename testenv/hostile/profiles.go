@@ -24,8 +24,8 @@ rule "all" {
   principals = ["*@%REALM%"]
 }`
 
-// profiles are the configurations cases run against. Attributes this tree
-// does not know yet appear only in profiles of XFail cases.
+// profiles are the configurations cases run against. An attribute the
+// tree does not know yet may appear only in profiles of XFail cases.
 func profiles() map[string]profile {
 	list := []profile{
 		{name: "base", rules: allowAll},
