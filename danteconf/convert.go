@@ -517,8 +517,8 @@ func (c *converter) clientRule(r *Rule) {
 	var u conds
 	p := &profile{lines: []int{r.Line}}
 	set, fromOK := c.source(r, &u)
-	if c.listenTo(r, &u) {
-		c.note(Info, r.Line, r.Name(), "never matches: its to: holds none of the addresses listened on; left out")
+	if c.listenTo(r) {
+		c.note(Info, r.Line, r.Name(), "never matches: its to: holds none of the addresses and ports listened on; left out")
 		return
 	}
 	for _, s := range r.Settings {
@@ -578,7 +578,7 @@ func (c *converter) clientRule(r *Rule) {
 	rest, ok := set.subtract(c.passUnion, maxNetworks)
 	if !ok {
 		rest = set.norm()
-		c.note(Review, r.Line, r.Name(), "earlier client pass rules carve too many networks out of it to list; it refuses all of %s, clients those rules let in too (fail closed)", r.From.Text)
+		c.note(Review, r.Line, r.Name(), "earlier client pass rules carve too many networks out of it to list; it refuses all its networks, clients those rules let in too (fail closed)")
 	}
 	c.blocked = append(c.blocked, pendingBlock{r: r, whole: set.norm(), set: rest, passes: len(c.passes)})
 }
@@ -620,11 +620,25 @@ func (c *converter) clientDeny(pb pendingBlock) {
 	c.clientDenies = append(c.clientDenies, ruleOut{block: b, line: r.Line})
 }
 
-// listenTo checks a client rule's to: (an address gssocks listens on);
-// true means the rule can never match.
-func (c *converter) listenTo(r *Rule, u *conds) bool {
+// listenTo checks a client rule's to: (an address and port gssocks
+// listens on); true means the rule can never match.
+func (c *converter) listenTo(r *Rule) bool {
 	a := r.To
-	if a == nil || a.Kind == AddrAny || a.Kind == AddrPrefix && a.Prefix.Bits() == 0 {
+	if a == nil {
+		return false
+	}
+	if a.Port != nil && len(c.listenPorts) > 0 {
+		matched := false
+		for _, rg := range a.Port.Ranges() {
+			for _, lp := range c.listenPorts {
+				matched = matched || rg[0] <= lp && lp <= rg[1]
+			}
+		}
+		if !matched {
+			return true
+		}
+	}
+	if a.Kind == AddrAny || a.Kind == AddrPrefix && a.Prefix.Bits() == 0 {
 		return false
 	}
 	if a.Kind == AddrPrefix && len(c.listenAddrs) == len(c.listen) && len(c.listen) > 0 {

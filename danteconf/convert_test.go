@@ -1,6 +1,7 @@
 package danteconf
 
 import (
+	"fmt"
 	"net/netip"
 	"slices"
 	"strings"
@@ -285,6 +286,14 @@ func TestConvertFailsClosed(t *testing.T) {
 			src:  "internal: 127.0.0.1 port = 1080\nsocksmethod: gssapi\nclient block { from: 0/0 to: 192.0.2.1/32\n}\nclient pass { from: 0/0 to: 127.0.0.1/32\n}\nsocks pass { from: 0/0 to: 0/0\n}\n",
 			kind: Info, line: 3, keyword: "client block", note: "never matches",
 			absent: []string{`client-block`, `sources`}},
+		{name: "client rule to: a port not listened on never matches",
+			src:  "internal: 127.0.0.1 port = 1080\nsocksmethod: gssapi\nclient pass { from: 10.0.0.0/8 to: 0/0 port = 1081\n}\nclient pass { from: 10.1.0.0/16 to: 0/0 port = 1080\n}\nsocks pass { from: 0/0 to: 0/0\n}\n",
+			kind: Info, line: 3, keyword: "client pass", note: "never matches",
+			want: []string{`sources = ["10.1.0.0/16"]`}},
+		{name: "client block carving more networks than can be listed",
+			src:  "internal: 127.0.0.1 port = 1080\nsocksmethod: gssapi\n" + hostPasses(16) + "client block {\n from: 0/0 to: 0/0\n}\nclient pass { from: 0/0 to: 0/0\n}\nsocks pass { from: 0/0 to: 0/0\n}\n",
+			kind: Review, line: 35, keyword: "client block", note: "carve too many networks",
+			want: []string{"rule \"client-block-35\" {\n action = \"deny\" # t.conf:35\n}"}},
 		{name: "no client rules",
 			src:  "socksmethod: gssapi\nsocks pass { from: 10.0.0.0/8 to: 0/0\n}\n",
 			kind: Review, line: 0, keyword: "client pass", note: "Dante 1.4 then refuses every client",
@@ -391,4 +400,14 @@ func TestHCLString(t *testing.T) {
 			t.Errorf("%s reads back as %#v (%s), want %q", got, v, diags.Error(), in)
 		}
 	}
+}
+
+// hostPasses is n client pass rules of single IPv6 hosts far apart, two
+// lines each.
+func hostPasses(n int) string {
+	var b strings.Builder
+	for i := range n {
+		fmt.Fprintf(&b, "client pass { from: %x::1/128 to: 0/0\n}\n", 0x100*(i+1))
+	}
+	return b.String()
 }
