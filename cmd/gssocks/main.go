@@ -34,6 +34,7 @@ commands:
                            why each earlier rule did not match; groups are unknown
                            (fail closed) unless a PAC is given (--group, --pac, ...)
   keytab   --config FILE   list principals, kvnos and enctypes the gateway accepts (no keys)
+  import-dante [--host NAME] SOCKD.CONF   convert a Dante sockd.conf to gssocks HCL (stdout)
   version                  print the version
 `
 
@@ -51,6 +52,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return explain(args[1:], stdout, stderr)
 	case "keytab":
 		return keytabCmd(args[1:], stdout, stderr)
+	case "import-dante":
+		return importDante(args[1:], stdout, stderr)
 	case "version", "--version", "-version":
 		return versionCmd(args[1:], stdout, stderr)
 	case "help", "-h", "--help":
