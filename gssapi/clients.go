@@ -208,9 +208,10 @@ const trDomainX500Compress = 1
 // commas, '\' quoting the next character; a name ending in '.' is
 // completed with the previous realm (MIT., after EDU, is MIT.EDU), one
 // beginning with '/' is prefixed with it (/HP after /COM is /COM/HP), one
-// beginning with " /" is taken whole; an empty name stands for every realm
-// between its neighbours on the domain hierarchy (the client's realm
-// before the first name, the service's after the last), which are listed.
+// beginning with " /" is taken whole; an empty name (or several in a row)
+// stands for every realm between its neighbours on the domain hierarchy
+// (the client's realm before the first name, the service's after the
+// last), which are listed.
 // why, when not empty, says why the field cannot be read: another
 // encoding, X.500 names around an empty one, a field or expansion beyond
 // the bounds.
@@ -246,9 +247,7 @@ func decodeTransited(te messages.TransitedEncoding, clientRealm, serviceRealm st
 	}
 	for i, f := range fields {
 		if f.name == "" {
-			if gap {
-				return nil, "transited field has two empty names in a row"
-			}
+			// Empty names in a row are one gap: "," alone has two.
 			gap = true
 			if i == 0 {
 				prev = clientRealm
@@ -323,6 +322,9 @@ func splitTransited(s string) []transitedField {
 func realmsBetween(a, b string) (realms []string, why string) {
 	if strings.HasPrefix(a, "/") || strings.HasPrefix(b, "/") || a == "" || b == "" {
 		return nil, "transited field omits realms between X.500 or unnamed realms"
+	}
+	if len(a) > maxRealmLen || len(b) > maxRealmLen {
+		return nil, fmt.Sprintf("transited field omits realms next to a realm of more than %d bytes", maxRealmLen)
 	}
 	la, lb := strings.Split(a, "."), strings.Split(b, ".")
 	common := 0

@@ -205,7 +205,7 @@ func (n *negTokenInit) krb5Token() (supported, token []byte, err error) {
 					ErrNoKrb5Mech, mechName(first), n.offered(), i+1)
 			}
 		}
-		return nil, nil, fmt.Errorf("%w: the client offers %s, none of them Kerberos V5", ErrNoKrb5Mech, n.offered())
+		return nil, nil, fmt.Errorf("%w: the client offers %s and no Kerberos V5", ErrNoKrb5Mech, n.offered())
 	}
 	if n.mechToken == nil {
 		return nil, nil, fmt.Errorf("%w: no optimistic Kerberos token (offered: %s); the client waits for a mechanism choice, which needs more round trips than RFC 1961 gives", ErrNoKrb5Mech, n.offered())

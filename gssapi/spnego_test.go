@@ -211,7 +211,7 @@ func TestSPNEGORefusals(t *testing.T) {
 		want error
 		text string
 	}{
-		{"NTLM only", must(buildNegTokenInit([][]byte{ntlmOID}, ntlmNegotiate, nil)), ErrNoKrb5Mech, "offers NTLM, none of them Kerberos"},
+		{"NTLM only", must(buildNegTokenInit([][]byte{ntlmOID}, ntlmNegotiate, nil)), ErrNoKrb5Mech, "offers NTLM and no Kerberos"},
 		{"NTLM first", must(buildNegTokenInit([][]byte{ntlmOID, krb5OID}, ntlmNegotiate, nil)), ErrNoKrb5Mech, "prefers NTLM"},
 		{"NTLM first, Kerberos token", must(buildNegTokenInit([][]byte{ntlmOID, krb5OID}, krbTok, nil)), ErrNoKrb5Mech, "Kerberos is its choice 2"},
 		{"no optimistic token", must(buildNegTokenInit([][]byte{krb5OID}, nil, nil)), ErrNoKrb5Mech, "no optimistic Kerberos token"},
