@@ -96,6 +96,7 @@ func (d *decoder) config(fb *fileBody, fileStart hcl.Range) *Config {
 		d.rules = append(d.rules, d.rule(fr, cfg.Groups, groupRanges, realmHint))
 		d.ruleRanges = append(d.ruleRanges, fr.DefRange)
 	}
+	d.checkClientOptIns(fb, cfg)
 	return cfg
 }
 
@@ -160,6 +161,7 @@ func (d *decoder) kerberos(k *fileKerberos, out *Kerberos) {
 	}
 	out.ClockSkew = d.duration(k.ClockSkew, DefaultClockSkew, false)
 	out.ReplayCacheSize = d.integer(k.ReplayCacheSize, 0, 1<<30)
+	d.kerberosClients(k, out)
 }
 
 // keytabPath strips a "FILE:" or "WRFILE:" prefix; other keytab types do

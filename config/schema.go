@@ -22,7 +22,11 @@ type fileKerberos struct {
 	Principals      *hcl.Attribute `hcl:"principals,optional"`
 	ClockSkew       *hcl.Attribute `hcl:"clock_skew,optional"`
 	ReplayCacheSize *hcl.Attribute `hcl:"replay_cache_size,optional"`
-	DefRange        hcl.Range      `hcl:",def_range"`
+	// clients.go
+	TrustedRealms       *hcl.Attribute `hcl:"trusted_realms,optional"`
+	AllowAnonymous      *hcl.Attribute `hcl:"allow_anonymous,optional"`
+	AllowServiceClients *hcl.Attribute `hcl:"allow_service_clients,optional"`
+	DefRange            hcl.Range      `hcl:",def_range"`
 }
 
 type fileTimeouts struct {
@@ -87,4 +91,6 @@ type fileRule struct {
 	AuthOnly                *hcl.Attribute `hcl:"auth_only,optional"`
 	MaxSessionsPerPrincipal *hcl.Attribute `hcl:"max_sessions_per_principal,optional"`
 	IdleTimeout             *hcl.Attribute `hcl:"idle_timeout,optional"`
+	AllowAnonymous          *hcl.Attribute `hcl:"allow_anonymous,optional"`
+	AllowServiceClients     *hcl.Attribute `hcl:"allow_service_clients,optional"`
 }
