@@ -53,9 +53,15 @@ type Kerberos struct {
 	// Principals restricts the acceptor to these service principals
 	// ("rcmd/gw.example.com" or with "@REALM"); empty means any principal
 	// in the keytab.
-	Principals      []string
-	ClockSkew       time.Duration // default 5m
-	ReplayCacheSize int           // 0: the gssapi package's default
+	Principals []string
+	ClockSkew  time.Duration // default 5m
+	// ReplayCache is the replay_cache block (or the deprecated
+	// replay_cache_size attribute).
+	ReplayCache ReplayCache
+	// ReplayCacheSize is ReplayCache.MaxEntries.
+	//
+	// Deprecated: use ReplayCache.MaxEntries.
+	ReplayCacheSize int
 	// TrustedRealms are the realms, besides the service's own, whose
 	// clients are accepted and whose realms a ticket may have transited
 	// (gssapi.AcceptorConfig.TrustedRealms); empty: only the service's
@@ -68,6 +74,58 @@ type Kerberos struct {
 	// (host/ws1, ...; never krbtgt), which allow rules must still opt in
 	// to (policy.Rule.AllowServiceClients).
 	AllowServiceClients bool
+}
+
+// Replay stores (ReplayCache.Store).
+const (
+	ReplayStoreLocal = "local" // this process's memory (the default)
+	ReplayStoreRedis = "redis" // a Redis server shared by the gateway nodes
+)
+
+// What a Redis replay store does when Redis cannot answer
+// (ReplayRedis.OnUnavailable).
+const (
+	ReplayFailClosed    = "fail-closed" // refuse the AP-REQ (the default)
+	ReplayFallBackLocal = "local"       // let this node's own cache decide
+)
+
+// ReplayCache configures the store that remembers AP-REQ authenticators so
+// that a replayed one is refused (kerberos { replay_cache { ... } }). The
+// local cache always exists: it is the store with "local", and the
+// fallback of a Redis store with on_unavailable = "local".
+type ReplayCache struct {
+	// Store is ReplayStoreLocal (default) or ReplayStoreRedis.
+	Store string
+	// MaxEntries caps the local cache's live authenticators; 0: the gssapi
+	// package's default (gssapi.DefaultReplayCacheEntries).
+	MaxEntries int
+	// MaxPerPrincipal caps one client principal's live authenticators, in
+	// the local cache and across the nodes in Redis; 0: the gssapi
+	// package's default share of MaxEntries.
+	MaxPerPrincipal int
+	// Redis is the redis block; set when Store is ReplayStoreRedis.
+	Redis ReplayRedis
+}
+
+// ReplayRedis is the Redis server of a shared replay store. Zero values
+// mean the replay package's defaults. Comparable: a reload may keep the
+// store when the values are equal.
+type ReplayRedis struct {
+	// Address is host:port, or the absolute path of a Unix socket.
+	Address string
+	// Username is the Redis 6 ACL user; "" for the default user.
+	Username string
+	// PasswordFile holds the password (one line); absolute, or resolved
+	// against the configuration file's directory. "" for none.
+	PasswordFile string
+	// DB is the database number.
+	DB int
+	// KeyPrefix starts every key; "" for the default ("gssocks:replay:").
+	KeyPrefix string
+	// Timeout bounds each check; 0 for the default (200ms).
+	Timeout time.Duration
+	// OnUnavailable is ReplayFailClosed (default) or ReplayFallBackLocal.
+	OnUnavailable string
 }
 
 // Timeouts are the session timeouts.
@@ -112,7 +170,8 @@ type Loader struct {
 	// against; "" means the configuration file's directory.
 	BaseDir string
 	// SkipKeytabCheck leaves the keytab alone: no check that it is set,
-	// exists, is private and holds the principals. For tests and fuzzing.
+	// exists, is private and holds the principals; nor is the Redis
+	// password file checked. For tests and fuzzing.
 	SkipKeytabCheck bool
 	// LocalAddrs lists the gateway's own addresses, which the built-in
 	// gateway-local deny refuses as destinations; nil means
@@ -216,6 +275,7 @@ func (l Loader) Parse(src []byte, filename string) (*Config, map[string]*hcl.Fil
 	ktSrc := d.resolveKeytab(cfg, &fb, fileStart)
 	if !l.SkipKeytabCheck {
 		d.checkKeytab(cfg, &fb, ktSrc)
+		d.checkRedisPasswordFile(cfg, &fb)
 	}
 
 	diags = sortDiagnostics(d.diags)

@@ -52,6 +52,9 @@ func TestDiagnosticsGolden(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(keys, "krb5.conf"), []byte("[libdefaults]\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	if err := os.WriteFile(filepath.Join(keys, "world.password"), []byte("not-a-secret\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	t.Chdir(keys)
 
 	for _, c := range cases {

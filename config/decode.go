@@ -26,7 +26,7 @@ type decoder struct {
 // config decodes and validates everything but the keytab's contents.
 func (d *decoder) config(fb *fileBody, fileStart hcl.Range) *Config {
 	cfg := &Config{
-		Kerberos: Kerberos{ClockSkew: DefaultClockSkew},
+		Kerberos: Kerberos{ClockSkew: DefaultClockSkew, ReplayCache: ReplayCache{Store: ReplayStoreLocal}},
 		Timeouts: Timeouts{
 			Negotiation: DefaultNegotiation,
 			Connect:     DefaultConnect,
@@ -160,7 +160,8 @@ func (d *decoder) kerberos(k *fileKerberos, out *Kerberos) {
 		}
 	}
 	out.ClockSkew = d.duration(k.ClockSkew, DefaultClockSkew, false)
-	out.ReplayCacheSize = d.integer(k.ReplayCacheSize, 0, 1<<30)
+	d.replayCache(k, &out.ReplayCache)
+	out.ReplayCacheSize = out.ReplayCache.MaxEntries
 	d.kerberosClients(k, out)
 }
 

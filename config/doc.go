@@ -15,8 +15,9 @@
 // rule shadowed by an earlier one, a world-readable keytab, a lower-case
 // realm, no_auth open to everyone, the gateway-local deny turned off, …)
 // come with a usable Config. The only I/O is reading the configuration
-// file and the keytab, which is checked to exist, to be readable, to be a
-// keytab and to hold the configured principals, and listing the host's
+// file and the keytab, which is checked to exist, to be readable and not
+// world-readable, to be a keytab and to hold the configured principals,
+// and listing the host's
 // interface addresses, which the engine's gateway-local deny refuses as
 // destinations (Loader.LocalAddrs).
 //
@@ -24,9 +25,14 @@
 // written (gohcl structs), values.go the typed values with their ranges
 // (strings, lists, numbers, durations, networks, ports, destinations,
 // principal patterns), validate.go plain string checks without HCL,
-// decode.go the top-level blocks, rules.go the rule blocks, lint.go the
+// decode.go the top-level blocks, replay.go the replay_cache block,
+// rules.go the rule blocks, lint.go the
 // warnings about a policy that loads but cannot do what was meant, and
-// keytab.go the keytab checks.
+// keytab.go the keytab checks. The Kerberos facts behind those checks
+// (reading the keytab, parsing and matching principals) are gssapi's, the
+// ones the acceptor uses; this package only words them as diagnostics.
+// Whether a configured principal has an AES key is checked where the
+// acceptor is built (gateway.Provision).
 //
 // The package does not decide requests (policy does), build the acceptor,
 // open listeners or logs, or watch the file: a reload loads a new Config

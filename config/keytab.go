@@ -2,13 +2,15 @@ package config
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 
+	"github.com/gssocks/gssocks/gssapi"
 	"github.com/hashicorp/hcl/v2"
-	"github.com/jcmturner/gokrb5/v8/keytab"
 )
 
 // keytabSource says where the keytab path came from, for diagnostics.
@@ -36,7 +38,11 @@ func (d *decoder) resolveKeytab(cfg *Config, fb *fileBody, fileStart hcl.Range) 
 }
 
 // checkKeytab checks that the keytab exists, is readable, is not
-// world-readable and holds the configured principals.
+// world-readable, is a keytab and holds the configured principals. The
+// file is read by gssapi.LoadKeytab, the acceptor's own loader, and the
+// principals matched by gssapi's matcher: what passes here is what the
+// acceptor will read. Whether each principal has an AES key is the
+// gateway's check (gateway.Provision), where the acceptor is built.
 func (d *decoder) checkKeytab(cfg *Config, fb *fileBody, src keytabSource) {
 	path := cfg.Kerberos.Keytab
 	if path == "" {
@@ -64,23 +70,28 @@ func (d *decoder) checkKeytab(cfg *Config, fb *fileBody, src keytabSource) {
 			"Anyone on this host can read the service keys in %q (mode %04o), and with them impersonate the gateway or forge tickets to it. Run: chmod 600 %s",
 			path, perm, path)
 	}
-	b, err := os.ReadFile(path)
-	if err != nil {
-		d.errorf(src.rng, "Keytab unreadable", "Cannot read the keytab%s: %v. The gateway must run as a user that can read it.", src.origin, err)
+	kt, err := gssapi.LoadKeytab(path)
+	ke, _ := errors.AsType[*gssapi.KeytabError](err)
+	switch {
+	case err == nil:
+	case errors.Is(err, fs.ErrNotExist):
+		d.errorf(src.rng, "Keytab not found", "The keytab %q%s does not exist.", path, src.origin)
 		return
-	}
-	kt, err := parseKeytab(b)
-	if err != nil {
-		d.errorf(src.rng, "Invalid keytab", "%q%s is not a keytab: %v.", path, src.origin, err)
+	case ke != nil && ke.Err != nil: // an I/O error
+		d.errorf(src.rng, "Keytab unreadable", "Cannot read the keytab%s: %s: %v. The gateway must run as a user that can read it.", src.origin, ke.Reason, ke.Err)
 		return
-	}
-	var have []string
-	for _, e := range kt.Entries {
-		p := strings.Join(e.Principal.Components, "/") + "@" + e.Principal.Realm
-		if !slices.Contains(have, p) {
-			have = append(have, p)
+	case ke != nil:
+		where := ""
+		if ke.Entry > 0 {
+			where = fmt.Sprintf("entry %d: ", ke.Entry)
 		}
+		d.errorf(src.rng, "Invalid keytab", "%q%s is not a keytab the gateway can read: %s%s.", path, src.origin, where, ke.Reason)
+		return
+	default:
+		d.errorf(src.rng, "Invalid keytab", "%q%s cannot be read: %v.", path, src.origin, err)
+		return
 	}
+	have := gssapi.KeytabPrincipals(kt)
 	if len(have) == 0 {
 		d.errorf(src.rng, "Empty keytab", "The keytab %q%s holds no keys.", path, src.origin)
 		return
@@ -91,7 +102,7 @@ func (d *decoder) checkKeytab(cfg *Config, fb *fileBody, src keytabSource) {
 // checkPrincipals reports configured principals without a key: an error
 // when none has one (the gateway could accept nothing), a warning each
 // otherwise.
-func (d *decoder) checkPrincipals(fb *fileBody, path string, have []string) {
+func (d *decoder) checkPrincipals(fb *fileBody, path string, have []gssapi.Principal) {
 	if fb.Kerberos == nil || fb.Kerberos.Principals == nil {
 		return
 	}
@@ -102,55 +113,31 @@ func (d *decoder) checkPrincipals(fb *fileBody, path string, have []string) {
 		if checkServicePrincipal(it.s) != "" {
 			continue // diagnosed already
 		}
+		pat, err := gssapi.ParsePrincipal(it.s)
+		if err != nil {
+			continue // checkServicePrincipal refuses what this does
+		}
 		checked++
-		if !slices.ContainsFunc(have, func(h string) bool { return principalIn(it.s, h) }) {
+		if !slices.ContainsFunc(have, pat.Matches) {
 			missing = append(missing, it)
 		}
 	}
 	if checked == 0 {
 		return
 	}
-	slices.Sort(have)
 	if len(missing) == checked {
+		names := make([]string, len(have))
+		for i, h := range have {
+			names[i] = strconv.Quote(h.String())
+		}
+		slices.Sort(names)
 		d.errorf(fb.Kerberos.Principals.Expr.Range(), "Keytab holds none of the principals",
 			"The keytab %q has no key for any of these principals, so no ticket could be accepted. It holds: %s.",
-			path, strings.Join(have, ", "))
+			path, strings.Join(names, ", "))
 		return
 	}
 	for _, it := range missing {
 		d.warnf(it.rng, "Principal not in keytab",
 			"The keytab %q has no key for %q: tickets for it will be refused.", path, it.s)
 	}
-}
-
-// principalIn reports whether configured matches the keytab principal
-// "comp/comp@REALM"; without a realm it matches any realm.
-func principalIn(configured, have string) bool {
-	if strings.Contains(configured, "@") {
-		return configured == have
-	}
-	name, _, _ := strings.Cut(have, "@")
-	return configured == name
-}
-
-// parseKeytab is keytab.Unmarshal, which indexes the input without always
-// checking its length: a damaged file must be a diagnostic, not a crash.
-func parseKeytab(b []byte) (kt *keytab.Keytab, err error) {
-	// The MIT keytab format starts with 5 and version 1 or 2; checking it
-	// first gives a plain message for the common mistake of naming some
-	// other file.
-	if len(b) < 2 || b[0] != 5 || (b[1] != 1 && b[1] != 2) {
-		return nil, errors.New("it does not start with the keytab format bytes 05 01 or 05 02")
-	}
-	defer func() {
-		if r := recover(); r != nil {
-			kt, err = nil, errors.New("it is truncated or damaged")
-		}
-	}()
-	kt = keytab.New()
-	if err := kt.Unmarshal(b); err != nil {
-		// gokrb5's messages quote raw file bytes; they help nobody here.
-		return nil, errors.New("it is truncated or damaged")
-	}
-	return kt, nil
 }

@@ -18,15 +18,35 @@ type fileBody struct {
 }
 
 type fileKerberos struct {
-	Keytab          *hcl.Attribute `hcl:"keytab,optional"`
-	Principals      *hcl.Attribute `hcl:"principals,optional"`
-	ClockSkew       *hcl.Attribute `hcl:"clock_skew,optional"`
-	ReplayCacheSize *hcl.Attribute `hcl:"replay_cache_size,optional"`
+	Keytab          *hcl.Attribute   `hcl:"keytab,optional"`
+	Principals      *hcl.Attribute   `hcl:"principals,optional"`
+	ClockSkew       *hcl.Attribute   `hcl:"clock_skew,optional"`
+	ReplayCacheSize *hcl.Attribute   `hcl:"replay_cache_size,optional"` // deprecated: replay_cache.max_entries
+	ReplayCache     *fileReplayCache `hcl:"replay_cache,block"`
 	// clients.go
 	TrustedRealms       *hcl.Attribute `hcl:"trusted_realms,optional"`
 	AllowAnonymous      *hcl.Attribute `hcl:"allow_anonymous,optional"`
 	AllowServiceClients *hcl.Attribute `hcl:"allow_service_clients,optional"`
 	DefRange            hcl.Range      `hcl:",def_range"`
+}
+
+type fileReplayCache struct {
+	Store           *hcl.Attribute `hcl:"store,optional"`
+	MaxEntries      *hcl.Attribute `hcl:"max_entries,optional"`
+	MaxPerPrincipal *hcl.Attribute `hcl:"max_per_principal,optional"`
+	Redis           *fileRedis     `hcl:"redis,block"`
+	DefRange        hcl.Range      `hcl:",def_range"`
+}
+
+type fileRedis struct {
+	Address       *hcl.Attribute `hcl:"address,optional"`
+	Username      *hcl.Attribute `hcl:"username,optional"`
+	PasswordFile  *hcl.Attribute `hcl:"password_file,optional"`
+	DB            *hcl.Attribute `hcl:"db,optional"`
+	KeyPrefix     *hcl.Attribute `hcl:"key_prefix,optional"`
+	Timeout       *hcl.Attribute `hcl:"timeout,optional"`
+	OnUnavailable *hcl.Attribute `hcl:"on_unavailable,optional"`
+	DefRange      hcl.Range      `hcl:",def_range"`
 }
 
 type fileTimeouts struct {

@@ -6,13 +6,17 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/gssocks/gssocks/gssapi"
 )
 
 // The plain validators: checks of one string, without HCL, whose callers
 // turn a complaint into a diagnostic.
 
 // checkServicePrincipal returns what is wrong with a service principal
-// name, or "".
+// name, or "". The cases it words for an operator come first; what they
+// let through must also parse with gssapi.ParsePrincipal, the acceptor's
+// parser, so that a name this accepts is one the acceptor takes.
 func checkServicePrincipal(s string) string {
 	name, realm, hasRealm := strings.Cut(s, "@")
 	switch {
@@ -26,6 +30,9 @@ func checkServicePrincipal(s string) string {
 		return `has an empty component; write "service/host" or "service/host@REALM".`
 	case hasGlob(s):
 		return "is a pattern; service principals are literal names."
+	}
+	if _, err := gssapi.ParsePrincipal(s); err != nil {
+		return fmt.Sprintf("is not a principal name (%v).", err)
 	}
 	return ""
 }

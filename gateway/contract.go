@@ -46,6 +46,8 @@ var reloadContract = []ReloadRule{
 	{"Kerberos.ClockSkew", "kerberos.clock_skew", Applied, "new acceptor for new sessions"},
 	{"Kerberos.ReplayCacheSize", "kerberos.replay_cache_size", RestartRequired,
 		"the replay cache is kept across reloads so that a reload cannot reopen a replay window; its size is fixed at start"},
+	{"Kerberos.ReplayCache", "kerberos.replay_cache", RestartRequired,
+		"the replay store (local cache, Redis client) is kept across reloads so that a reload cannot reopen a replay window"},
 	{"Timeouts.Negotiation", "timeouts.negotiation", Applied, "new sessions"},
 	{"Timeouts.Connect", "timeouts.connect", Applied, "new sessions"},
 	{"Timeouts.Idle", "timeouts.idle", Applied, "new sessions"},

@@ -5,7 +5,10 @@
 //
 // The build path is config → keytab → acceptor (sharing one replay cache
 // across reloads) → policy engine → operational logger and audit sink →
-// listeners → server settings. Provision runs it without serving and
+// listeners → server settings. The keytab is read and judged by gssapi
+// alone (LoadKeytab, KeytabFacts: an AES key for each configured
+// principal), the same for serve, check, reload and the rotation watcher,
+// so no Kerberos fact is decided here. Provision runs it without serving and
 // without creating anything (`check`, also `check --bind`); New runs it
 // and binds; Start serves; Reload runs it again for a new configuration
 // and swaps only if every step succeeded; Hangup is what SIGHUP does

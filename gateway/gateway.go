@@ -13,7 +13,6 @@ import (
 
 	"github.com/gssocks/gssocks/audit"
 	"github.com/gssocks/gssocks/config"
-	"github.com/gssocks/gssocks/gssapi"
 	"github.com/gssocks/gssocks/server"
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/hcl/v2"
@@ -59,7 +58,7 @@ func (o Options) listen() func(string) (net.Listener, error) {
 type Gateway struct {
 	opts   Options
 	out    *lockedWriter
-	replay *gssapi.ReplayCache
+	replay replayStore
 	log    *liveLogger
 	audit  *liveSink
 	srv    *server.Server
@@ -93,17 +92,24 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 	g := &Gateway{
 		opts:      opts,
 		out:       &lockedWriter{w: opts.Stderr},
-		replay:    gssapi.NewReplayCache(cfg.Kerberos.ReplayCacheSize),
+		log:       newLiveLogger(hclog.NewNullLogger()),
 		lns:       make(map[string]net.Listener),
 		stopWatch: make(chan struct{}),
 		watchDone: make(chan struct{}),
 	}
-	stamp := keytabStamp(cfg.Kerberos.Keytab)
-	p, err := provision(cfg, provisionParams{listen: opts.listen(), replay: g.replay, stderr: g.out})
-	if err != nil {
+	// The replay store logs through the gateway's live logger, which
+	// gets its real target once the log block is provisioned.
+	var err error
+	if g.replay, err = openReplayStore(cfg.Kerberos.ReplayCache, g.log.Named("replay")); err != nil {
 		return nil, err
 	}
-	g.log = newLiveLogger(p.log)
+	stamp := keytabStamp(cfg.Kerberos.Keytab)
+	p, err := provision(cfg, provisionParams{listen: opts.listen(), replay: g.replay.store, stderr: g.out})
+	if err != nil {
+		g.replay.close()
+		return nil, err
+	}
+	g.log.root.swap(p.log)
 	g.audit = &liveSink{cur: p.audit}
 	g.srv, err = server.New(server.Options{
 		Settings:     p.rt.Settings,
@@ -114,13 +120,16 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 	})
 	if err != nil {
 		p.abandon()
+		g.replay.close()
 		return nil, err
 	}
 	opened, err := g.bind(cfg.Listen)
 	if err != nil {
 		p.abandon()
+		g.replay.close()
 		return nil, err
 	}
+	g.replay.ping(g.log)
 	g.cfg, g.lns, g.ktStamp = cfg, opened, stamp
 	return g, nil
 }
@@ -204,7 +213,7 @@ func (g *Gateway) Reload(cfg *config.Config) error {
 		return errors.New("gateway: no configuration")
 	}
 	stamp := keytabStamp(cfg.Kerberos.Keytab)
-	p, err := provision(cfg, provisionParams{listen: g.opts.listen(), replay: g.replay, stderr: g.out, keepAudit: g.audit.file()})
+	p, err := provision(cfg, provisionParams{listen: g.opts.listen(), replay: g.replay.store, stderr: g.out, keepAudit: g.audit.file()})
 	if err != nil {
 		return err
 	}
@@ -319,7 +328,9 @@ func (g *Gateway) CheckKeytab() {
 		g.mu.Lock()
 		g.ktFailed = st
 		g.mu.Unlock()
-		g.log.Error("keytab changed but cannot be used; keeping the previous keys", "keytab", path, "error", err)
+		// gssapi's errors name the entry and what is wrong with it, never
+		// the file's bytes.
+		LogErrors(g.log.With("keytab", path), "keytab changed but cannot be used; keeping the previous keys", err)
 		return
 	}
 	g.srv.Settings().Acceptor.SetKeytab(kt)
@@ -371,6 +382,7 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 		ln.Close() // those never served
 	}
 	g.wg.Wait()
+	g.replay.close()
 	if f := g.audit.file(); f != nil {
 		if cerr := f.Close(); cerr != nil && err == nil {
 			err = cerr

@@ -1,15 +1,12 @@
 package gateway_test
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -45,40 +42,6 @@ rule "echo" {
   ports        = ["%s"]
 }
 %s`, kt, echoPort, extra)
-}
-
-// privateKeytab copies the realm's keytab to a 0600 file of the test (the
-// configuration warns about a world-readable one).
-func privateKeytab(t *testing.T, env *krbtest.Env) string {
-	t.Helper()
-	b, err := os.ReadFile(env.Keytab)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := filepath.Join(t.TempDir(), "gssocks.keytab")
-	if err := os.WriteFile(p, b, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
-// rc4Keytab writes, with MIT's ktutil, a keytab whose only key for
-// principal is arcfour-hmac (what an AD account without AES yields),
-// after the entries of the keytabs in base.
-func rc4Keytab(t *testing.T, path, principal string, base ...string) {
-	t.Helper()
-	testenv.Require(t, "ktutil")
-	var script strings.Builder
-	for _, b := range base {
-		fmt.Fprintf(&script, "rkt %s\n", b)
-	}
-	fmt.Fprintf(&script, "addent -password -p %s -k 1 -e arcfour-hmac\nnot-a-secret\nwkt %s\nquit\n", principal, path)
-	cmd := exec.Command("ktutil")
-	cmd.Stdin = strings.NewReader(script.String())
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("ktutil: %v\n%s", err, out)
-	}
-	os.Chmod(path, 0o600)
 }
 
 func writeFile(t *testing.T, path, s string) {
@@ -140,32 +103,6 @@ func denied(err error) bool {
 	return errors.As(err, &re) && re.Reply == socks5.ReplyNotAllowed
 }
 
-// jsonLines parses every line of s as one JSON object; a line that is
-// not fails the test.
-func jsonLines(t *testing.T, s string) []map[string]any {
-	t.Helper()
-	var out []map[string]any
-	sc := bufio.NewScanner(strings.NewReader(s))
-	sc.Buffer(nil, 1<<20)
-	for sc.Scan() {
-		var m map[string]any
-		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
-			t.Fatalf("line is not one JSON object (%v): %q\nwhole output:\n%s", err, sc.Text(), s)
-		}
-		out = append(out, m)
-	}
-	return out
-}
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(10 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-	}
-}
-
 // TestProvisionRefusals pins that check (Provision) refuses what serve
 // (New) would: a keytab with only RC4 keys, a configured principal
 // without an AES key, a keytab gone since the file was loaded, an audit
@@ -175,11 +112,11 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 func TestProvisionRefusals(t *testing.T) {
 	env := realm.Get(t)
 	dir := t.TempDir()
-	good := privateKeytab(t, env)
+	good := testutil.CopyKeytab(t, env.Keytab, "", 0o600)
 	rc4 := filepath.Join(dir, "rc4.keytab")
-	rc4Keytab(t, rc4, "rcmd/localhost@EXAMPLE.TEST")
+	testutil.RC4Keytab(t, rc4, "rcmd/localhost@EXAMPLE.TEST")
 	mixed := filepath.Join(dir, "mixed.keytab")
-	rc4Keytab(t, mixed, "socks/gw.example.test@EXAMPLE.TEST", good)
+	testutil.RC4Keytab(t, mixed, "socks/gw.example.test@EXAMPLE.TEST", good)
 	regular := filepath.Join(dir, "regular")
 	writeFile(t, regular, "x")
 	busy, err := net.Listen("tcp", "127.0.0.1:0")
@@ -208,9 +145,9 @@ func TestProvisionRefusals(t *testing.T) {
 		text         string
 	}{
 		{name: "rc4-only keytab", src: fmt.Sprintf("kerberos {\n keytab = %q\n}\n", rc4),
-			want: []error{gateway.ErrKeytab, gateway.ErrNoAESKey}, text: "none of them AES"},
+			want: []error{gateway.ErrKeytab, gssapi.ErrNoAESKey}, text: "none of them AES"},
 		{name: "principal without AES key", src: fmt.Sprintf("kerberos {\n keytab = %q\n principals = [\"rcmd/localhost\", \"socks/gw.example.test\"]\n}\n", mixed),
-			want: []error{gateway.ErrKeytab, gateway.ErrNoAESKey}, text: `holds 1 keys for "socks/gw.example.test", none of them AES`},
+			want: []error{gateway.ErrKeytab, gssapi.ErrNoAESKey}, text: `holds 1 keys for "socks/gw.example.test", none of them AES`},
 		{name: "keytab removed", src: fmt.Sprintf("kerberos {\n keytab = %q\n}\n", filepath.Join(dir, "gone.keytab")),
 			skipCheck: true, want: []error{gateway.ErrKeytab, os.ErrNotExist}},
 		{name: "audit under a regular file", src: fmt.Sprintf("kerberos {\n keytab = %q\n}\nlog {\n audit = %q\n}\n", good, filepath.Join(regular, "audit.log")),
@@ -292,16 +229,16 @@ func TestAuditWhateverTheLevel(t *testing.T) {
 	env := realm.Get(t)
 	dest, port := echo(t)
 	other, _ := echo(t)
-	g := testutil.StartGateway(t, conf(privateKeytab(t, env), port, "log {\n level = \"warn\"\n format = \"json\"\n}\n"))
+	g := testutil.StartGateway(t, conf(testutil.CopyKeytab(t, env.Keytab, "", 0o600), port, "log {\n level = \"warn\"\n format = \"json\"\n}\n"))
 	if err := session(t, env, g.Addr, dest); err != nil {
 		t.Fatal(err)
 	}
 	if err := session(t, env, g.Addr, other); !denied(err) {
 		t.Fatalf("want a denial, got %v", err)
 	}
-	waitFor(t, "two records", func() bool { return len(g.Records()) == 2 })
+	testutil.WaitFor(t, "two records", func() bool { return len(g.Records()) == 2 })
 	var rules []string
-	for _, m := range jsonLines(t, g.Log.String()) {
+	for _, m := range testutil.JSONLines(t, g.Log.String()) {
 		switch {
 		case m["@message"] == "session":
 			rules = append(rules, fmt.Sprint(m["rule"]))
@@ -324,13 +261,13 @@ func TestAuditWhateverTheLevel(t *testing.T) {
 // later failed reload are JSON objects with their position.
 func TestHangupReloadsLogBlock(t *testing.T) {
 	env := realm.Get(t)
-	kt := privateKeytab(t, env)
+	kt := testutil.CopyKeytab(t, env.Keytab, "", 0o600)
 	dest, port := echo(t)
 	g := testutil.StartGateway(t, conf(kt, port, "log {\n level = \"warn\"\n}\n"))
 	if err := session(t, env, g.Addr, dest); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "a record", func() bool { return len(g.Records()) == 1 })
+	testutil.WaitFor(t, "a record", func() bool { return len(g.Records()) == 1 })
 	before := len(g.Log.String())
 	if strings.Contains(g.Log.String(), "[DEBUG]") || strings.Contains(g.Log.String(), "[INFO]  gssocks: listening") {
 		t.Fatalf("level warn wrote info or debug lines:\n%s", g.Log.String())
@@ -346,13 +283,13 @@ func TestHangupReloadsLogBlock(t *testing.T) {
 	if err := session(t, env, g.Addr, dest); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "a second record", func() bool { return len(g.Records()) == 2 })
+	testutil.WaitFor(t, "a second record", func() bool { return len(g.Records()) == 2 })
 	// Lines from the one announcing the reload (still in text) on.
 	// (At level warn the line announcing the reload, in text, is not
 	// written: every line from here on is the new format's.)
 	after := g.Log.String()[before:]
 	var debug, reloaded, warned bool
-	for _, m := range jsonLines(t, after) {
+	for _, m := range testutil.JSONLines(t, after) {
 		debug = debug || m["@level"] == "debug"
 		reloaded = reloaded || m["@message"] == "configuration reloaded"
 		warned = warned || m["summary"] == "Keytab is world-readable"
@@ -367,7 +304,7 @@ func TestHangupReloadsLogBlock(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	recs := jsonLines(t, string(b))
+	recs := testutil.JSONLines(t, string(b))
 	if len(recs) != 1 || recs[0]["rule"] != "echo" {
 		t.Fatalf("audit file: %s", b)
 	}
@@ -382,7 +319,7 @@ func TestHangupReloadsLogBlock(t *testing.T) {
 		t.Fatalf("Hangup: %v, want ErrConfig", err)
 	}
 	var diag map[string]any
-	for _, m := range jsonLines(t, g.Log.String()[before:]) {
+	for _, m := range testutil.JSONLines(t, g.Log.String()[before:]) {
 		if m["@message"] == "configuration error" {
 			diag = m
 		}
@@ -394,7 +331,7 @@ func TestHangupReloadsLogBlock(t *testing.T) {
 	if err := session(t, env, g.Addr, dest); err != nil {
 		t.Fatalf("after a failed reload: %v", err)
 	}
-	waitFor(t, "a third record", func() bool { return len(g.Records()) == 3 })
+	testutil.WaitFor(t, "a third record", func() bool { return len(g.Records()) == 3 })
 	if b, _ := os.ReadFile(auditPath); strings.Count(string(b), "\n") != 2 {
 		t.Fatalf("the audit file of the configuration in force has:\n%s", b)
 	}
@@ -406,11 +343,11 @@ func TestHangupReopensAudit(t *testing.T) {
 	env := realm.Get(t)
 	dest, port := echo(t)
 	auditPath := filepath.Join(t.TempDir(), "audit.log")
-	g := testutil.StartGateway(t, conf(privateKeytab(t, env), port, fmt.Sprintf("log {\n audit = %q\n}\n", auditPath)))
+	g := testutil.StartGateway(t, conf(testutil.CopyKeytab(t, env.Keytab, "", 0o600), port, fmt.Sprintf("log {\n audit = %q\n}\n", auditPath)))
 	if err := session(t, env, g.Addr, dest); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "a record", func() bool { return len(g.Records()) == 1 })
+	testutil.WaitFor(t, "a record", func() bool { return len(g.Records()) == 1 })
 	if err := os.Rename(auditPath, auditPath+".1"); err != nil {
 		t.Fatal(err)
 	}
@@ -420,7 +357,7 @@ func TestHangupReopensAudit(t *testing.T) {
 	if err := session(t, env, g.Addr, dest); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "a second record", func() bool { return len(g.Records()) == 2 })
+	testutil.WaitFor(t, "a second record", func() bool { return len(g.Records()) == 2 })
 	old, _ := os.ReadFile(auditPath + ".1")
 	cur, _ := os.ReadFile(auditPath)
 	if strings.Count(string(old), "audit: session:") != 1 || strings.Count(string(cur), "audit: session:") != 1 {
@@ -436,7 +373,7 @@ func TestHangupReopensAudit(t *testing.T) {
 // reload that fails (an RC4-only keytab) is reported and changes nothing.
 func TestReloadRestartRequired(t *testing.T) {
 	env := realm.Get(t)
-	kt := privateKeytab(t, env)
+	kt := testutil.CopyKeytab(t, env.Keytab, "", 0o600)
 	dest, port := echo(t)
 	g := testutil.StartGateway(t, conf(kt, port, ""))
 	src, _ := os.ReadFile(g.Path)
@@ -449,7 +386,7 @@ func TestReloadRestartRequired(t *testing.T) {
 	}
 
 	rc4 := filepath.Join(t.TempDir(), "rc4.keytab")
-	rc4Keytab(t, rc4, "rcmd/localhost@EXAMPLE.TEST")
+	testutil.RC4Keytab(t, rc4, "rcmd/localhost@EXAMPLE.TEST")
 	writeFile(t, g.Path, "listen = [\"127.0.0.1:1080\"]\n"+conf(rc4, "1", ""))
 	err := g.Hangup()
 	if !errors.Is(err, gateway.ErrKeytab) || !strings.Contains(g.Log.String(), "reload failed; the previous configuration stays in force") {
@@ -467,16 +404,16 @@ func TestReloadRestartRequired(t *testing.T) {
 // logged once and the previous keys stay in use.
 func TestKeytabRotationRefused(t *testing.T) {
 	env := realm.Get(t)
-	kt := privateKeytab(t, env)
+	kt := testutil.CopyKeytab(t, env.Keytab, "", 0o600)
 	dest, port := echo(t)
 	g := testutil.StartGateway(t, conf(kt, port, ""), func(o *gateway.Options) { o.KeytabPoll = 20 * time.Millisecond })
 	rc4 := filepath.Join(t.TempDir(), "rc4.keytab")
-	rc4Keytab(t, rc4, "rcmd/localhost@EXAMPLE.TEST")
+	testutil.RC4Keytab(t, rc4, "rcmd/localhost@EXAMPLE.TEST")
 	if err := os.Rename(rc4, kt); err != nil {
 		t.Fatal(err)
 	}
 	const msg = "keytab changed but cannot be used; keeping the previous keys"
-	waitFor(t, "the refusal", func() bool { return strings.Contains(g.Log.String(), msg) })
+	testutil.WaitFor(t, "the refusal", func() bool { return strings.Contains(g.Log.String(), msg) })
 	time.Sleep(100 * time.Millisecond) // several polls
 	if n := strings.Count(g.Log.String(), msg); n != 1 {
 		t.Fatalf("refusal logged %d times", n)
@@ -493,7 +430,7 @@ func TestRecordsForEverySession(t *testing.T) {
 	dest, port := echo(t)
 	var got []audit.Record
 	done := make(chan struct{}, 4)
-	g := testutil.StartGateway(t, conf(privateKeytab(t, env), port, ""), func(o *gateway.Options) {
+	g := testutil.StartGateway(t, conf(testutil.CopyKeytab(t, env.Keytab, "", 0o600), port, ""), func(o *gateway.Options) {
 		o.OnSessionEnd = func(r audit.Record) { got = append(got, r); done <- struct{}{} }
 	})
 	if err := session(t, env, g.Addr, dest); err != nil {

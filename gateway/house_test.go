@@ -85,3 +85,29 @@ func TestHouse(t *testing.T) {
 		t.Fatalf("checked only %d packages", checked)
 	}
 }
+
+// TestPolicyDependencies pins the decision engine as pure: `go list -deps
+// ./policy` is the standard library, policy and socks5 (the one Command
+// type), with no HCL, go-cty, hclog or gokrb5, which policy pulled in
+// when it decoded the configuration and loaded keytabs itself.
+func TestPolicyDependencies(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", "../policy").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list: %v\n%s", err, out)
+	}
+	deps := strings.Fields(string(out))
+	if !slices.Contains(deps, module+"policy") {
+		t.Fatalf("go list printed no policy package:\n%s", out)
+	}
+	for _, p := range deps {
+		if rest, ok := strings.CutPrefix(p, module); ok {
+			if rest != "policy" && rest != "socks5" {
+				t.Errorf("policy depends on %s", p)
+			}
+			continue
+		}
+		if first, _, _ := strings.Cut(p, "/"); strings.Contains(first, ".") {
+			t.Errorf("policy depends on %s, outside the standard library", p)
+		}
+	}
+}

@@ -3,6 +3,7 @@ package gateway
 import (
 	"io"
 	"log"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -78,26 +79,17 @@ func LogDiagnostics(w io.Writer, lc config.Log, files map[string]*hcl.File, diag
 }
 
 // LogErrors logs msg once per error that err joins (errors.Join), so that
-// each refusal is a line of its own, also in text format.
+// each refusal is a line of its own, also in text format. An error that
+// wraps several (fmt.Errorf with two %w, a *gssapi.KeytabError) is one
+// refusal and stays one line: it is errors.Join's text, one error a line,
+// that is split.
 func LogErrors(l hclog.Logger, msg string, err error) {
-	for _, e := range splitErrors(err) {
-		l.Error(msg, "error", e.Error())
-	}
-}
-
-// splitErrors lists the errors err joins, or err itself.
-func splitErrors(err error) []error {
 	if err == nil {
-		return nil
+		return
 	}
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		var out []error
-		for _, e := range j.Unwrap() {
-			out = append(out, splitErrors(e)...)
-		}
-		return out
+	for line := range strings.SplitSeq(err.Error(), "\n") {
+		l.Error(msg, "error", line)
 	}
-	return []error{err}
 }
 
 // lockedWriter serialises writes to the process's stderr, which the

@@ -9,16 +9,17 @@ import (
 	"github.com/gssocks/gssocks/audit"
 	"github.com/gssocks/gssocks/config"
 	"github.com/gssocks/gssocks/gssapi"
+	"github.com/gssocks/gssocks/replay"
 	"github.com/gssocks/gssocks/server"
 	"github.com/hashicorp/go-hclog"
-	"github.com/jcmturner/gokrb5/v8/keytab"
 )
 
 // Refusals of Provision, New and Reload; the error wraps one of them per
 // problem found (errors.Join), and the cause.
 var (
-	// ErrKeytab: the keytab is missing, unreadable, not a keytab, or has
-	// no AES key for a configured principal (ErrNoAESKey).
+	// ErrKeytab: the keytab is missing, unreadable or not a keytab
+	// (gssapi.ErrBadKeytab), or has no AES key for a configured principal
+	// (gssapi.ErrNoAESKey).
 	ErrKeytab = errors.New("unusable keytab")
 	// ErrAudit: log.audit names a file that cannot be opened for
 	// appending.
@@ -35,7 +36,7 @@ var (
 type Runtime struct {
 	Config *config.Config
 	// Keytab is the service keytab as loaded (keys inside: never log it).
-	Keytab *keytab.Keytab
+	Keytab *gssapi.Keytab
 	// Settings are the server settings new sessions would get.
 	Settings server.Settings
 	// AuditPath is where audit records go: log.audit, or "" for stderr.
@@ -54,16 +55,26 @@ type Runtime struct {
 // The error joins one error per problem, each wrapping ErrKeytab,
 // ErrAudit or ErrListen.
 func Provision(cfg *config.Config, opts Options) (*Runtime, error) {
+	if cfg == nil {
+		return nil, errors.New("gateway: no configuration")
+	}
 	p, err := provision(cfg, provisionParams{
 		check:  true,
 		bind:   opts.Bind,
 		listen: opts.listen(),
-		replay: gssapi.NewReplayCache(cfg.Kerberos.ReplayCacheSize),
+		replay: gssapi.NewReplayCacheWith(replay.LocalConfig(cfg.Kerberos.ReplayCache)),
 		stderr: io.Discard,
 	})
 	if err != nil {
 		return nil, err
 	}
+	// The store itself: a Redis client is built (password file read,
+	// address parsed) but not contacted; serve pings it at start.
+	rs, err := openReplayStore(cfg.Kerberos.ReplayCache, hclog.NewNullLogger())
+	if err != nil {
+		return nil, err
+	}
+	rs.close()
 	return &p.rt, nil
 }
 
@@ -72,7 +83,7 @@ type provisionParams struct {
 	check  bool // create nothing: check the audit path instead of opening it
 	bind   bool // (check) bind each listen address, then close it
 	listen func(string) (net.Listener, error)
-	replay *gssapi.ReplayCache // shared by every acceptor of the process
+	replay gssapi.ReplayStore // shared by every acceptor of the process
 	stderr io.Writer
 	// keepAudit is the audit file in use, kept when log.audit names it
 	// again (Reload).
@@ -106,7 +117,7 @@ func provision(cfg *config.Config, pp provisionParams) (*provisioned, error) {
 
 	kt, err := loadKeytab(cfg.Kerberos.Keytab, cfg.Kerberos.Principals)
 	if err != nil {
-		errs = append(errs, fmt.Errorf("%w: %w", ErrKeytab, err))
+		errs = append(errs, err)
 	}
 	var acc *gssapi.Acceptor
 	if kt != nil {

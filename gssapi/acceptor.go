@@ -1,6 +1,7 @@
 package gssapi
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -37,10 +38,12 @@ type AcceptorConfig struct {
 	// ClockSkew is the tolerance for authenticator and ticket times
 	// (default DefaultClockSkew).
 	ClockSkew time.Duration
-	// ReplayCache detects replayed AP-REQs. Default: a new cache with
-	// DefaultReplayCacheEntries. Share one between acceptors of the same
-	// service keys (e.g. across configuration reloads).
-	ReplayCache *ReplayCache
+	// ReplayCache detects replayed AP-REQs: a local *ReplayCache, or a
+	// store shared by several gateway nodes (package replay). Default
+	// (nil): a new local cache with DefaultReplayCacheEntries. Share one
+	// between acceptors of the same service keys (e.g. across
+	// configuration reloads).
+	ReplayCache ReplayStore
 	// NoAcceptorSubkey: do not assert an acceptor subkey in the AP-REP (MIT
 	// acceptors always do; this exists for interop testing).
 	NoAcceptorSubkey bool
@@ -71,7 +74,7 @@ type Acceptor struct {
 	keys       atomic.Pointer[keyIndex]
 	principals []Principal // Realm "" matches any realm
 	skew       time.Duration
-	replay     *ReplayCache
+	replay     ReplayStore
 	noSubkey   bool
 	now        func() time.Time
 	clients    clientPolicy
@@ -92,7 +95,7 @@ func NewAcceptor(cfg AcceptorConfig) (*Acceptor, error) {
 	if a.skew <= 0 {
 		a.skew = DefaultClockSkew
 	}
-	if a.replay == nil {
+	if rc, ok := a.replay.(*ReplayCache); a.replay == nil || ok && rc == nil {
 		a.replay = NewReplayCache(0)
 	}
 	if a.now == nil {
@@ -356,12 +359,21 @@ func (s *acceptState) verifyAuthenticator() error {
 	return nil
 }
 
-// recordAuthenticator enters the authenticator in the replay cache. It runs
+// recordAuthenticator enters the authenticator in the replay store. It runs
 // last, once the authenticator has proved itself, so garbage cannot fill
-// the cache; the cache key rests only on authenticated bytes (see
-// replayKeyOf).
+// the store; the key rests only on authenticated bytes (see replayKeyOf).
+// Entries live twice the skew: the longest an authenticator that passed
+// the skew check can stay acceptable. The store bounds its own wait (a
+// shared one has a short timeout), so no context is threaded through
+// Accept. An error of a store that wraps none of the replay sentinels
+// (a defective store) still refuses, as ErrReplayStoreUnavailable.
 func (s *acceptState) recordAuthenticator() error {
-	return s.a.replay.check(replayKeyOf(s.client, s.req.EncryptedAuthenticator.Cipher), s.client.String(), s.now, 2*s.a.skew)
+	err := s.a.replay.Check(context.Background(), replayKeyOf(s.client, s.req.EncryptedAuthenticator.Cipher), s.client.String(), s.now, 2*s.a.skew)
+	if err == nil || errors.Is(err, ErrReplay) || errors.Is(err, ErrReplayCacheFull) ||
+		errors.Is(err, ErrReplayQuota) || errors.Is(err, ErrReplayStoreUnavailable) {
+		return err
+	}
+	return fmt.Errorf("%w: %v", ErrReplayStoreUnavailable, err)
 }
 
 // reply builds the AP-REP (RFC 4120 §5.5.2, with an acceptor subkey and

@@ -10,7 +10,8 @@
 //   - RFC 4121 §4.1 context establishment: the 0x8003 authenticator checksum
 //     (GSS flags, channel bindings), AP-REP with an optional acceptor subkey and
 //     sequence number, a replay cache keyed on authenticated bytes only and
-//     bounded per client principal;
+//     bounded per client principal, behind the ReplayStore interface (the
+//     store shared by several gateway nodes is in package replay);
 //   - RFC 4121 §4.2 per-message tokens: Wrap with and without confidentiality
 //     (any RRC and EC on receive), MIC, the SentByAcceptor and AcceptorSubkey
 //     flags, and sequence checking (strict order for streams, a sliding replay

@@ -42,6 +42,10 @@ var (
 	// replay cache; its AP-REQs are refused until its entries expire, other
 	// principals' are not.
 	ErrReplayQuota = errors.New("gssapi: client over its replay cache share")
+	// ErrReplayStoreUnavailable: the replay store (a shared one, such as
+	// Redis) cannot tell whether the authenticator is a replay; the AP-REQ
+	// is refused rather than risk accepting a replay.
+	ErrReplayStoreUnavailable = errors.New("gssapi: replay store unavailable")
 	// ErrSkew: the authenticator's time is outside the allowed clock skew.
 	ErrSkew = errors.New("gssapi: clock skew too great")
 	// ErrTicketExpired: the ticket's end time has passed.

@@ -75,7 +75,7 @@ func FuzzAccept(f *testing.F) {
 // sentinels are the package's sentinel errors.
 var sentinels = []error{
 	ErrDefectiveToken, ErrBadMech, ErrBadIntegrity, ErrDuplicateToken, ErrOldToken, ErrUnseqToken,
-	ErrGapToken, ErrWrongDirection, ErrWrongKey, ErrReplay, ErrReplayCacheFull, ErrReplayQuota, ErrSkew,
+	ErrGapToken, ErrWrongDirection, ErrWrongKey, ErrReplay, ErrReplayCacheFull, ErrReplayQuota, ErrReplayStoreUnavailable, ErrSkew,
 	ErrTicketExpired, ErrTicketNotYetValid, ErrClientMismatch, ErrBadAddress, ErrPrincipalNotAllowed,
 	ErrNoKey, ErrKRBError, ErrContextExpired, ErrUnsupportedEnctype, ErrBadName, ErrBadKeytab, ErrNoAESKey,
 	ErrNoKrb5Mech, ErrRealmNotTrusted, ErrAnonymous, ErrNotAUser, ErrFailure,

@@ -1,12 +1,44 @@
 package gssapi
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
 	"sync"
 	"time"
 )
+
+// ReplayKey identifies one AP-REQ authenticator: SHA-256 over the client
+// principal from the decrypted ticket and the authenticator ciphertext
+// (nothing the encryption does not protect; see ReplayCache). The same
+// authenticator always has the same key, whichever service principal its
+// sname names.
+type ReplayKey [sha256.Size]byte
+
+// ReplayStore remembers AP-REQ authenticators so that each is accepted once
+// (RFC 4120 §3.2.3, KRB_AP_ERR_REPEAT). The local *ReplayCache is one; a
+// store shared by several gateway nodes (package replay) makes an AP-REQ
+// accepted by one node a replay on every other.
+//
+// Check records key for principal (the client, name@REALM, from the
+// decrypted ticket) for lifetime from now (the acceptor's clock; stores
+// with a clock of their own may use it instead, with the same lifetime),
+// or refuses it with an error wrapping exactly one of:
+//   - ErrReplay: the key is already recorded and not yet expired; replays
+//     are refused before any quota is considered;
+//   - ErrReplayCacheFull: the store is at its cap;
+//   - ErrReplayQuota: principal holds its whole share;
+//   - ErrReplayStoreUnavailable: the store cannot tell (unreachable, timed
+//     out, ctx done).
+//
+// Every error refuses the AP-REQ: a store that cannot record an
+// authenticator must not let it through. Check must be safe for concurrent
+// use, bound its own wait (the acceptor calls it inside the handshake), and
+// never put key material or the key itself in an error text.
+type ReplayStore interface {
+	Check(ctx context.Context, key ReplayKey, principal string, now time.Time, lifetime time.Duration) error
+}
 
 // DefaultReplayCacheEntries is the replay cache cap when none is configured.
 // Entries live twice the clock skew (10 minutes by default), so at 1000
@@ -28,8 +60,6 @@ type ReplayCacheConfig struct {
 	MaxPerPrincipal int
 }
 
-type replayKey [sha256.Size]byte
-
 // replayOwner counts one client principal's live entries; queue entries
 // point to it, so the name is stored once.
 type replayOwner struct {
@@ -38,7 +68,7 @@ type replayOwner struct {
 }
 
 type replayEntry struct {
-	key     replayKey
+	key     ReplayKey
 	owner   *replayOwner
 	expires int64 // Unix nanoseconds
 }
@@ -66,7 +96,7 @@ type ReplayCache struct {
 	mu     sync.Mutex
 	max    int
 	share  int
-	keys   map[replayKey]int64 // expiry, Unix nanoseconds
+	keys   map[ReplayKey]int64 // expiry, Unix nanoseconds
 	owners map[string]*replayOwner
 	queue  []replayEntry // insertion order; live entries from head
 	head   int
@@ -87,12 +117,24 @@ func NewReplayCacheWith(cfg ReplayCacheConfig) *ReplayCache {
 		rc.max = DefaultReplayCacheEntries
 	}
 	if rc.share <= 0 {
-		rc.share = max(rc.max/replayShareDivisor, min(rc.max, 64))
+		rc.share = DefaultPrincipalShare(rc.max)
 	}
 	rc.share = min(rc.share, rc.max)
-	rc.keys = make(map[replayKey]int64)
+	rc.keys = make(map[ReplayKey]int64)
 	rc.owners = make(map[string]*replayOwner)
 	return rc
+}
+
+// DefaultPrincipalShare is the per-principal share of a cache of
+// maxEntries (DefaultReplayCacheEntries if <= 0) when none is configured:
+// a sixteenth, but at least min(maxEntries, 64) so small caches stay
+// usable. Shared stores use it too, so a principal gets the same share
+// across nodes as on one.
+func DefaultPrincipalShare(maxEntries int) int {
+	if maxEntries <= 0 {
+		maxEntries = DefaultReplayCacheEntries
+	}
+	return max(maxEntries/replayShareDivisor, min(maxEntries, 64))
 }
 
 // Len is the number of remembered authenticators.
@@ -106,10 +148,30 @@ func (rc *ReplayCache) Len() int {
 // hold.
 func (rc *ReplayCache) PrincipalShare() int { return rc.share }
 
+// Check implements ReplayStore: it records key for principal until
+// now+lifetime, or fails with ErrReplay, ErrReplayCacheFull or
+// ErrReplayQuota (in that order of precedence). It never waits on I/O; ctx
+// is not consulted.
+func (rc *ReplayCache) Check(_ context.Context, key ReplayKey, principal string, now time.Time, lifetime time.Duration) error {
+	return rc.check(key, principal, now, lifetime)
+}
+
+// Seen reports whether key is recorded and live at now, without recording
+// it. A shared store that falls back to this cache while it is unreachable
+// asks it first, so that an AP-REQ accepted during the outage stays
+// refused on this node once the shared store is back.
+func (rc *ReplayCache) Seen(key ReplayKey, now time.Time) bool {
+	t := now.UnixNano()
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	exp, ok := rc.keys[key]
+	return ok && t < exp
+}
+
 // replayKeyOf identifies an authenticator by its client (from the
 // decrypted ticket) and its ciphertext. Fields are length-prefixed so no
 // two different inputs hash alike by concatenation.
-func replayKeyOf(client Principal, authCipher []byte) replayKey {
+func replayKeyOf(client Principal, authCipher []byte) ReplayKey {
 	h := sha256.New()
 	for _, b := range [][]byte{[]byte(client.Name), []byte(client.Realm), authCipher} {
 		var n [4]byte
@@ -117,7 +179,7 @@ func replayKeyOf(client Principal, authCipher []byte) replayKey {
 		h.Write(n[:])
 		h.Write(b)
 	}
-	var k replayKey
+	var k ReplayKey
 	h.Sum(k[:0])
 	return k
 }
@@ -126,7 +188,7 @@ func replayKeyOf(client Principal, authCipher []byte) replayKey {
 // or fails: ErrReplay if it is there already, then ErrReplayCacheFull if
 // the cache is at its cap, then ErrReplayQuota if the owner holds its
 // share. Replays are refused whatever the quota.
-func (rc *ReplayCache) check(key replayKey, owner string, now time.Time, lifetime time.Duration) error {
+func (rc *ReplayCache) check(key ReplayKey, owner string, now time.Time, lifetime time.Duration) error {
 	t := now.UnixNano()
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
@@ -183,7 +245,7 @@ func (rc *ReplayCache) expire(t int64) {
 	if rc.peak > 65536 && live < rc.peak/4 {
 		// Go maps keep their buckets; rebuild them so a past flood does
 		// not hold its memory for good.
-		keys := make(map[replayKey]int64, live)
+		keys := make(map[ReplayKey]int64, live)
 		for k, v := range rc.keys {
 			keys[k] = v
 		}

@@ -13,7 +13,7 @@ func TestReplayCacheExpiryAndCap(t *testing.T) {
 	now := time.Unix(1_700_000_000, 0)
 	const life = 10 * time.Minute
 	alice := Principal{"alice", "EXAMPLE.TEST"}
-	key := func(i int) replayKey { return replayKeyOf(alice, []byte(fmt.Sprint(i))) }
+	key := func(i int) ReplayKey { return replayKeyOf(alice, []byte(fmt.Sprint(i))) }
 	for i := range 3 {
 		if err := rc.check(key(i), alice.String(), now, life); err != nil {
 			t.Fatal(err)

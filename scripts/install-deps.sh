@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Installs what the gssocks tests and demo need on Debian 12: the MIT
 # Kerberos KDC, admin and client tools, the krb5 headers and a C compiler
-# (for the MIT GSS-API peer in testenv/mitpeer), and make. Idempotent: does
+# (for the MIT GSS-API peer in testenv/mitpeer), make, and redis-server (the
+# shared replay store's tests start their own). Idempotent: does
 # nothing when the tools are already there. Package scripts are kept from
 # starting the krb5kdc/kadmind system services; the tests run their own KDCs.
+# systemd-analyze and rpm check the packages (packaging/).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -19,8 +21,8 @@ more() {
 	fi
 }
 
-tools=(krb5kdc kdb5_util kadmin.local kinit krb5-config gcc make curl python3)
-packages=(krb5-kdc krb5-admin-server krb5-user krb5-pkinit libkrb5-dev gcc libc6-dev make ca-certificates curl python3)
+tools=(krb5kdc kdb5_util kadmin.local kinit krb5-config gcc make curl python3 redis-server systemd-analyze rpm)
+packages=(krb5-kdc krb5-admin-server krb5-user krb5-pkinit libkrb5-dev gcc libc6-dev make ca-certificates curl python3 redis-server systemd rpm)
 
 have() {
 	command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ] || [ -x "/sbin/$1" ]

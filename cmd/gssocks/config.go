@@ -40,7 +40,9 @@ func configFlag(name string, stderr io.Writer) (*flag.FlagSet, *string) {
 // check validates a configuration the way serve would start it: the file
 // (diagnostics), then gateway.Provision: the keytab (an AES key for each
 // configured principal), the audit file (can it be opened for appending;
-// it is not created), and with --bind each listen address.
+// it is not created), and with --bind each listen address. It then lists
+// the keytab as the acceptor built will use it (gssapi.KeytabFacts); when
+// the keytab is refused for want of AES keys the listing shows why.
 func check(args []string, stdout, stderr io.Writer) int {
 	fs, path := configFlag("check", stderr)
 	bind := fs.Bool("bind", false, "also bind each listen address and release it (fails while a gateway holds the port)")
@@ -56,8 +58,16 @@ func check(args []string, stdout, stderr io.Writer) int {
 		for line := range strings.SplitSeq(err.Error(), "\n") {
 			fmt.Fprintf(stderr, "%s: refused: %s\n", *path, line)
 		}
+		if isKeytabRefusal(err) {
+			if facts, _ := keytabFacts(cfg.Kerberos); facts != nil {
+				writeKeytabFacts(stderr, cfg.Kerberos.Keytab, facts)
+			}
+		}
 		return 1
 	}
+	// The acceptor serve would run, over the keytab it loaded: Provision
+	// refused this keytab already if these facts held an ErrNoAESKey.
+	facts, _ := rt.Settings.Acceptor.KeytabFacts()
 	audit := "stderr"
 	if rt.AuditPath != "" {
 		audit = rt.AuditPath
@@ -68,6 +78,7 @@ func check(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stdout, "%s: OK: %d listener(s), %d rule(s), %d group alias(es), keytab %s (%d keys), audit to %s; listen addresses %s\n",
 		*path, len(cfg.Listen), len(cfg.Engine.Rules()), len(cfg.Groups), cfg.Kerberos.Keytab, len(rt.Keytab.Entries), audit, listen)
+	writeKeytabFacts(stdout, cfg.Kerberos.Keytab, facts)
 	return 0
 }
 

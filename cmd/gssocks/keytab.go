@@ -1,17 +1,21 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
-	"sort"
+	"strconv"
 	"strings"
+	"unicode"
 
 	"github.com/gssocks/gssocks/config"
 	"github.com/gssocks/gssocks/gssapi"
 )
 
 // keytabCmd lists what the gateway will accept: principal, kvno and
-// enctype of each key, marking the ones the acceptor uses; never the keys.
+// enctype of each key as the acceptor treats it (gssapi.KeytabFacts),
+// never the keys. It exits 1 when the keytab cannot be read or, as check
+// and serve refuse it, a configured principal has no AES key.
 func keytabCmd(args []string, stdout, stderr io.Writer) int {
 	fs, path := configFlag("keytab", stderr)
 	if err := fs.Parse(args); err != nil {
@@ -21,65 +25,82 @@ func keytabCmd(args []string, stdout, stderr io.Writer) int {
 	if cfg == nil {
 		return 1
 	}
-	// SWITCH(gssapi.LoadKeytab), as in gateway's loadKeytab.
-	kt, err := config.LoadKeytab(cfg.Kerberos.Keytab)
-	if err != nil {
+	facts, err := keytabFacts(cfg.Kerberos)
+	if facts == nil && err != nil {
 		fmt.Fprintf(stderr, "gssocks keytab: %v\n", err)
 		return 1
 	}
-	var allowed []gssapi.Principal
-	for _, s := range cfg.Kerberos.Principals {
-		p, err := gssapi.ParsePrincipal(s)
-		if err != nil {
-			fmt.Fprintf(stderr, "gssocks keytab: %v\n", err)
-			return 1
+	writeKeytabFacts(stdout, cfg.Kerberos.Keytab, facts)
+	if err != nil {
+		for line := range strings.SplitSeq(err.Error(), "\n") {
+			fmt.Fprintf(stderr, "%s: refused: %s\n", cfg.Kerberos.Keytab, line)
 		}
-		allowed = append(allowed, p)
-	}
-	type row struct {
-		principal string
-		kvno      uint32
-		enctype   int32
-	}
-	var rows []row
-	for _, e := range kt.Entries {
-		rows = append(rows, row{strings.Join(e.Principal.Components, "/") + "@" + e.Principal.Realm, e.KVNO, e.Key.KeyType})
-	}
-	sort.SliceStable(rows, func(i, j int) bool {
-		if rows[i].principal != rows[j].principal {
-			return rows[i].principal < rows[j].principal
-		}
-		return rows[i].kvno > rows[j].kvno
-	})
-	fmt.Fprintf(stdout, "keytab %s (%d keys)\n", cfg.Kerberos.Keytab, len(rows))
-	fmt.Fprintf(stdout, "%-44s %5s  %-28s %s\n", "PRINCIPAL", "KVNO", "ENCTYPE", "ACCEPTED")
-	for _, r := range rows {
-		acc := "yes"
-		if len(allowed) > 0 && !matches(allowed, r.principal) {
-			acc = "no (not in kerberos.principals)"
-		} else if _, err := gssapiProfile(r.enctype); err != nil {
-			acc = "no (enctype not supported for sessions; tickets only)"
-		}
-		fmt.Fprintf(stdout, "%-44s %5d  %-28s %s\n", r.principal, r.kvno, fmt.Sprintf("%s (%d)", gssapi.EnctypeName(r.enctype), r.enctype), acc)
+		return 1
 	}
 	return 0
 }
 
-func matches(allowed []gssapi.Principal, principal string) bool {
-	name, realm, _ := strings.Cut(principal, "@")
-	for _, p := range allowed {
-		if p.Name == name && (p.Realm == "" || p.Realm == realm) {
-			return true
-		}
+// keytabFacts loads the configured keytab with the acceptor's loader and
+// describes its entries as an acceptor with the configured principals
+// treats them. facts is nil when the keytab cannot be read; err joins the
+// configured principals without an AES key (gssapi.ErrNoAESKey) otherwise.
+func keytabFacts(k config.Kerberos) ([]gssapi.KeytabEntryFact, error) {
+	kt, err := gssapi.LoadKeytab(k.Keytab)
+	if err != nil {
+		return nil, err
 	}
-	return false
+	pats, err := gssapi.ParsePrincipals(k.Principals)
+	if err != nil {
+		return nil, err
+	}
+	return gssapi.KeytabFacts(kt, pats)
 }
 
-// gssapiProfile reports whether an enctype can key an RFC 4121 context.
-func gssapiProfile(enctype int32) (string, error) {
-	switch enctype {
-	case gssapi.EnctypeAES128SHA1, gssapi.EnctypeAES256SHA1, gssapi.EnctypeAES128SHA256, gssapi.EnctypeAES256SHA384:
-		return gssapi.EnctypeName(enctype), nil
+// writeKeytabFacts prints one line per keytab entry, in keytab order (the
+// order MIT's lookup breaks ties in), saying whether and how the acceptor
+// uses it, then how tickets find their key.
+func writeKeytabFacts(w io.Writer, path string, facts []gssapi.KeytabEntryFact) {
+	fmt.Fprintf(w, "keytab %s (%d keys)\n", path, len(facts))
+	fmt.Fprintf(w, "%-44s %-9s %-33s %s\n", "PRINCIPAL", "KVNO", "ENCTYPE", "ACCEPTED")
+	anyKVNO, accepted := false, 0
+	for _, f := range facts {
+		kvno := strconv.FormatUint(uint64(f.KVNO), 10)
+		if f.KVNO == 0 {
+			kvno, anyKVNO = "0 (any)", true
+		}
+		acc := "no: " + f.Note
+		if f.Accepted {
+			accepted++
+			acc = "yes"
+			if f.Note != "" {
+				acc = "yes; " + f.Note
+			}
+		}
+		fmt.Fprintf(w, "%-44s %-9s %-33s %s\n", printable(f.Principal.String()), kvno,
+			fmt.Sprintf("%s (%d)", gssapi.EnctypeName(f.Enctype), f.Enctype), acc)
 	}
-	return "", &gssapi.UnsupportedEnctypeError{Enctype: enctype, Role: "keytab key"}
+	if accepted == 0 {
+		fmt.Fprintln(w, "No entry is accepted: no ticket can be.")
+		return
+	}
+	fmt.Fprintln(w, "Tickets find their key as with MIT's acceptor: the accepted entry of the ticket's principal, enctype and kvno;")
+	if anyKVNO {
+		fmt.Fprintln(w, "an entry of kvno 0 matches any kvno;")
+	}
+	fmt.Fprintln(w, "an entry of kvno below 256 also matches tickets whose kvno has the same low 8 bits (keytabs that store only 8 bits);")
+	fmt.Fprintln(w, "a ticket naming a principal the keytab does not hold as written (another case, an alias) is tried with the")
+	fmt.Fprintln(w, "accepted keys of its enctype, a bounded number of them, and is served as the principal whose key opens it.")
 }
+
+// printable quotes a name from the keytab file when it holds anything a
+// terminal would not show as itself.
+func printable(s string) string {
+	if strings.ContainsFunc(s, func(r rune) bool { return !unicode.IsPrint(r) || r == '"' }) {
+		return strconv.Quote(s)
+	}
+	return s
+}
+
+// isKeytabRefusal reports whether err (from gateway.Provision) is about
+// the keytab's keys, so that check shows the listing with it.
+func isKeytabRefusal(err error) bool { return errors.Is(err, gssapi.ErrNoAESKey) }

@@ -52,8 +52,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "keytab":
 		return keytabCmd(args[1:], stdout, stderr)
 	case "version", "--version", "-version":
-		fmt.Fprintln(stdout, "gssocks", version)
-		return 0
+		return versionCmd(args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

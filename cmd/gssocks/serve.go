@@ -2,12 +2,16 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/gssocks/gssocks/gateway"
+	"github.com/gssocks/gssocks/internal/sdnotify"
+	"github.com/hashicorp/go-hclog"
 )
 
 // serve runs the gateway until SIGTERM or SIGINT; SIGHUP reloads. Every
@@ -35,7 +39,19 @@ func serve(args []string, stderr io.Writer) int {
 		gateway.LogErrors(boot, "cannot start", err)
 		return 1
 	}
+	notify(g.Logger(), sdnotify.Ready)
+	notify(g.Logger(), func() (bool, error) {
+		return sdnotify.Status(fmt.Sprintf("serving on %s", strings.Join(g.Addrs(), ", ")))
+	})
 	return waitSignals(g)
+}
+
+// notify sends one sd_notify message (a no-op outside systemd); a failure
+// is logged, never fatal.
+func notify(l hclog.Logger, send func() (bool, error)) {
+	if _, err := send(); err != nil {
+		l.Warn("cannot notify systemd", "error", err)
+	}
 }
 
 // waitSignals handles signals until the gateway stops.
@@ -45,10 +61,23 @@ func waitSignals(g *gateway.Gateway) int {
 	defer signal.Stop(sig)
 	for s := range sig {
 		if s == syscall.SIGHUP {
-			g.Hangup() // logs its own errors; the previous configuration stays on failure
+			// systemd (Type=notify-reload) waits for READY=1 after
+			// RELOADING=1, whatever the outcome.
+			notify(g.Logger(), sdnotify.Reloading)
+			if err := g.Hangup(); err != nil { // logged by Hangup; the previous configuration stays
+				notify(g.Logger(), func() (bool, error) {
+					return sdnotify.Status("reload failed; the previous configuration stays in force")
+				})
+			} else {
+				notify(g.Logger(), func() (bool, error) {
+					return sdnotify.Status(fmt.Sprintf("serving on %s", strings.Join(g.Addrs(), ", ")))
+				})
+			}
+			notify(g.Logger(), sdnotify.Ready)
 			continue
 		}
 		l := g.Logger()
+		notify(l, sdnotify.Stopping)
 		deadline := g.Config().Timeouts.Shutdown
 		l.Info("shutting down", "signal", s.String(), "active_sessions", g.Server().ActiveSessions(), "deadline", deadline.String())
 		ctx, cancel := context.WithTimeout(context.Background(), deadline)

@@ -26,7 +26,6 @@ import (
 	"github.com/gssocks/gssocks/testenv/samba"
 	krbclient "github.com/jcmturner/gokrb5/v8/client"
 	krbconfig "github.com/jcmturner/gokrb5/v8/config"
-	"github.com/jcmturner/gokrb5/v8/keytab"
 )
 
 var localhost = netip.MustParseAddr("127.0.0.1")
@@ -59,7 +58,7 @@ func ticket(info *samba.Info, user, spn string) (gssapi.InitiatorConfig, error) 
 // newAcceptor is an acceptor on the keytab exported from the domain.
 func newAcceptor(t *testing.T, info *samba.Info) *gssapi.Acceptor {
 	t.Helper()
-	kt, err := keytab.Load(info.Keytab)
+	kt, err := gssapi.LoadKeytab(info.Keytab)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,7 +15,6 @@ import (
 	"github.com/gssocks/gssocks/testenv"
 	"github.com/jcmturner/gokrb5/v8/client"
 	"github.com/jcmturner/gokrb5/v8/config"
-	"github.com/jcmturner/gokrb5/v8/keytab"
 )
 
 // Users created in every realm, with their passwords.
@@ -96,7 +95,7 @@ func start(opts testenv.Options) (*Env, error) {
 // Acceptor returns a new acceptor on the realm's keytab.
 func (e *Env) Acceptor(tb testing.TB, cfg gssapi.AcceptorConfig) *gssapi.Acceptor {
 	tb.Helper()
-	kt, err := keytab.Load(e.Keytab)
+	kt, err := gssapi.LoadKeytab(e.Keytab)
 	if err != nil {
 		tb.Fatal(err)
 	}
