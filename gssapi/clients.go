@@ -95,11 +95,15 @@ func classifyClient(etp *messages.EncTicketPart) ClientKind {
 	case nametype.KRB_NT_SRV_INST, nametype.KRB_NT_SRV_HST, nametype.KRB_NT_SRV_XHST, ntSrvHstDomain, ntWellknown:
 		return ClientService
 	}
-	if len(names) != 1 || names[0] == "krbtgt" || names[0] == "WELLKNOWN" {
+	if len(names) != 1 || isKrbtgt(names) || names[0] == "WELLKNOWN" {
 		return ClientService
 	}
 	return ClientUser
 }
+
+// isKrbtgt reports whether a principal name is a ticket-granting
+// service's: krbtgt, or krbtgt/REALM.
+func isKrbtgt(names []string) bool { return len(names) > 0 && names[0] == "krbtgt" }
 
 // RealmTrust is the realm path of an accepted ticket.
 type RealmTrust struct {
@@ -170,7 +174,7 @@ func (s *acceptState) checkClient() error {
 	switch {
 	case s.kind == ClientAnonymous && !p.allowAnon:
 		return fmt.Errorf("%w: ticket of %s (RFC 6112); anonymous clients are not accepted", ErrAnonymous, quote(s.client.String()))
-	case s.kind == ClientService && s.ticket.CName.NameString[0] == "krbtgt":
+	case s.kind == ClientService && isKrbtgt(s.ticket.CName.NameString):
 		return fmt.Errorf("%w: client %s is a ticket-granting service", ErrNotAUser, quote(s.client.String()))
 	case s.kind == ClientService && !p.allowService:
 		return fmt.Errorf("%w: client %s is a service principal; service clients are not accepted", ErrNotAUser, quote(s.client.String()))
@@ -227,7 +231,7 @@ func decodeTransited(te messages.TransitedEncoding, clientRealm, serviceRealm st
 	}
 	fields := splitTransited(string(te.Contents))
 	var out []string
-	prev := ""
+	prev := ""   // the last realm listed, which the next name may complete
 	gap := false // an empty field waits for its right neighbour
 	add := func(r string) string {
 		if len(out) == maxTransitRealms {
@@ -236,22 +240,22 @@ func decodeTransited(te messages.TransitedEncoding, clientRealm, serviceRealm st
 		out = append(out, r)
 		return ""
 	}
-	fill := func(from, to string) string {
+	// fill lists the realms between the last one listed (the client's
+	// before the first) and to.
+	fill := func(to string) string {
+		from := prev
+		if from == "" {
+			from = clientRealm
+		}
 		between, why := realmsBetween(from, to)
-		for _, r := range between {
-			if why == "" {
-				why = add(r)
-			}
+		for i := 0; why == "" && i < len(between); i++ {
+			why = add(between[i])
 		}
 		return why
 	}
-	for i, f := range fields {
+	for _, f := range fields {
 		if f.name == "" {
-			// Empty names in a row are one gap: "," alone has two.
-			gap = true
-			if i == 0 {
-				prev = clientRealm
-			}
+			gap = true // empty names in a row are one gap: "," alone has two
 			continue
 		}
 		name := f.name
@@ -266,7 +270,7 @@ func decodeTransited(te messages.TransitedEncoding, clientRealm, serviceRealm st
 			return nil, fmt.Sprintf("transited realm of more than %d bytes", maxRealmLen)
 		}
 		if gap {
-			if why := fill(prev, name); why != "" {
+			if why := fill(name); why != "" {
 				return nil, why
 			}
 			gap = false
@@ -277,7 +281,7 @@ func decodeTransited(te messages.TransitedEncoding, clientRealm, serviceRealm st
 		prev = name
 	}
 	if gap {
-		if why := fill(prev, serviceRealm); why != "" {
+		if why := fill(serviceRealm); why != "" {
 			return nil, why
 		}
 	}

@@ -276,6 +276,7 @@ func TestClassifyClient(t *testing.T) {
 		{[]string{"ws1"}, nametype.KRB_NT_SRV_HST, "R", types.NewKrbFlags(), ClientService},
 		{[]string{"svc"}, nametype.KRB_NT_SRV_INST, "R", types.NewKrbFlags(), ClientService},
 		{[]string{"svc"}, ntSrvHstDomain, "R", types.NewKrbFlags(), ClientService},
+		{nil, nametype.KRB_NT_PRINCIPAL, "R", types.NewKrbFlags(), ClientService},
 	} {
 		etp := messages.EncTicketPart{CName: types.PrincipalName{NameType: tc.typ, NameString: tc.names}, CRealm: tc.realm, Flags: tc.flags}
 		if got := classifyClient(&etp); got != tc.want {

@@ -218,7 +218,7 @@ func (n *negTokenInit) krb5Token() (supported, token []byte, err error) {
 	switch {
 	case bytes.HasPrefix(body, krb5OID):
 	case bytes.HasPrefix(body, msKrb5OID):
-		tok = appendInitialTokenBody(nil, append(bytes.Clone(krb5OID), body[len(msKrb5OID):]...))
+		tok = appendTLV(nil, 0x60, append(bytes.Clone(krb5OID), body[len(msKrb5OID):]...))
 	default:
 		return nil, nil, fmt.Errorf("%w: the SPNEGO mechToken is not for %s, the mechanism listed first", ErrDefectiveToken, mechName(first))
 	}
@@ -328,7 +328,3 @@ func appendTLV(dst []byte, tag byte, content []byte) []byte {
 	dst = appendDERLength(dst, len(content))
 	return append(dst, content...)
 }
-
-// appendInitialTokenBody frames an InitialContextToken around its inner
-// part (mechanism OID and the rest).
-func appendInitialTokenBody(dst, inner []byte) []byte { return appendTLV(dst, 0x60, inner) }

@@ -155,6 +155,24 @@ func TestSPNEGOMicrosoftOID(t *testing.T) {
 		t.Fatalf("MIT refuses the AP-REP of our NegTokenResp: %v", err)
 	}
 	exchange(t, ctx, mit)
+
+	// A token framed with the Microsoft OID itself is taken too, as
+	// MIT's acceptor takes it (acc_ctx_vfy_oid).
+	mit2, krbTok2 := mitInitiator(t, r, "aes256-cts-hmac-sha1-96")
+	_, body, _, err := derTLV(krbTok2)
+	if err != nil || !bytes.HasPrefix(body, krb5OID) {
+		t.Fatalf("MIT's token %x", krbTok2)
+	}
+	msTok := appendTLV(nil, 0x60, append(bytes.Clone(msKrb5OID), body[len(krb5OID):]...))
+	tok2, _ := buildNegTokenInit([][]byte{msKrb5OID}, msTok, nil)
+	ctx2, resp2, err := liveAcceptor(t, AcceptorConfig{}).Accept(tok2, netip.Addr{})
+	if err != nil {
+		t.Fatalf("token under the Microsoft OID: %v", err)
+	}
+	if _, err := mit2.Step(parseNegTokenResp(t, resp2).responseToken); err != nil {
+		t.Fatal(err)
+	}
+	exchange(t, ctx2, mit2)
 }
 
 // TestSPNEGOMechListMIC: a client that sends a mechListMIC gets ours,
