@@ -62,6 +62,18 @@ type Kerberos struct {
 	//
 	// Deprecated: use ReplayCache.MaxEntries.
 	ReplayCacheSize int
+	// TrustedRealms are the realms, besides the service's own, whose
+	// clients are accepted and whose realms a ticket may have transited
+	// (gssapi.AcceptorConfig.TrustedRealms); empty: only the service's
+	// realm.
+	TrustedRealms []string
+	// AllowAnonymous accepts anonymous tickets (RFC 6112), which allow
+	// rules must still opt in to (policy.Rule.AllowAnonymous).
+	AllowAnonymous bool
+	// AllowServiceClients accepts tickets of service principals
+	// (host/ws1, ...; never krbtgt), which allow rules must still opt in
+	// to (policy.Rule.AllowServiceClients).
+	AllowServiceClients bool
 }
 
 // Replay stores (ReplayCache.Store).

@@ -96,6 +96,7 @@ func (d *decoder) config(fb *fileBody, fileStart hcl.Range) *Config {
 		d.rules = append(d.rules, d.rule(fr, cfg.Groups, groupRanges, realmHint))
 		d.ruleRanges = append(d.ruleRanges, fr.DefRange)
 	}
+	d.checkClientOptIns(fb, cfg)
 	return cfg
 }
 
@@ -161,6 +162,7 @@ func (d *decoder) kerberos(k *fileKerberos, out *Kerberos) {
 	out.ClockSkew = d.duration(k.ClockSkew, DefaultClockSkew, false)
 	d.replayCache(k, &out.ReplayCache)
 	out.ReplayCacheSize = out.ReplayCache.MaxEntries
+	d.kerberosClients(k, out)
 }
 
 // keytabPath strips a "FILE:" or "WRFILE:" prefix; other keytab types do

@@ -23,7 +23,11 @@ type fileKerberos struct {
 	ClockSkew       *hcl.Attribute   `hcl:"clock_skew,optional"`
 	ReplayCacheSize *hcl.Attribute   `hcl:"replay_cache_size,optional"` // deprecated: replay_cache.max_entries
 	ReplayCache     *fileReplayCache `hcl:"replay_cache,block"`
-	DefRange        hcl.Range        `hcl:",def_range"`
+	// clients.go
+	TrustedRealms       *hcl.Attribute `hcl:"trusted_realms,optional"`
+	AllowAnonymous      *hcl.Attribute `hcl:"allow_anonymous,optional"`
+	AllowServiceClients *hcl.Attribute `hcl:"allow_service_clients,optional"`
+	DefRange            hcl.Range      `hcl:",def_range"`
 }
 
 type fileReplayCache struct {
@@ -107,4 +111,6 @@ type fileRule struct {
 	AuthOnly                *hcl.Attribute `hcl:"auth_only,optional"`
 	MaxSessionsPerPrincipal *hcl.Attribute `hcl:"max_sessions_per_principal,optional"`
 	IdleTimeout             *hcl.Attribute `hcl:"idle_timeout,optional"`
+	AllowAnonymous          *hcl.Attribute `hcl:"allow_anonymous,optional"`
+	AllowServiceClients     *hcl.Attribute `hcl:"allow_service_clients,optional"`
 }

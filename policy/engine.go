@@ -618,7 +618,7 @@ func (c *compiled) match(v *view) match {
 
 // matchIdentity covers what is known before the SOCKS request.
 func (c *compiled) matchIdentity(v *view) match {
-	if !c.matchPrincipal(v) || !c.matchRealm(v) || !c.matchSource(v.src) {
+	if !c.admits(v.r.Identity.Kind) || !c.matchPrincipal(v) || !c.matchRealm(v) || !c.matchSource(v.src) {
 		return noMatch
 	}
 	return c.matchGroups(v)
@@ -627,11 +627,18 @@ func (c *compiled) matchIdentity(v *view) match {
 // why lists the matchers of c that fail for v.
 func (c *compiled) why(v *view) []string {
 	var out []string
+	if k := v.r.Identity.Kind; !c.admits(k) {
+		out = append(out, fmt.Sprintf("%s client: allow rule without allow_%s", k, kindOptIn(k)))
+	}
 	if !c.matchPrincipal(v) {
 		if v.principal == "" {
 			out = append(out, "principals: unauthenticated session")
 		} else {
-			out = append(out, fmt.Sprintf("principal %s not in principals %v%s", v.principal, c.Principals, v.caseNote()))
+			note := v.caseNote()
+			if c.wildcardsSkip(v) {
+				note += " (wildcards match users only)"
+			}
+			out = append(out, fmt.Sprintf("principal %s not in principals %v%s", v.principal, c.Principals, note))
 		}
 	}
 	if !c.matchRealm(v) {
@@ -683,6 +690,34 @@ func (v *view) caseNote() string {
 	return ""
 }
 
+// admits reports whether c may match a client of kind k at all: deny
+// rules match every kind, allow rules users and the kinds they opt in to.
+func (c *compiled) admits(k ClientKind) bool {
+	switch {
+	case k == ClientUser || c.Action == ActionDeny:
+		return true
+	case k == ClientAnonymous:
+		return c.AllowAnonymous
+	case k == ClientService:
+		return c.AllowServiceClients
+	}
+	return false
+}
+
+// kindOptIn names the rule attribute that admits kind k.
+func kindOptIn(k ClientKind) string {
+	if k == ClientAnonymous {
+		return "anonymous"
+	}
+	return "service_clients"
+}
+
+// wildcardsSkip reports whether c's principal patterns with wildcards
+// are not to match v: an allow rule and a client that is not a user.
+func (c *compiled) wildcardsSkip(v *view) bool {
+	return c.Action == ActionAllow && v.r.Identity.Kind != ClientUser
+}
+
 func (c *compiled) matchPrincipal(v *view) bool {
 	if c.Principals == nil {
 		return true
@@ -690,7 +725,11 @@ func (c *compiled) matchPrincipal(v *view) bool {
 	if v.principal == "" {
 		return false
 	}
+	skipGlobs := c.wildcardsSkip(v)
 	for i, p := range c.Principals {
+		if skipGlobs && hasGlob(p) {
+			continue
+		}
 		if v.r.Identity.CaseInsensitive {
 			if globMatch(c.foldedPrins[i], v.folded) {
 				return true

@@ -100,6 +100,16 @@ type Rule struct {
 	// clear (authentication only), as curl since 8.17 expects.
 	AuthOnly bool
 
+	// AllowAnonymous and AllowServiceClients let an allow rule match
+	// anonymous and service clients (Identity.Kind). Without them an
+	// allow rule matches users only; with them, principal patterns with
+	// wildcards still match users only, so such clients are named
+	// exactly or matched by other matchers (realms, sources). Deny rules
+	// match every kind, wildcards included: a deny catches more, never
+	// less.
+	AllowAnonymous      bool
+	AllowServiceClients bool
+
 	MaxSessionsPerPrincipal int           // 0: no limit
 	IdleTimeout             time.Duration // 0: the server's idle timeout
 

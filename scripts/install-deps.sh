@@ -22,16 +22,23 @@ more() {
 }
 
 tools=(krb5kdc kdb5_util kadmin.local kinit krb5-config gcc make curl python3 redis-server systemd-analyze rpm)
-packages=(krb5-kdc krb5-admin-server krb5-user libkrb5-dev gcc libc6-dev make ca-certificates curl python3 redis-server systemd rpm)
+packages=(krb5-kdc krb5-admin-server krb5-user krb5-pkinit libkrb5-dev gcc libc6-dev make ca-certificates curl python3 redis-server systemd rpm)
 
 have() {
 	command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ] || [ -x "/sbin/$1" ]
+}
+
+# MIT's PKINIT plugin (krb5-pkinit), for the anonymous-ticket tests
+# (kinit -n); a library, not a program.
+have_pkinit() {
+	compgen -G "/usr/lib/*/krb5/plugins/preauth/pkinit.so" >/dev/null
 }
 
 missing=()
 for t in "${tools[@]}"; do
 	have "$t" || missing+=("$t")
 done
+have_pkinit || missing+=(pkinit.so)
 if [ ${#missing[@]} -eq 0 ]; then
 	echo "install-deps: all tools present"
 	more
@@ -66,5 +73,9 @@ for t in "${tools[@]}"; do
 		exit 1
 	fi
 done
+if ! have_pkinit; then
+	echo "install-deps: pkinit.so still missing after installing ${packages[*]}" >&2
+	exit 1
+fi
 more
 echo "install-deps: done"
