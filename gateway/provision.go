@@ -126,6 +126,11 @@ func provision(cfg *config.Config, pp provisionParams) (*provisioned, error) {
 			Principals:  cfg.Kerberos.Principals,
 			ClockSkew:   cfg.Kerberos.ClockSkew,
 			ReplayCache: pp.replay,
+			// Cross-realm and non-user clients (issue 11): fail closed
+			// unless the kerberos block says otherwise.
+			TrustedRealms:       cfg.Kerberos.TrustedRealms,
+			AllowAnonymous:      cfg.Kerberos.AllowAnonymous,
+			AllowServiceClients: cfg.Kerberos.AllowServiceClients,
 		})
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%w: %w", ErrKeytab, err))
