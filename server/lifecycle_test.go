@@ -19,9 +19,9 @@ import (
 // tune changes the settings new sessions get.
 func (g *gateway) tune(t *testing.T, f func(*server.Settings)) {
 	t.Helper()
-	st := *g.srv.Settings()
+	st := *g.Server().Settings()
 	f(&st)
-	if err := g.srv.Reload(st); err != nil {
+	if err := g.Server().Reload(st); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -42,7 +42,7 @@ func TestSessionLimit(t *testing.T) {
 		return r.EndReason == audit.EndRefused && r.Detail == "session limit reached" && r.Level == "none" && r.Method == "" && !r.Replied
 	})
 	hold.Close()
-	for deadline := time.Now().Add(5 * time.Second); g.srv.ActiveSessions() > 0; time.Sleep(10 * time.Millisecond) {
+	for deadline := time.Now().Add(5 * time.Second); g.Server().ActiveSessions() > 0; time.Sleep(10 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatal("the held session did not end")
 		}
@@ -64,7 +64,7 @@ func TestNegotiationTimeout(t *testing.T) {
 func TestIdleTimeout(t *testing.T) {
 	g := startGateway(t, allowAll)
 	g.tune(t, func(s *server.Settings) { s.Timeouts.Idle = 300 * time.Millisecond })
-	d := client.Dialer{Proxy: g.addr, Config: g.config("alice", encap.LevelConfidentiality)}
+	d := client.Dialer{Proxy: g.Addr, Config: g.config("alice", encap.LevelConfidentiality)}
 	c, err := d.DialContext(context.Background(), "tcp", echoServer(t))
 	if err != nil {
 		t.Fatal(err)
@@ -93,7 +93,7 @@ func TestIdleTimeout(t *testing.T) {
 
 func TestGracefulShutdown(t *testing.T) {
 	g := startGateway(t, allowAll)
-	d := client.Dialer{Proxy: g.addr, Config: g.config("alice", encap.LevelIntegrity)}
+	d := client.Dialer{Proxy: g.Addr, Config: g.config("alice", encap.LevelIntegrity)}
 	c, err := d.DialContext(context.Background(), "tcp", echoServer(t))
 	if err != nil {
 		t.Fatal(err)
@@ -102,11 +102,11 @@ func TestGracefulShutdown(t *testing.T) {
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		done <- g.srv.Shutdown(ctx)
+		done <- g.Server().Shutdown(ctx)
 	}()
 	time.Sleep(100 * time.Millisecond)
 	// New connections are refused; the running session goes on.
-	if nc, err := net.DialTimeout("tcp", g.addr, time.Second); err == nil {
+	if nc, err := net.DialTimeout("tcp", g.Addr, time.Second); err == nil {
 		nc.SetDeadline(time.Now().Add(2 * time.Second))
 		nc.Write([]byte{5, 1, 1})
 		if n, _ := nc.Read(make([]byte, 2)); n > 0 {
@@ -129,7 +129,7 @@ func TestGracefulShutdown(t *testing.T) {
 // completion after the CONNECT's "00 succeeded".
 func TestShutdownCutsSession(t *testing.T) {
 	g := startGateway(t, allowAll)
-	d := client.Dialer{Proxy: g.addr, Config: g.config("alice", encap.LevelConfidentiality)}
+	d := client.Dialer{Proxy: g.Addr, Config: g.config("alice", encap.LevelConfidentiality)}
 	c, err := d.DialContext(context.Background(), "tcp", echoServer(t))
 	if err != nil {
 		t.Fatal(err)
@@ -141,7 +141,7 @@ func TestShutdownCutsSession(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
-	if err := g.srv.Shutdown(ctx); !errors.Is(err, context.DeadlineExceeded) {
+	if err := g.Server().Shutdown(ctx); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Shutdown with a session open past the deadline: %v", err)
 	}
 	r := g.waitRecord(t, "the cut session", func(r audit.Record) bool { return r.Command == "connect" })
@@ -167,7 +167,7 @@ rule "one-each" {
   max_sessions_per_principal = 1
 }`)
 	echo := echoServer(t)
-	d := client.Dialer{Proxy: g.addr, Config: g.config("alice", encap.LevelIntegrity)}
+	d := client.Dialer{Proxy: g.Addr, Config: g.config("alice", encap.LevelIntegrity)}
 	first, err := d.DialContext(context.Background(), "tcp", echo)
 	if err != nil {
 		t.Fatal(err)
@@ -175,7 +175,7 @@ rule "one-each" {
 	if _, err := d.DialContext(context.Background(), "tcp", echo); err == nil {
 		t.Fatal("a second session for alice was allowed")
 	}
-	bob := client.Dialer{Proxy: g.addr, Config: g.config("bob", encap.LevelIntegrity)}
+	bob := client.Dialer{Proxy: g.Addr, Config: g.config("bob", encap.LevelIntegrity)}
 	if c, err := bob.DialContext(context.Background(), "tcp", echo); err != nil {
 		t.Fatalf("bob: %v", err)
 	} else {
