@@ -34,7 +34,9 @@ type fileTimeouts struct {
 }
 
 type fileLimits struct {
-	MaxSessions *hcl.Attribute `hcl:"max_sessions,optional"`
+	MaxSessions            *hcl.Attribute `hcl:"max_sessions,optional"`
+	MaxHandshakes          *hcl.Attribute `hcl:"max_handshakes,optional"`
+	MaxHandshakesPerSource *hcl.Attribute `hcl:"max_handshakes_per_source,optional"`
 }
 
 type fileLog struct {
@@ -87,4 +89,5 @@ type fileRule struct {
 	AuthOnly                *hcl.Attribute `hcl:"auth_only,optional"`
 	MaxSessionsPerPrincipal *hcl.Attribute `hcl:"max_sessions_per_principal,optional"`
 	IdleTimeout             *hcl.Attribute `hcl:"idle_timeout,optional"`
+	OutliveTicket           *hcl.Attribute `hcl:"outlive_ticket,optional"`
 }

@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -101,14 +102,45 @@ func startGateway(t testing.TB, rules string, opts ...testutil.GatewayOption) *g
 }
 
 // testResolver answers names under .test with loopback addresses only.
-type testResolver struct{}
+// With lookups set it notes every name it is asked.
+type testResolver struct{ lookups *lookups }
 
-func (testResolver) LookupNetIP(ctx context.Context, network, host string) ([]netip.Addr, error) {
-	switch strings.TrimSuffix(host, ".") {
-	case "echo.corp.example.test", "localhost":
+// lookups are the names a testResolver was asked, in order.
+type lookups struct {
+	mu    sync.Mutex
+	names []string
+}
+
+func (l *lookups) add(host string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.names = append(l.names, host)
+}
+
+func (l *lookups) all() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]string(nil), l.names...)
+}
+
+func (r testResolver) LookupNetIP(ctx context.Context, network, host string) ([]netip.Addr, error) {
+	if r.lookups != nil {
+		r.lookups.add(host)
+	}
+	name := strings.TrimSuffix(host, ".")
+	switch {
+	case name == "echo.corp.example.test", name == "localhost":
 		return []netip.Addr{netip.MustParseAddr("127.0.0.1")}, nil
-	case "rebind.corp.example.test": // a permitted name that resolves into a denied range
+	case name == "rebind.corp.example.test": // a permitted name that resolves into a denied range
 		return []netip.Addr{netip.MustParseAddr("127.0.0.3")}, nil
+	case name == "race.corp.example.test": // a blackholed address first, then a live one
+		return []netip.Addr{netip.MustParseAddr("127.0.0.7"), netip.MustParseAddr("127.0.0.1")}, nil
+	case name == "compat.corp.example.test": // 127.0.0.1 in the IPv4-compatible IPv6 form
+		return []netip.Addr{netip.MustParseAddr("::127.0.0.1")}, nil
+	case strings.HasSuffix(name, ".flood.corp.example.test"):
+		return []netip.Addr{netip.MustParseAddr("127.0.0.9")}, nil
+	case strings.HasPrefix(name, "panic."):
+		panic("test resolver: asked " + name)
 	}
 	return nil, &net.DNSError{Err: "no such host", Name: host, IsNotFound: true}
 }
