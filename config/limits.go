@@ -1,9 +1,10 @@
 package config
 
 // handshakeLimits decodes the limits on connections that have not
-// authenticated yet (issue: silent TCP connections used to hold every
-// max_sessions slot). A per-source cap above the total is pointless but
-// harmless: the total still holds.
+// authenticated yet, which have their own caps so that silent connections
+// cannot hold the max_sessions slots of authenticated users. A per-source
+// cap above the total is pointless but harmless (the total still holds):
+// a warning, not an error.
 func (d *decoder) handshakeLimits(l *fileLimits, out *Limits) {
 	out.MaxHandshakes = d.integer(l.MaxHandshakes, DefaultMaxHandshakes, 1<<30)
 	out.MaxHandshakesPerSource = d.integer(l.MaxHandshakesPerSource, DefaultMaxHandshakesPerSource, 1<<30)

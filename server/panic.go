@@ -6,6 +6,7 @@ import (
 	"runtime/debug"
 
 	"github.com/gssocks/gssocks/audit"
+	"github.com/hashicorp/go-hclog"
 )
 
 // recoverPanic, deferred at the top of each goroutine of a session, turns
@@ -26,7 +27,8 @@ func (s *session) recoverPanic(where string) {
 	if re, ok := r.(runtime.Error); ok {
 		what = re.Error()
 	}
-	s.log.Error("internal error: panic in "+where+"; the session ends, the server goes on", "panic", logStr(what), "stack", string(debug.Stack()))
+	// The stack quoted: one log line, as every other.
+	s.log.Error("internal error: panic in "+where+"; the session ends, the server goes on", "panic", logStr(what), "stack", hclog.Quote(debug.Stack()))
 	s.rec.setEnd(audit.EndError, "internal error in "+where)
 	s.abort()
 }

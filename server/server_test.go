@@ -77,6 +77,7 @@ func (g *gateway) waitRecordFrom(t testing.TB, mark int, what string, pred func(
 const baseConfig = `
 kerberos {
   keytab = %q
+  %s
 }
 # The client gets its ticket from the KDC between the greeting and the
 # AP-REQ: under the whole suite's load that can take seconds.
@@ -95,9 +96,16 @@ log {
 // are looked up with testResolver.
 func startGateway(t testing.TB, rules string, opts ...testutil.GatewayOption) *gateway {
 	t.Helper()
+	return startGatewayKerberos(t, "", rules, opts...)
+}
+
+// startGatewayKerberos is startGateway with more attributes in the
+// kerberos block.
+func startGatewayKerberos(t testing.TB, kerberos, rules string, opts ...testutil.GatewayOption) *gateway {
+	t.Helper()
 	env := realm.Get(t)
 	opts = append([]testutil.GatewayOption{testutil.WithResolver(testResolver{})}, opts...)
-	g := testutil.StartGateway(t, fmt.Sprintf(baseConfig, env.Keytab, rules), opts...)
+	g := testutil.StartGateway(t, fmt.Sprintf(baseConfig, env.Keytab, kerberos, rules), opts...)
 	return &gateway{Gateway: g, env: env}
 }
 
