@@ -390,16 +390,27 @@ func (s *session) deny(cmd socks5.Command, d policy.Decision, kv ...any) {
 
 // admitPrincipal enforces the rule's per-principal session limit, keyed on
 // the canonical principal (one account, one count, however its tickets
-// spell it). A session counts once, against the first limit that applies
-// to it.
+// spell it), and records a refusal as the end of the session.
 func (s *session) admitPrincipal(d policy.Decision) bool {
+	if s.countPrincipal(d) {
+		return true
+	}
+	s.rec.setEnd(audit.EndDenied, fmt.Sprintf("more than %d sessions for %s", d.MaxSessionsPerPrincipal, s.hs.identity.Principal))
+	s.log.Warn("denied: per-principal session limit", "rule", logStr(d.Rule), "limit", d.MaxSessionsPerPrincipal)
+	return false
+}
+
+// countPrincipal counts the session against d's per-principal limit; false
+// when the principal has its limit's worth of sessions already. A session
+// counts once, against the first limit that applies to it. The caller
+// owns s.principal: the session's goroutine, or the UDP association's
+// goroutine once it runs.
+func (s *session) countPrincipal(d policy.Decision) bool {
 	p := s.hs.identity.Principal
 	if s.principal || d.MaxSessionsPerPrincipal <= 0 || p == "" {
 		return true
 	}
 	if !s.srv.acquirePrincipal(p, d.MaxSessionsPerPrincipal) {
-		s.rec.setEnd(audit.EndDenied, fmt.Sprintf("more than %d sessions for %s", d.MaxSessionsPerPrincipal, p))
-		s.log.Warn("denied: per-principal session limit", "rule", logStr(d.Rule), "limit", d.MaxSessionsPerPrincipal)
 		return false
 	}
 	s.principal = true

@@ -256,8 +256,10 @@ func (a *association) judge(dst socks5.Addr, key udpKey, now time.Time) udpDest 
 		log("udp datagram denied", "dest", logStr(dst.String()), "rule", logStr(ruleName(d.Rule)), "reason", logStr(d.Reason))
 		return udpDest{d: d, why: "denied by policy", seen: now}
 	}
-	if !s.admitPrincipal(d) {
-		return udpDest{d: d, why: "per-principal limit", seen: now}
+	if !s.countPrincipal(d) {
+		// The datagram's rule limits sessions and this association was
+		// not counted yet: it is refused, the association goes on.
+		return udpDest{d: d, why: "per-principal session limit of rule " + d.Rule, seen: now}
 	}
 	return udpDest{to: netip.AddrPortFrom(t.addrs[0], key.port), d: d, seen: now}
 }
