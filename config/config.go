@@ -139,7 +139,17 @@ type Timeouts struct {
 
 // Limits bound resource use.
 type Limits struct {
-	MaxSessions int // concurrent sessions; 0 is unlimited; default 4096
+	// MaxSessions bounds concurrent authenticated sessions (and no_auth
+	// ones); 0 is unlimited; default 4096.
+	MaxSessions int
+	// MaxHandshakes bounds the connections still in the handshake
+	// (greeting, GSS-API context, protection level), which do not count
+	// against MaxSessions, so that silent connections cannot starve
+	// authenticated users; 0 is unlimited; default 256.
+	MaxHandshakes int
+	// MaxHandshakesPerSource bounds them per client: per IPv4 address,
+	// per IPv6 /64; 0 is unlimited; default 16.
+	MaxHandshakesPerSource int
 }
 
 // Log configures logging.
@@ -158,6 +168,9 @@ const (
 	DefaultBind        = 2 * time.Minute
 	DefaultShutdown    = 30 * time.Second
 	DefaultMaxSessions = 4096
+
+	DefaultMaxHandshakes          = 256
+	DefaultMaxHandshakesPerSource = 16
 )
 
 // Loader loads configuration files. The zero value reads the environment

@@ -34,7 +34,11 @@ func (d *decoder) config(fb *fileBody, fileStart hcl.Range) *Config {
 			Bind:        DefaultBind,
 			Shutdown:    DefaultShutdown,
 		},
-		Limits: Limits{MaxSessions: DefaultMaxSessions},
+		Limits: Limits{
+			MaxSessions:            DefaultMaxSessions,
+			MaxHandshakes:          DefaultMaxHandshakes,
+			MaxHandshakesPerSource: DefaultMaxHandshakesPerSource,
+		},
 		Log:    Log{Level: "info", Format: "text"},
 		Groups: map[string][]string{},
 	}
@@ -54,6 +58,7 @@ func (d *decoder) config(fb *fileBody, fileStart hcl.Range) *Config {
 	}
 	if l := fb.Limits; l != nil {
 		cfg.Limits.MaxSessions = d.integer(l.MaxSessions, DefaultMaxSessions, 1<<30)
+		d.handshakeLimits(l, &cfg.Limits)
 	}
 	if l := fb.Log; l != nil {
 		d.log(l, &cfg.Log)

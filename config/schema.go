@@ -58,7 +58,9 @@ type fileTimeouts struct {
 }
 
 type fileLimits struct {
-	MaxSessions *hcl.Attribute `hcl:"max_sessions,optional"`
+	MaxSessions            *hcl.Attribute `hcl:"max_sessions,optional"`
+	MaxHandshakes          *hcl.Attribute `hcl:"max_handshakes,optional"`
+	MaxHandshakesPerSource *hcl.Attribute `hcl:"max_handshakes_per_source,optional"`
 }
 
 type fileLog struct {
@@ -113,4 +115,5 @@ type fileRule struct {
 	IdleTimeout             *hcl.Attribute `hcl:"idle_timeout,optional"`
 	AllowAnonymous          *hcl.Attribute `hcl:"allow_anonymous,optional"`
 	AllowServiceClients     *hcl.Attribute `hcl:"allow_service_clients,optional"`
+	OutliveTicket           *hcl.Attribute `hcl:"outlive_ticket,optional"`
 }

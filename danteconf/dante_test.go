@@ -17,13 +17,10 @@ import (
 	"time"
 
 	"github.com/gssocks/gssocks/config"
-	"github.com/gssocks/gssocks/gssapi"
 	"github.com/gssocks/gssocks/internal/krbtest"
 	"github.com/gssocks/gssocks/internal/testutil"
-	"github.com/gssocks/gssocks/server"
 	"github.com/gssocks/gssocks/testenv"
 	"github.com/gssocks/gssocks/testenv/dante"
-	"github.com/hashicorp/go-hclog"
 )
 
 var realm = krbtest.NewShared(testenv.Options{})
@@ -226,18 +223,8 @@ func gatewayFor(t *testing.T, env *krbtest.Env, src string) string {
 	if cfg.Kerberos.Keytab != env.Keytab {
 		t.Fatalf("keytab %q, want the harness's %q", cfg.Kerberos.Keytab, env.Keytab)
 	}
-	acc := env.Acceptor(t, gssapi.AcceptorConfig{Principals: cfg.Kerberos.Principals, ClockSkew: cfg.Kerberos.ClockSkew})
-	logger := hclog.New(&hclog.LoggerOptions{Output: testLog{t}, Level: hclog.Debug})
-	_, addr := testutil.StartServer(t, server.Options{
-		Settings: server.Settings{
-			Acceptor: acc,
-			Policy:   cfg.Engine,
-			Timeouts: server.Timeouts{Negotiation: cfg.Timeouts.Negotiation, Connect: cfg.Timeouts.Connect, Idle: cfg.Timeouts.Idle, Bind: cfg.Timeouts.Bind},
-			NoAuth:   cfg.NoAuth,
-		},
-		Logger: logger,
-	})
-	return addr
+	// Served as `gssocks serve` serves it: through package gateway.
+	return testutil.StartGateway(t, string(out)).Addr
 }
 
 type testLog struct{ t *testing.T }

@@ -57,6 +57,8 @@ var reloadContract = []ReloadRule{
 	{"Timeouts.Bind", "timeouts.bind", Applied, "new sessions"},
 	{"Timeouts.Shutdown", "timeouts.shutdown", Applied, "the next stop drains for the new value"},
 	{"Limits.MaxSessions", "limits.max_sessions", Applied, "counted against from the next session on"},
+	{"Limits.MaxHandshakes", "limits.max_handshakes", Applied, "counted against from the next connection on"},
+	{"Limits.MaxHandshakesPerSource", "limits.max_handshakes_per_source", Applied, "counted against from the next connection on"},
 	{"Log.Level", "log.level", Applied, "every line written after the reload, running sessions' included"},
 	{"Log.Format", "log.format", Applied, "every line written after the reload, running sessions' included"},
 	{"Log.Audit", "log.audit", Applied, "records of sessions ending after the reload go to the new path (opened on reload); the same path is reopened on every SIGHUP"},

@@ -43,6 +43,10 @@ type Options struct {
 	// Loader reads the configuration file again on Hangup; the zero value
 	// is config's default (keytab checks on, $KRB5_KTNAME).
 	Loader config.Loader
+	// Server, when set, adjusts the server's options after the gateway
+	// has filled them in, before the server is built (tests: a dialer, a
+	// logger, an audit sink of their own). nil: none.
+	Server func(*server.Options)
 }
 
 func (o Options) listen() func(string) (net.Listener, error) {
@@ -111,13 +115,17 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 	}
 	g.log.root.swap(p.log)
 	g.audit = &liveSink{cur: p.audit}
-	g.srv, err = server.New(server.Options{
+	so := server.Options{
 		Settings:     p.rt.Settings,
 		Logger:       g.log,
 		Audit:        g.audit,
 		OnSessionEnd: opts.OnSessionEnd,
 		Resolver:     opts.Resolver,
-	})
+	}
+	if opts.Server != nil {
+		opts.Server(&so)
+	}
+	g.srv, err = server.New(so)
 	if err != nil {
 		p.abandon()
 		g.replay.close()

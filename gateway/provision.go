@@ -183,6 +183,9 @@ func provision(cfg *config.Config, pp provisionParams) (*provisioned, error) {
 		Timeouts:    serverTimeouts(cfg.Timeouts),
 		MaxSessions: cfg.Limits.MaxSessions,
 		NoAuth:      cfg.NoAuth,
+
+		MaxHandshakes:          cfg.Limits.MaxHandshakes,
+		MaxHandshakesPerSource: cfg.Limits.MaxHandshakesPerSource,
 	}
 	p.log = NewLogger(cfg.Log, pp.stderr)
 	p.audit = newAuditOut(cfg.Log, file, pp.stderr)

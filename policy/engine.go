@@ -62,6 +62,9 @@ type Decision struct {
 	GatewayLocal            string
 	IdleTimeout             time.Duration // from the rule; 0: Timeouts.Idle
 	MaxSessionsPerPrincipal int           // from the rule; 0: no limit
+	// OutliveTicket is how long past the ticket's end time the session
+	// may run (from the rule); 0: it ends at the ticket's end time.
+	OutliveTicket time.Duration
 }
 
 // Err returns nil for an allow and a *Denied for a deny.
@@ -276,6 +279,9 @@ func validate(r *Rule) error {
 			return fmt.Errorf("protection level %s is not supported", l)
 		}
 	}
+	if r.OutliveTicket < 0 {
+		return fmt.Errorf("negative outlive_ticket %s", r.OutliveTicket)
+	}
 	return nil
 }
 
@@ -488,6 +494,7 @@ func (c *compiled) decide(r *Request, m match) Decision {
 		Reason:                  c.allowReason,
 		IdleTimeout:             c.IdleTimeout,
 		MaxSessionsPerPrincipal: c.MaxSessionsPerPrincipal,
+		OutliveTicket:           c.OutliveTicket,
 	}
 }
 

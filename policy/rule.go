@@ -112,6 +112,10 @@ type Rule struct {
 
 	MaxSessionsPerPrincipal int           // 0: no limit
 	IdleTimeout             time.Duration // 0: the server's idle timeout
+	// OutliveTicket is how long a session this rule allows may run past
+	// the end time of the client's Kerberos ticket; 0 (the default) ends
+	// it then, as MIT's GSS-API ends a context (GSS_S_CONTEXT_EXPIRED).
+	OutliveTicket time.Duration
 
 	Pos Position // the rule block's header, for explain and messages
 }

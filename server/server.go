@@ -33,8 +33,16 @@ type Settings struct {
 	Acceptor *gssapi.Acceptor
 	Policy   *policy.Engine
 	Timeouts Timeouts
-	// MaxSessions bounds concurrent sessions (0: no bound).
+	// MaxSessions bounds concurrent sessions past their handshake (0: no
+	// bound): authenticated clients, and method 00 ones.
 	MaxSessions int
+	// MaxHandshakes bounds the connections still in their handshake
+	// (from accept until the client is authenticated), which do not count
+	// against MaxSessions, so that silent connections cannot starve
+	// authenticated users; MaxHandshakesPerSource bounds those of one
+	// source (an IPv4 address, an IPv6 /64). 0: no bound. A connection
+	// past either gets "05 ff" at once.
+	MaxHandshakes, MaxHandshakesPerSource int
 	// NoAuth are the source networks allowed to use SOCKS method 00.
 	NoAuth policy.Sources
 	// Logger is the operational log of the sessions started under these
@@ -83,7 +91,11 @@ type Server struct {
 	dialer       Dialer
 	pool         *encap.Pool
 
-	active   atomic.Int64
+	active    atomic.Int64 // connections being served
+	sessionsN atomic.Int64 // of them, sessions past their handshake
+	hs        handshakes
+	panics    atomic.Int64
+
 	mu       sync.Mutex
 	sessions map[*session]struct{}
 	lns      map[net.Listener]struct{}
@@ -153,7 +165,8 @@ func (s *Server) Reload(st Settings) error {
 // Settings returns the settings new sessions get.
 func (s *Server) Settings() *Settings { return s.settings.Load() }
 
-// ActiveSessions is the number of sessions in progress.
+// ActiveSessions is the number of connections being served, handshakes
+// included.
 func (s *Server) ActiveSessions() int { return int(s.active.Load()) }
 
 // logger is the operational log of the current settings.
@@ -204,7 +217,8 @@ func (s *Server) Serve(ln net.Listener) error {
 }
 
 func (s *Server) startSession(c net.Conn) {
-	sess := newSession(s, s.settings.Load(), c, time.Now())
+	st := s.settings.Load()
+	sess := newSession(s, st, c, time.Now())
 	s.mu.Lock()
 	if s.closing {
 		s.mu.Unlock()
@@ -214,7 +228,8 @@ func (s *Server) startSession(c net.Conn) {
 	s.sessions[sess] = struct{}{}
 	s.wg.Add(1)
 	s.mu.Unlock()
-	n := s.active.Add(1)
+	s.active.Add(1)
+	refusal := s.hs.acquire(sess.src.Addr(), st.MaxHandshakes, st.MaxHandshakesPerSource)
 	go func() {
 		defer func() {
 			s.active.Add(-1)
@@ -223,7 +238,7 @@ func (s *Server) startSession(c net.Conn) {
 			s.mu.Unlock()
 			s.wg.Done()
 		}()
-		sess.run(sess.st.MaxSessions > 0 && n > int64(sess.st.MaxSessions))
+		sess.run(refusal)
 	}()
 }
 
@@ -253,26 +268,6 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Unlock()
 	<-done
 	return fmt.Errorf("server: %d sessions cut at the shutdown deadline: %w", n, ctx.Err())
-}
-
-// acquirePrincipal counts a session of principal p if it has fewer than
-// limit; releasePrincipal undoes it.
-func (s *Server) acquirePrincipal(p string, limit int) bool {
-	s.principalsMu.Lock()
-	defer s.principalsMu.Unlock()
-	if s.principals[p] >= limit {
-		return false
-	}
-	s.principals[p]++
-	return true
-}
-
-func (s *Server) releasePrincipal(p string) {
-	s.principalsMu.Lock()
-	defer s.principalsMu.Unlock()
-	if s.principals[p]--; s.principals[p] <= 0 {
-		delete(s.principals, p)
-	}
 }
 
 // endSession hands a finished record to the sink, then to the hook.
