@@ -92,7 +92,7 @@ func issue8Cases() []Case {
 			Want: "second: 01 ff (replay), close", Log: "replay", Run: replaySName,
 		},
 		{
-			Name: "8.2/replay cache flooded by one principal", Issue: "8.2", XFail: true, Profile: "small-replay-cache",
+			Name: "8.2/replay cache flooded by one principal", Issue: "8.2", Profile: "small-replay-cache",
 			Send: "bob: 128 fresh AP-REQs against a cache of 64; then alice; then one of bob's again",
 			Want: "alice authenticates; bob's replay gets 01 ff", Log: "replay", Run: replayFlood,
 		},
@@ -102,7 +102,7 @@ func issue8Cases() []Case {
 			Want: "no key bytes (raw, hex, quoted, decimal, base64) in the log; still serving", Log: "keytab", Run: truncatedKeytab,
 		},
 		{
-			Name: "8.4/ALICE under a rule denying alice", Issue: "8.4", XFail: true, Profile: "case-insensitive",
+			Name: "8.4/ALICE under a rule denying alice", Issue: "8.4", Profile: "case-insensitive",
 			Send: "CONNECT as ALICE@REALM, realm with case_insensitive_names, rule deny alice@REALM",
 			Want: "REP 02", Log: "denied", Run: func(c *Ctx) error {
 				before := c.W.Secret.Hits()
@@ -142,7 +142,7 @@ func issue8Cases() []Case {
 			},
 		},
 		{
-			Name: "8.6/per-principal limit, UDP ASSOCIATE", Issue: "8.6", XFail: true, Profile: "bob-limited",
+			Name: "8.6/per-principal limit, UDP ASSOCIATE", Issue: "8.6", Profile: "bob-limited",
 			Send: "bob: an association held open, then a second UDP ASSOCIATE (limit 1)", Want: "second: REP 02", Log: "limit",
 			Run: func(c *Ctx) error {
 				a, err := c.Associate("bob")
@@ -173,7 +173,7 @@ func issue8Cases() []Case {
 			},
 		},
 		{
-			Name: "8.6/BIND under a connect-only rule", Issue: "8.6", XFail: true, Profile: "bob-connect-only",
+			Name: "8.6/BIND under a connect-only rule", Issue: "8.6", Profile: "bob-connect-only",
 			Send: "bob: BIND 0.0.0.0:0; his only rule allows connect", Want: "REP 02, no listening socket opened", Log: "denied|not allowed",
 			Run: func(c *Ctx) error { return bindDenied(c, ip4([4]byte{}, 0)) },
 		},
@@ -183,12 +183,12 @@ func issue8Cases() []Case {
 			Run: func(c *Ctx) error { return bindDenied(c, ip4([4]byte{127, 0, 0, 1}, c.W.Secret.TCP.Port())) },
 		},
 		{
-			Name: "8.6/UDP association flooded with distinct names", Issue: "8.6", XFail: true, Fresh: true,
+			Name: "8.6/UDP association flooded with distinct names", Issue: "8.6", Fresh: true,
 			Send: "one association: 127k datagrams (race: 61k), each to another spelling of [::ffff:127.0.0.1]:<echo>",
 			Want: "gateway RSS grows < 8 MiB (race: 18 MiB); association alive", Log: "udp association", Run: nameFlood,
 		},
 		{
-			Name: "8.6/silent pre-auth connections, then a real client", Issue: "8.6", XFail: true, Profile: "max-sessions",
+			Name: "8.6/silent pre-auth connections, then a real client", Issue: "8.6", Profile: "max-sessions",
 			Send: "12 silent TCP connections from 127.0.0.1 (max_sessions 4), then alice from 127.0.0.2",
 			Want: "alice served (CONNECT, echo)", Log: "session", Run: preAuthStarvation,
 		},
