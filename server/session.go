@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -232,7 +233,12 @@ func (s *session) handshake() (handshakeResult, error) {
 	if perr := ctx.PACError(); perr != nil {
 		s.log.Warn("ticket PAC unusable; no group SIDs for policy", "error", logErr(perr))
 	}
-	s.log.Debug("authenticated", "service", logStr(ctx.Service().String()), "kvno", ctx.KVNO(), "enctype", gssapi.EnctypeName(ctx.Enctype()), "flags", ctx.Flags().String())
+	s.log.Debug("authenticated", "service", logStr(ctx.Service().String()), "kvno", ctx.KVNO(), "enctype", gssapi.EnctypeName(ctx.Enctype()), "flags", ctx.Flags().String(), "spnego", ctx.SPNEGO())
+	if tr := ctx.Trust(); tr.CrossRealm() {
+		// Accepted because every realm is in kerberos.trusted_realms; the
+		// KDC's TRANSITED-POLICY-CHECKED flag is recorded, not relied on.
+		s.log.Info("cross-realm client", "client_realm", logStr(tr.ClientRealm), "transited", logStr(strings.Join(tr.Transited, ",")), "transited_policy_checked", tr.PolicyChecked)
+	}
 	if !s.becomeSession() {
 		encap.WriteAbort(s.conn)
 		return hs, errors.New("session limit reached")
