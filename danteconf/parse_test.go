@@ -6,7 +6,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 )
 
 func mustParse(t *testing.T, src string) *File {
@@ -256,7 +255,7 @@ func TestParseBounds(t *testing.T) {
 }
 
 // TestConvertBounds: client rules that carve networks into many pieces,
-// and many rules, convert in bounded time and size, failing closed where
+// and many rules, convert in bounded size, failing closed where
 // the pieces would be too many.
 func TestConvertBounds(t *testing.T) {
 	var b strings.Builder
@@ -272,11 +271,8 @@ func TestConvertBounds(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	start := time.Now()
+	// Bounded work is pinned by the output limits below, not by a clock.
 	out, notes := Convert(f)
-	if d := time.Since(start); d > 30*time.Second {
-		t.Errorf("conversion took %v", d)
-	}
 	if len(out) > 8<<20 {
 		t.Errorf("output of %d bytes", len(out))
 	}
@@ -296,11 +292,7 @@ func TestConvertBounds(t *testing.T) {
 	if f, err = Parse([]byte(b.String()), "big.conf"); err != nil {
 		t.Fatal(err)
 	}
-	start = time.Now()
 	out, notes = Convert(f)
-	if d := time.Since(start); d > 30*time.Second {
-		t.Errorf("conversion took %v", d)
-	}
 	if n := strings.Count(string(out), "\nrule "); n != maxOutRules {
 		t.Errorf("%d rules, want %d", n, maxOutRules)
 	}
