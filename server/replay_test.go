@@ -84,7 +84,7 @@ func TestReplayRefusalsNamed(t *testing.T) {
 		refused(t, g, mark, err, "replayed AP-REQ", "replayed AP-REQ")
 	})
 	t.Run("full", func(t *testing.T) {
-		g := startGatewayKerberos(t, "replay_cache_size = 2", allowAll)
+		g := startGatewayKerberos(t, "replay_cache {\n    max_entries       = 2\n    max_per_principal = 2\n  }", allowAll)
 		alice, err := g.env.InitiatorConfig("alice", "rcmd/localhost", "")
 		if err != nil {
 			t.Fatal(err)
