@@ -21,6 +21,7 @@ import (
 
 	"github.com/gssocks/gssocks/gssapi"
 	"github.com/gssocks/gssocks/internal/krbtest"
+	"github.com/gssocks/gssocks/internal/testutil"
 	krbclient "github.com/jcmturner/gokrb5/v8/client"
 	krbconfig "github.com/jcmturner/gokrb5/v8/config"
 	"github.com/jcmturner/gokrb5/v8/keytab"
@@ -265,26 +266,9 @@ type Gateway struct {
 	Profile string
 
 	cmd    *exec.Cmd
-	log    logBuffer
+	log    testutil.LogBuffer
 	exited chan struct{}
 	werr   error
-}
-
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // Log is everything the gateway wrote to stderr so far.
