@@ -99,6 +99,10 @@ type LevelChoice struct {
 	Level  Level
 	Rule   string // the rule that accepts Level
 	Reason string
+	// AuthOnlyNoSequence: clear was granted to a protected-level request
+	// because the client cannot protect a stream and the rule is
+	// auth_only (LevelRequest.CanProtectStream).
+	AuthOnlyNoSequence bool
 }
 
 // Engine decides requests by a list of rules. It is immutable and safe for
@@ -509,19 +513,44 @@ func (c *compiled) protection() []Level {
 	return c.Protection
 }
 
-// ChooseLevel picks the protection level granted to a client that
+// LevelRequest is what is known when a client asks for a protection
+// level (RFC 1961 §4): who it is, where from, what it asked and how.
+type LevelRequest struct {
+	Identity  Identity
+	Source    netip.Addr
+	Requested Level
+	// NEC: the client sent the unwrapped (NEC) form of the level message.
+	NEC bool
+	// CanProtectStream reports that the client can protect a stream:
+	// its GSS-API context was established with sequencing (the
+	// GSS_C_SEQUENCE_FLAG in the authenticator's 0x8003 checksum,
+	// RFC 4121 §4.1.1). A client that asked for integrity or
+	// confidentiality without it (curl since 8.17, which then sends its
+	// SOCKS request unencapsulated) gets clear from an auth_only rule.
+	CanProtectStream bool
+}
+
+// ChooseLevel is ChooseLevelFor a client that can protect a stream.
+func (e *Engine) ChooseLevel(id Identity, src netip.Addr, requested Level, nec bool) (LevelChoice, error) {
+	return e.ChooseLevelFor(LevelRequest{Identity: id, Source: src, Requested: requested, NEC: nec, CanProtectStream: true})
+}
+
+// ChooseLevelFor picks the protection level granted to a client that
 // requested one (RFC 1961 §4), before its SOCKS request is known. The
 // candidates are the allow rules whose identity and source matchers match,
 // in order, up to the first rule without request matchers (destinations,
 // ports, commands), which decides every request: after it nothing is
 // reached. A deny rule without request matchers ends the scan likewise.
 //
-// Then, among the candidates (those accepting the NEC form, when nec):
-// the requested level is granted when one accepts it; else clear, when
-// one is auth_only; else the lowest accepted level above the requested
-// one. Otherwise, and for selective protection (level 3) always, the error
-// is a *Denied: the session is refused before its request.
-func (e *Engine) ChooseLevel(id Identity, src netip.Addr, requested Level, nec bool) (LevelChoice, error) {
+// Then, among the candidates (those accepting the NEC form, when NEC):
+// for integrity or confidentiality asked by a client that cannot protect
+// a stream (!CanProtectStream), clear when one is auth_only and accepts
+// clear; the requested level when one accepts it; else clear, when one is
+// auth_only; else the lowest accepted level above the requested one.
+// Otherwise, and for selective protection (level 3) always, the error is
+// a *Denied: the session is refused before its request.
+func (e *Engine) ChooseLevelFor(lr LevelRequest) (LevelChoice, error) {
+	id, src, requested, nec := lr.Identity, lr.Source, lr.Requested, lr.NEC
 	if requested > LevelConfidentiality {
 		return LevelChoice{}, &Denied{Reason: fmt.Sprintf("protection level %s is not supported", requested)}
 	}
@@ -558,6 +587,12 @@ func (e *Engine) ChooseLevel(id Identity, src netip.Addr, requested Level, nec b
 		}
 	}
 
+	if requested > LevelClear && !lr.CanProtectStream {
+		if c := firstWith(cands, func(c *compiled) bool { return c.AuthOnly && c.accepts(LevelClear) }); c != nil {
+			return LevelChoice{Level: LevelClear, Rule: c.Name, AuthOnlyNoSequence: true,
+				Reason: fmt.Sprintf("%s requested without the GSS sequence flag (the client cannot protect a stream), clear granted: rule %q is auth_only", requested, c.Name)}, nil
+		}
+	}
 	if c := firstWith(cands, func(c *compiled) bool { return c.accepts(requested) }); c != nil {
 		return LevelChoice{Level: requested, Rule: c.Name,
 			Reason: fmt.Sprintf("%s requested, accepted by rule %q", requested, c.Name)}, nil

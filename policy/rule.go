@@ -97,7 +97,11 @@ type Rule struct {
 	// NEC accepts the unwrapped (NEC) form of the protection-level message.
 	NEC bool
 	// AuthOnly answers a request for integrity or confidentiality with
-	// clear (authentication only), as curl since 8.17 expects.
+	// clear (authentication only), as curl since 8.17 expects: always
+	// when the client cannot protect a stream (its GSS context lacks the
+	// sequence flag, LevelRequest.CanProtectStream), else only when no
+	// matching rule accepts the requested level. A client with the flag
+	// (Dante's socksify) thus gets its level from the same rule.
 	AuthOnly bool
 
 	// AllowAnonymous and AllowServiceClients let an allow rule match

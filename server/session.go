@@ -245,7 +245,7 @@ func (s *session) handshake() (handshakeResult, error) {
 	}
 
 	neg, err := encap.NegotiateServer(s.conn, ctx, func(requested encap.Level, nec bool) (encap.Level, error) {
-		return s.chooseLevel(hs.identity, requested, nec)
+		return s.chooseLevel(hs.identity, requested, nec, ctx.Flags())
 	})
 	if err != nil {
 		if errors.Is(err, encap.ErrRawSOCKS) {
@@ -349,17 +349,31 @@ func (s *session) noAuthAllowed() bool {
 	return s.st.NoAuth.Contains(s.src.Addr())
 }
 
-func (s *session) chooseLevel(id policy.Identity, requested encap.Level, nec bool) (encap.Level, error) {
+// chooseLevel asks policy for the level to grant. Whether the client can
+// protect a stream comes from its context's flags: stream protection
+// needs in-order tokens, so a client that did not ask for sequencing
+// (curl since 8.17) does not mean to encapsulate, and an auth_only rule
+// answers it clear (policy.LevelRequest.CanProtectStream).
+func (s *session) chooseLevel(id policy.Identity, requested encap.Level, nec bool, flags gssapi.Flags) (encap.Level, error) {
+	canProtect := flags&gssapi.FlagSequence != 0
 	// policy.Level and encap.Level are both the RFC 1961 §4 octet.
-	ch, err := s.st.Policy.ChooseLevel(id, s.src.Addr(), policy.Level(requested), nec)
+	ch, err := s.st.Policy.ChooseLevelFor(policy.LevelRequest{Identity: id, Source: s.src.Addr(),
+		Requested: policy.Level(requested), NEC: nec, CanProtectStream: canProtect})
 	if err != nil {
-		s.log.Warn("protection level refused", "requested", requested.String(), "nec", nec, "error", logErr(err))
+		s.log.Warn("protection level refused", "requested", requested.String(), "nec", nec, "flags", flags.String(), "error", logErr(err))
 		return 0, err
 	}
 	granted := encap.Level(ch.Level)
-	if granted == encap.LevelClear && requested != encap.LevelClear {
+	switch {
+	case ch.AuthOnlyNoSequence:
+		s.log.Warn("answering a protected-level request with level 0 (authentication only): the client's GSS flags lack sequence, so it cannot protect a stream (curl >= 8.17); the session will not be encapsulated",
+			"requested", requested.String(), "flags", flags.String(), "decision", "clear: auth_only, no sequence flag", "rule", logStr(ch.Rule))
+	case granted == encap.LevelClear && requested != encap.LevelClear:
 		s.log.Warn("answering a protected-level request with level 0 (authentication only): the session will not be encapsulated",
-			"requested", requested.String(), "rule", logStr(ch.Rule), "reason", logStr(ch.Reason))
+			"requested", requested.String(), "flags", flags.String(), "decision", "clear: auth_only, requested level not accepted", "rule", logStr(ch.Rule), "reason", logStr(ch.Reason))
+	case requested != encap.LevelClear && !canProtect:
+		s.log.Info("granting protection to a client whose GSS flags lack sequence: it may not encapsulate; auth_only in its rule would answer clear",
+			"requested", requested.String(), "granted", granted.String(), "flags", flags.String(), "rule", logStr(ch.Rule))
 	}
 	return granted, nil
 }
