@@ -30,7 +30,9 @@ rule "bob-outlives" {
   destinations   = ["127.0.0.0/8"]
   outlive_ticket = "1h"
 }`+allowAll)
-	const lifetime = 8 * time.Second
+	// Long enough for the sessions to be set up on a loaded CI machine
+	// before the tickets end.
+	const lifetime = 15 * time.Second
 	loginStart := time.Now()
 	var alice, bob encap.Level = encap.LevelIntegrity, encap.LevelConfidentiality
 	aliceT, err := login(g.env, "alice", krbtest.Users["alice"], lifetime)
