@@ -34,6 +34,8 @@ commands:
                            why each earlier rule did not match; groups are unknown
                            (fail closed) unless a PAC is given (--group, --pac, ...)
   keytab   --config FILE   list principals, kvnos and enctypes the gateway accepts (no keys)
+  bridge   --gateway GW:PORT   local SOCKS5 and HTTP proxy (and PAC file) through the gateway
+  connect  --gateway GW:PORT HOST PORT   stdin/stdout through the gateway (ssh ProxyCommand)
   version                  print the version
 `
 
@@ -51,6 +53,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return explain(args[1:], stdout, stderr)
 	case "keytab":
 		return keytabCmd(args[1:], stdout, stderr)
+	case "bridge":
+		return bridgeCmd(args[1:], stdout, stderr)
+	case "connect":
+		return connectCmd(args[1:], os.Stdin, stdout, stderr)
 	case "version", "--version", "-version":
 		return versionCmd(args[1:], stdout, stderr)
 	case "help", "-h", "--help":
