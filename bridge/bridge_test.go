@@ -516,6 +516,24 @@ func TestPACFile(t *testing.T) {
 	if r, err := http.Get("http://" + b.PACAddr() + "/other"); err != nil || r.StatusCode != 404 {
 		t.Fatalf("/other: %v %v", r, err)
 	}
+
+	// Listening on an unspecified address, the file names the host the
+	// client asked it from; a Host field that is not a plain name ends
+	// up as 127.0.0.1, and cannot break out of the string.
+	for host, wantVia := range map[string]string{
+		"gw.example.com:3129":         "PROXY gw.example.com:3128; SOCKS5 gw.example.com:1080",
+		`x");throw "pwned";//`:        "PROXY 127.0.0.1:3128; SOCKS5 127.0.0.1:1080",
+		"a\u2028 b</script>:80": "PROXY 127.0.0.1:3128; SOCKS5 127.0.0.1:1080",
+	} {
+		pac, err := bridge.RenderPAC([]string{"corp.example.com"}, "0.0.0.0:1080", "[::]:3128", host)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := runPAC(t, node, pac, map[string]string{"corp.example.com": ""})
+		if got["corp.example.com"] != wantVia {
+			t.Errorf("asked at %q: %q, want %q", host, got["corp.example.com"], wantVia)
+		}
+	}
 }
 
 // runPAC evaluates FindProxyForURL of pac in node for each host.

@@ -75,8 +75,8 @@ func proxyFor(listen, reqHost string) string {
 	if hh, _, err := net.SplitHostPort(reqHost); err == nil {
 		h = hh
 	}
-	if _, err := ValidatePACDomain(h); err != nil {
-		if _, err := netip.ParseAddr(h); err != nil {
+	if _, err := netip.ParseAddr(h); err != nil {
+		if _, err := ValidatePACDomain(h); err != nil || strings.HasPrefix(h, ".") {
 			h = "127.0.0.1"
 		}
 	}

@@ -161,7 +161,7 @@ func runBridge(ctx context.Context, args []string, stderr io.Writer) int {
 	defer scancel()
 	shutErr := b.Shutdown(sctx)
 	st := b.Stats()
-	say("stopped: %d connections, %d errors, %d bytes up, %d bytes down, %d refused", st.Connections, st.Errors, st.Up, st.Down, st.Refused)
+	say("stopped: %d connections (%d failed), %d bytes up, %d bytes down, %d refused", st.Connections, st.Errors, st.Up, st.Down, st.Refused)
 	if shutErr != nil {
 		say("%v", shutErr)
 	}
