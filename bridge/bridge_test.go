@@ -521,8 +521,8 @@ func TestPACFile(t *testing.T) {
 	// client asked it from; a Host field that is not a plain name ends
 	// up as 127.0.0.1, and cannot break out of the string.
 	for host, wantVia := range map[string]string{
-		"gw.example.com:3129":         "PROXY gw.example.com:3128; SOCKS5 gw.example.com:1080",
-		`x");throw "pwned";//`:        "PROXY 127.0.0.1:3128; SOCKS5 127.0.0.1:1080",
+		"gw.example.com:3129":   "PROXY gw.example.com:3128; SOCKS5 gw.example.com:1080",
+		`x");throw "pwned";//`:  "PROXY 127.0.0.1:3128; SOCKS5 127.0.0.1:1080",
 		"a\u2028 b</script>:80": "PROXY 127.0.0.1:3128; SOCKS5 127.0.0.1:1080",
 	} {
 		pac, err := bridge.RenderPAC([]string{"corp.example.com"}, "0.0.0.0:1080", "[::]:3128", host)
