@@ -19,8 +19,8 @@
 // client.Dialer: a Kerberos service ticket, the GSS-API context, the
 // protection level, then CONNECT or UDP ASSOCIATE inside the
 // encapsulation. Refusals are passed on: the gateway's SOCKS reply code
-// as the SOCKS reply, as HTTP 403 (rules) or 502 (anything else) with
-// the client library's explanation.
+// as the SOCKS reply; as HTTP 403 (its rules), 504 (a timeout) or 502
+// (anything else), with the client library's explanation as the body.
 //
 // Listening anywhere but on loopback needs Options.AllowRemote and a list
 // of source networks, checked on every connection: whoever reaches the

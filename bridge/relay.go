@@ -84,7 +84,8 @@ func (b *Bridge) pipe(dst, src net.Conn, n *atomic.Int64) error {
 	}
 }
 
-// hclogWriter gives net/http's servers a logger writing through l.
+// hclogWriter gives net/http's servers a logger writing through l, at
+// debug level: what they report is local clients misbehaving.
 func hclogWriter(l hclog.Logger) *log.Logger {
-	return l.StandardLogger(&hclog.StandardLoggerOptions{InferLevels: true, ForceLevel: hclog.Debug})
+	return l.StandardLogger(&hclog.StandardLoggerOptions{ForceLevel: hclog.Debug})
 }
