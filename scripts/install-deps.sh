@@ -5,7 +5,10 @@
 # shared replay store's tests start their own). Idempotent: does
 # nothing when the tools are already there. Package scripts are kept from
 # starting the krb5kdc/kadmind system services; the tests run their own KDCs.
-# systemd-analyze and rpm check the packages (packaging/).
+# systemd-analyze and rpm check the packages (packaging/). OpenSSH, git and
+# node are third-party clients of the bridge tests (git clone over ssh with
+# gssocks connect as ProxyCommand, against an sshd they start; node runs
+# the PAC file).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -21,8 +24,8 @@ more() {
 	fi
 }
 
-tools=(krb5kdc kdb5_util kadmin.local kinit krb5-config gcc make curl python3 redis-server systemd-analyze rpm)
-packages=(krb5-kdc krb5-admin-server krb5-user krb5-pkinit libkrb5-dev gcc libc6-dev make ca-certificates curl python3 redis-server systemd rpm)
+tools=(krb5kdc kdb5_util kadmin.local kinit krb5-config gcc make curl python3 redis-server systemd-analyze rpm sshd ssh ssh-keygen git node)
+packages=(krb5-kdc krb5-admin-server krb5-user krb5-pkinit libkrb5-dev gcc libc6-dev make ca-certificates curl python3 redis-server systemd rpm openssh-server openssh-client git nodejs)
 
 have() {
 	command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ] || [ -x "/sbin/$1" ]

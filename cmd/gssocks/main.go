@@ -35,6 +35,8 @@ commands:
                            (fail closed) unless a PAC is given (--group, --pac, ...)
   keytab   --config FILE   list principals, kvnos and enctypes the gateway accepts (no keys)
   import-dante [--host NAME] SOCKD.CONF   convert a Dante sockd.conf to gssocks HCL (stdout)
+  bridge   --gateway GW:PORT   local SOCKS5 and HTTP proxy (and PAC file) through the gateway
+  connect  --gateway GW:PORT HOST PORT   stdin/stdout through the gateway (ssh ProxyCommand)
   version                  print the version
 `
 
@@ -54,6 +56,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return keytabCmd(args[1:], stdout, stderr)
 	case "import-dante":
 		return importDante(args[1:], stdout, stderr)
+	case "bridge":
+		return bridgeCmd(args[1:], stdout, stderr)
+	case "connect":
+		return connectCmd(args[1:], os.Stdin, stdout, stderr)
 	case "version", "--version", "-version":
 		return versionCmd(args[1:], stdout, stderr)
 	case "help", "-h", "--help":
