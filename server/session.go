@@ -219,7 +219,9 @@ func (s *session) handshake() (handshakeResult, error) {
 	}
 	s.rec.update(func(a *audit.Record) { a.Method = hs.method.String() })
 
+	acceptStart := time.Now()
 	ctx, err := encap.AcceptContext(s.conn, s.st.Acceptor, s.src.Addr())
+	s.srv.observeHandshake(acceptStart, err)
 	if err != nil {
 		return hs, s.authFailed(err)
 	}
