@@ -3,7 +3,6 @@ package gateway
 import (
 	"errors"
 	"runtime/debug"
-	"strings"
 	"sync"
 	"time"
 
@@ -183,6 +182,9 @@ func (m *metrics) Handshake(err error, d time.Duration) {
 	}
 }
 
+// PrincipalLimitRefused implements server.Observer.
+func (m *metrics) PrincipalLimitRefused() { m.limitRefuse.Inc() }
+
 // sessionEnd counts an ended session from its audit record.
 func (m *metrics) sessionEnd(r audit.Record) {
 	command, level := r.Command, r.Level
@@ -197,10 +199,6 @@ func (m *metrics) sessionEnd(r audit.Record) {
 	m.bytes.WithLabelValues("down", level).Add(float64(r.BytesDown))
 	if r.Rule != "" {
 		m.rules.WithLabelValues(m.ruleLabel(r.Rule)).Inc()
-	}
-	if r.EndReason == audit.EndDenied && strings.HasPrefix(r.Detail, "more than ") {
-		// The per-principal limit's refusal (server.admitPrincipal).
-		m.limitRefuse.Inc()
 	}
 	// Enctype is recorded once the acceptor accepted the context: the
 	// handshake passed the acceptor, and what followed decides its

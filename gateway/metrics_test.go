@@ -3,6 +3,7 @@ package gateway_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -344,4 +345,48 @@ func TestSessionsEndpoint(t *testing.T) {
 	if s != want || s.ID == "" || s.Source == "" || s.AgeSeconds <= 0 {
 		t.Errorf("/sessions entry %+v, want %+v", s, want)
 	}
+}
+
+// TestPrincipalLimitMetric: a rule's per-principal limit refuses alice's
+// second concurrent session; the refusal is counted, as a policy denial
+// of an authenticated handshake.
+func TestPrincipalLimitMetric(t *testing.T) {
+	env := realm.Get(t)
+	echoAddr, echoPort := echo(t)
+	g := testutil.StartGateway(t, fmt.Sprintf(`
+listen = ["127.0.0.1:1080"]
+kerberos {
+  keytab = %q
+}
+metrics {
+  listen = "127.0.0.1:9180"
+}
+rule "one-each" {
+  principals                 = ["*@EXAMPLE.TEST"]
+  destinations               = ["127.0.0.0/8"]
+  ports                      = ["%s"]
+  max_sessions_per_principal = 1
+}
+`, env.Keytab, echoPort))
+	d := client.Dialer{Proxy: g.Addr, Config: client.Config{
+		Level: encap.LevelIntegrity,
+		Ticket: func(context.Context) (gssapi.InitiatorConfig, error) {
+			return env.InitiatorConfig("alice", "rcmd/localhost", "")
+		},
+	}}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	held, err := d.DialContext(ctx, "tcp", echoAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	if err := session(t, env, g.Addr, echoAddr); !denied(err) {
+		t.Fatalf("second session over the limit: %v", err)
+	}
+	g.WaitRecord(t, func(r audit.Record) bool { return r.EndReason == audit.EndDenied })
+	fams := scrape(t, g.MetricsAddr())
+	wantValue(t, fams, 1, "gssocks_principal_limit_refusals_total")
+	wantValue(t, fams, 1, "gssocks_handshakes_total", "outcome", "policy_denied")
+	wantValue(t, fams, 1, "gssocks_sessions_active")
 }

@@ -17,6 +17,9 @@ type Observer interface {
 	// was accepted, else the acceptor's error (gssapi sentinels wrapped),
 	// and d the time from the first token read to that end.
 	Handshake(err error, d time.Duration)
+	// PrincipalLimitRefused reports a request refused by its rule's
+	// per-principal session limit (policy.Decision.MaxSessionsPerPrincipal).
+	PrincipalLimitRefused()
 }
 
 // SessionInfo is a snapshot of one live connection, for an operator's
@@ -75,5 +78,13 @@ func (r *record) info(now time.Time) SessionInfo {
 func (s *Server) observeHandshake(start time.Time, err error) {
 	if s.observer != nil {
 		s.observer.Handshake(err, time.Since(start))
+	}
+}
+
+// observeLimitRefusal reports a per-principal limit refusal to the
+// observer, if any.
+func (s *Server) observeLimitRefusal() {
+	if s.observer != nil {
+		s.observer.PrincipalLimitRefused()
 	}
 }

@@ -411,6 +411,7 @@ func (s *session) admitPrincipal(d policy.Decision) bool {
 		return true
 	}
 	s.rec.setEnd(audit.EndDenied, fmt.Sprintf("more than %d sessions for %s", d.MaxSessionsPerPrincipal, s.hs.identity.Principal))
+	s.srv.observeLimitRefusal()
 	s.log.Warn("denied: per-principal session limit", "rule", logStr(d.Rule), "limit", d.MaxSessionsPerPrincipal)
 	return false
 }
