@@ -25,6 +25,7 @@ type Config struct {
 	Timeouts Timeouts
 	Limits   Limits
 	Log      Log
+	Metrics  Metrics
 	// NoAuth lists the source networks allowed to use SOCKS method 00 (no
 	// authentication); empty by default.
 	NoAuth policy.Sources
@@ -150,6 +151,14 @@ type Limits struct {
 	// MaxHandshakesPerSource bounds them per client: per IPv4 address,
 	// per IPv6 /64; 0 is unlimited; default 16.
 	MaxHandshakesPerSource int
+}
+
+// Metrics is the metrics block: the admin listener serving /metrics
+// (Prometheus text format), /healthz, /readyz, /sessions and, with Pprof,
+// /debug/pprof/. Listen "" (no block) means no such listener.
+type Metrics struct {
+	Listen string // host:port
+	Pprof  bool
 }
 
 // Log configures logging.

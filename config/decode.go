@@ -63,6 +63,9 @@ func (d *decoder) config(fb *fileBody, fileStart hcl.Range) *Config {
 	if l := fb.Log; l != nil {
 		d.log(l, &cfg.Log)
 	}
+	if m := fb.Metrics; m != nil {
+		d.metrics(m, &cfg.Metrics)
+	}
 	if n := fb.NoAuth; n != nil && n.Sources == nil {
 		d.missing(n.DefRange, "sources", `the networks whose clients may skip authentication, like sources = ["10.9.0.0/16"]`)
 	} else if n != nil {
@@ -205,6 +208,26 @@ func (d *decoder) log(l *fileLog, out *Log) {
 			out.Audit = it.s
 		}
 	}
+}
+
+// metrics decodes the metrics block: one host:port to listen on, and
+// whether pprof is served there.
+func (d *decoder) metrics(m *fileMetrics, out *Metrics) {
+	if m.Listen == nil {
+		d.missing(m.DefRange, "listen", `the address of the metrics and health listener, like listen = "127.0.0.1:9180"`)
+	} else if it, ok := d.str(m.Listen); ok {
+		_, port, err := net.SplitHostPort(it.s)
+		_, perr := strconv.ParseUint(port, 10, 16)
+		switch {
+		case err != nil:
+			d.errorf(it.rng, "Invalid metrics listen address", `%q is not a host:port address. Write "127.0.0.1:9180".`, it.s)
+		case perr != nil:
+			d.errorf(it.rng, "Invalid metrics listen port", "%q has port %q; the port must be a number from 0 to 65535.", it.s, port)
+		default:
+			out.Listen = it.s
+		}
+	}
+	out.Pprof = d.boolean(m.Pprof)
 }
 
 // groups decodes the group blocks into out and returns where each was

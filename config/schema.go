@@ -10,6 +10,7 @@ type fileBody struct {
 	Timeouts *fileTimeouts  `hcl:"timeouts,block"`
 	Limits   *fileLimits    `hcl:"limits,block"`
 	Log      *fileLog       `hcl:"log,block"`
+	Metrics  *fileMetrics   `hcl:"metrics,block"`
 	NoAuth   *fileNoAuth    `hcl:"no_auth,block"`
 	Gateway  *fileGateway   `hcl:"gateway_local,block"`
 	Realms   []*fileRealm   `hcl:"realm,block"`
@@ -116,4 +117,10 @@ type fileRule struct {
 	AllowAnonymous          *hcl.Attribute `hcl:"allow_anonymous,optional"`
 	AllowServiceClients     *hcl.Attribute `hcl:"allow_service_clients,optional"`
 	OutliveTicket           *hcl.Attribute `hcl:"outlive_ticket,optional"`
+}
+
+type fileMetrics struct {
+	Listen   *hcl.Attribute `hcl:"listen,optional"`
+	Pprof    *hcl.Attribute `hcl:"pprof,optional"`
+	DefRange hcl.Range      `hcl:",def_range"`
 }

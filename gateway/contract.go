@@ -62,6 +62,8 @@ var reloadContract = []ReloadRule{
 	{"Log.Level", "log.level", Applied, "every line written after the reload, running sessions' included"},
 	{"Log.Format", "log.format", Applied, "every line written after the reload, running sessions' included"},
 	{"Log.Audit", "log.audit", Applied, "records of sessions ending after the reload go to the new path (opened on reload); the same path is reopened on every SIGHUP"},
+	{"Metrics.Listen", "metrics.listen", Applied, "a new address is bound before the reload commits and the old listener closed; the counters are kept"},
+	{"Metrics.Pprof", "metrics.pprof", Applied, "/debug/pprof/ is served or refused (404) from the next request on"},
 	{"NoAuth", "no_auth", Applied, "new sessions"},
 	{"GatewayLocal", "gateway_local", Applied, "compiled into the engine of new sessions"},
 	{"LocalAddrs", "(the host's interface addresses)", Applied, "listed again on every reload, for the gateway-local deny"},

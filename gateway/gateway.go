@@ -66,6 +66,9 @@ type Gateway struct {
 	log    *liveLogger
 	audit  *liveSink
 	srv    *server.Server
+	// metrics is built once and kept across reloads: counters survive
+	// SIGHUP.
+	metrics *metrics
 
 	// reloadMu makes reloads, keytab checks and shutdown take turns.
 	reloadMu sync.Mutex
@@ -77,7 +80,11 @@ type Gateway struct {
 	closed   bool
 	ktStamp  string // the keytab file version in use
 	ktFailed string // the version that last failed to load (logged once)
-	wg       sync.WaitGroup
+	// ktPrincipals is how many service principals the keytab in use has
+	// an accepted key for (readiness).
+	ktPrincipals int
+	admin        *admin // the metrics listener, nil without one
+	wg           sync.WaitGroup
 
 	stopWatch chan struct{}
 	watchDone chan struct{}
@@ -97,6 +104,7 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 		opts:      opts,
 		out:       &lockedWriter{w: opts.Stderr},
 		log:       newLiveLogger(hclog.NewNullLogger()),
+		metrics:   newMetrics(),
 		lns:       make(map[string]net.Listener),
 		stopWatch: make(chan struct{}),
 		watchDone: make(chan struct{}),
@@ -110,17 +118,27 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 	stamp := keytabStamp(cfg.Kerberos.Keytab)
 	p, err := provision(cfg, provisionParams{listen: opts.listen(), replay: g.replay.store, stderr: g.out})
 	if err != nil {
+		if errors.Is(err, ErrKeytab) {
+			g.metrics.keytabLoaded(nil, nil, err)
+		}
 		g.replay.close()
 		return nil, err
 	}
+	ktPrincipals := g.metrics.keytabLoaded(p.rt.Keytab, cfg.Kerberos.Principals, nil)
 	g.log.root.swap(p.log)
 	g.audit = &liveSink{cur: p.audit}
 	so := server.Options{
-		Settings:     p.rt.Settings,
-		Logger:       g.log,
-		Audit:        g.audit,
-		OnSessionEnd: opts.OnSessionEnd,
-		Resolver:     opts.Resolver,
+		Settings: p.rt.Settings,
+		Logger:   g.log,
+		Audit:    g.audit,
+		OnSessionEnd: func(r audit.Record) {
+			g.metrics.sessionEnd(r)
+			if opts.OnSessionEnd != nil {
+				opts.OnSessionEnd(r)
+			}
+		},
+		Observer: g.metrics,
+		Resolver: opts.Resolver,
 	}
 	if opts.Server != nil {
 		opts.Server(&so)
@@ -137,8 +155,21 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 		g.replay.close()
 		return nil, err
 	}
+	g.metrics.watch(g)
+	adm, err := g.openAdmin(cfg.Metrics)
+	if err != nil {
+		for _, ln := range opened {
+			ln.Close()
+		}
+		p.abandon()
+		g.replay.close()
+		return nil, err
+	}
 	g.replay.ping(g.log)
-	g.cfg, g.lns, g.ktStamp = cfg, opened, stamp
+	g.cfg, g.lns, g.ktStamp, g.ktPrincipals, g.admin = cfg, opened, stamp, ktPrincipals, adm
+	if adm != nil {
+		adm.serve(g)
+	}
 	return g, nil
 }
 
@@ -208,7 +239,8 @@ func (g *Gateway) bind(addrs []string) (map[string]net.Listener, error) {
 // Running sessions keep their settings. On an error nothing changes.
 // Fields that a reload does not apply (ReloadContract) are named in a
 // warning when their value changed.
-func (g *Gateway) Reload(cfg *config.Config) error {
+func (g *Gateway) Reload(cfg *config.Config) (err error) {
+	defer func() { g.metrics.reloaded(err) }()
 	g.reloadMu.Lock()
 	defer g.reloadMu.Unlock()
 	g.mu.Lock()
@@ -223,6 +255,9 @@ func (g *Gateway) Reload(cfg *config.Config) error {
 	stamp := keytabStamp(cfg.Kerberos.Keytab)
 	p, err := provision(cfg, provisionParams{listen: g.opts.listen(), replay: g.replay.store, stderr: g.out, keepAudit: g.audit.file()})
 	if err != nil {
+		if errors.Is(err, ErrKeytab) {
+			g.metrics.keytabLoaded(nil, nil, err)
+		}
 		return err
 	}
 	opened, err := g.bind(cfg.Listen)
@@ -230,12 +265,40 @@ func (g *Gateway) Reload(cfg *config.Config) error {
 		p.abandon()
 		return err
 	}
+	// A changed metrics address is bound before anything changes; a
+	// change of pprof alone is applied to the running listener.
+	g.mu.Lock()
+	oldAdmin := g.admin
+	g.mu.Unlock()
+	newAdmin := oldAdmin
+	if oldAdmin == nil || oldAdmin.cfg.Listen != cfg.Metrics.Listen {
+		if newAdmin, err = g.openAdmin(cfg.Metrics); err != nil {
+			for _, ln := range opened {
+				ln.Close()
+			}
+			p.abandon()
+			return err
+		}
+	}
 	if err := g.srv.Reload(p.rt.Settings); err != nil {
 		for _, ln := range opened {
 			ln.Close()
 		}
+		if newAdmin != oldAdmin {
+			newAdmin.close()
+		}
 		p.abandon()
 		return fmt.Errorf("gateway: server refused the new settings: %w", err)
+	}
+	ktPrincipals := g.metrics.keytabLoaded(p.rt.Keytab, cfg.Kerberos.Principals, nil)
+	if newAdmin != oldAdmin {
+		oldAdmin.close()
+		if newAdmin != nil {
+			newAdmin.serve(g)
+		}
+	} else if newAdmin != nil {
+		newAdmin.cfg = cfg.Metrics
+		newAdmin.pprof.Store(cfg.Metrics.Pprof)
 	}
 
 	g.log.root.swap(p.log)
@@ -243,7 +306,7 @@ func (g *Gateway) Reload(cfg *config.Config) error {
 		g.log.Warn("closing the previous audit file", "error", err)
 	}
 	g.mu.Lock()
-	g.cfg, g.ktStamp, g.ktFailed = cfg, stamp, ""
+	g.cfg, g.ktStamp, g.ktFailed, g.ktPrincipals, g.admin = cfg, stamp, "", ktPrincipals, newAdmin
 	for a, ln := range g.lns {
 		if !slices.Contains(cfg.Listen, a) {
 			g.log.Info("closing listener", "addr", a)
@@ -292,6 +355,7 @@ func (g *Gateway) Hangup() error {
 		n := len(diags.Errs())
 		g.log.Error("reload failed; the previous configuration stays in force", "file", path, "errors", n)
 		errs = append(errs, fmt.Errorf("%w: %d in %s", ErrConfig, n, path))
+		g.metrics.reloaded(errs[len(errs)-1])
 	default:
 		if err := g.Reload(cfg); err != nil {
 			LogErrors(g.log, "reload failed; the previous configuration stays in force", err)
@@ -332,6 +396,7 @@ func (g *Gateway) CheckKeytab() {
 		return
 	}
 	kt, err := loadKeytab(path, cfg.Kerberos.Principals)
+	n := g.metrics.keytabLoaded(kt, cfg.Kerberos.Principals, err)
 	if err != nil {
 		g.mu.Lock()
 		g.ktFailed = st
@@ -343,7 +408,7 @@ func (g *Gateway) CheckKeytab() {
 	}
 	g.srv.Settings().Acceptor.SetKeytab(kt)
 	g.mu.Lock()
-	g.ktStamp, g.ktFailed = st, ""
+	g.ktStamp, g.ktFailed, g.ktPrincipals = st, "", n
 	g.mu.Unlock()
 	g.log.Info("keytab reloaded", "keytab", path, "keys", len(kt.Entries), "kvnos", kvnos(kt))
 }
@@ -378,8 +443,9 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 	g.closed = true
 	started := g.started
 	close(g.stopWatch)
-	lns := g.lns
+	lns, adm := g.lns, g.admin
 	g.mu.Unlock()
+	adm.close()
 	if started {
 		<-g.watchDone
 	}

@@ -75,9 +75,12 @@ type Options struct {
 	// Audit has it (tests, metrics). It runs on the session's goroutine and
 	// must not block for long.
 	OnSessionEnd func(audit.Record)
-	Resolver     Resolver    // default net.DefaultResolver
-	Dialer       Dialer      // default a zero net.Dialer
-	Pool         *encap.Pool // default: a new pool
+	// Observer, when set, receives the events metrics need beyond the
+	// audit records (see Observer).
+	Observer Observer
+	Resolver Resolver    // default net.DefaultResolver
+	Dialer   Dialer      // default a zero net.Dialer
+	Pool     *encap.Pool // default: a new pool
 }
 
 // Server is a SOCKS5/GSS-API gateway. Serve may be called for several
@@ -87,6 +90,7 @@ type Server struct {
 	log          hclog.Logger // Options.Logger, never nil
 	audit        audit.Sink
 	onSessionEnd func(audit.Record)
+	observer     Observer
 	resolver     Resolver
 	dialer       Dialer
 	pool         *encap.Pool
@@ -116,6 +120,7 @@ func New(opts Options) (*Server, error) {
 		log:          opts.Logger,
 		audit:        opts.Audit,
 		onSessionEnd: opts.OnSessionEnd,
+		observer:     opts.Observer,
 		resolver:     opts.Resolver,
 		dialer:       opts.Dialer,
 		pool:         opts.Pool,

@@ -220,7 +220,9 @@ func (s *session) handshake() (handshakeResult, error) {
 	}
 	s.rec.update(func(a *audit.Record) { a.Method = hs.method.String() })
 
+	acceptStart := time.Now()
 	ctx, err := encap.AcceptContext(s.conn, s.st.Acceptor, s.src.Addr())
+	s.srv.observeHandshake(acceptStart, err)
 	if err != nil {
 		return hs, s.authFailed(err)
 	}
@@ -429,6 +431,7 @@ func (s *session) admitPrincipal(d policy.Decision) bool {
 		return true
 	}
 	s.rec.setEnd(audit.EndDenied, fmt.Sprintf("more than %d sessions for %s", d.MaxSessionsPerPrincipal, s.hs.identity.Principal))
+	s.srv.observeLimitRefusal()
 	s.log.Warn("denied: per-principal session limit", "rule", logStr(d.Rule), "limit", d.MaxSessionsPerPrincipal)
 	return false
 }
