@@ -66,6 +66,7 @@ type Gateway struct {
 	log    *liveLogger
 	audit  *liveSink
 	srv    *server.Server
+	proxy  *proxyTrust // proxy_protocol in force, read by the listeners
 
 	// reloadMu makes reloads, keytab checks and shutdown take turns.
 	reloadMu sync.Mutex
@@ -115,6 +116,8 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 	}
 	g.log.root.swap(p.log)
 	g.audit = &liveSink{cur: p.audit}
+	g.proxy = &proxyTrust{log: g.log.Named("proxy_protocol"), timeout: g.negotiationTimeout}
+	g.proxy.trusted.Store(&cfg.ProxyProtocol.Trusted)
 	so := server.Options{
 		Settings:     p.rt.Settings,
 		Logger:       g.log,
@@ -140,6 +143,12 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 	g.replay.ping(g.log)
 	g.cfg, g.lns, g.ktStamp = cfg, opened, stamp
 	return g, nil
+}
+
+// negotiationTimeout bounds the read of a PROXY header: the negotiation
+// timeout of new sessions.
+func (g *Gateway) negotiationTimeout() time.Duration {
+	return g.srv.Settings().Timeouts.Negotiation
 }
 
 // Start serves the listeners and starts the keytab watcher. It returns an
@@ -195,7 +204,7 @@ func (g *Gateway) bind(addrs []string) (map[string]net.Listener, error) {
 			}
 			return nil, fmt.Errorf("%w: %w", ErrListen, err)
 		}
-		opened[a] = ln
+		opened[a] = newProxyListener(ln, g.proxy)
 	}
 	return opened, nil
 }
@@ -242,6 +251,7 @@ func (g *Gateway) Reload(cfg *config.Config) error {
 	if err := g.audit.swap(p.audit); err != nil {
 		g.log.Warn("closing the previous audit file", "error", err)
 	}
+	g.proxy.trusted.Store(&cfg.ProxyProtocol.Trusted)
 	g.mu.Lock()
 	g.cfg, g.ktStamp, g.ktFailed = cfg, stamp, ""
 	for a, ln := range g.lns {
