@@ -10,6 +10,7 @@ import (
 
 	"github.com/gssocks/gssocks/audit"
 	"github.com/gssocks/gssocks/internal/testutil"
+	"github.com/gssocks/gssocks/socks5"
 	"github.com/pires/go-proxyproto"
 )
 
@@ -106,5 +107,70 @@ no_auth {
 				t.Errorf("%q: record source %v, want the peer's own address", extra, r.Source)
 			}
 		}
+	}
+}
+
+// udpRelay runs a method-00 UDP ASSOCIATE on addr after pre (a PROXY
+// header or nothing) and returns BND.ADDR of the reply.
+func udpRelay(t *testing.T, addr string, pre []byte) socks5.Addr {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	req, err := socks5.AppendRequest(nil, socks5.Request{Command: socks5.CmdUDPAssociate, Dest: socks5.Addr{IP: netip.IPv4Unspecified()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Write(append(append(pre, 5, 1, 0), req...))
+	sel := make([]byte, 2)
+	if _, err := io.ReadFull(c, sel); err != nil || string(sel) != "\x05\x00" {
+		t.Fatalf("method selection %x: %v", sel, err)
+	}
+	rep, bnd, err := socks5.ReadReply(c)
+	if err != nil || rep != socks5.ReplySucceeded {
+		t.Fatalf("UDP ASSOCIATE reply %v: %v", rep, err)
+	}
+	if bnd.Port == 0 {
+		t.Fatalf("BND.PORT 0")
+	}
+	return bnd
+}
+
+// TestUDPAdvertise pins how the relay address of a UDP ASSOCIATE reply
+// is chosen: by default the local address of the client's TCP
+// connection (the node's own socket, not the PROXY header's destination,
+// which is the balancer's); with udp.advertise, that address, with the
+// relay socket's port.
+func TestUDPAdvertise(t *testing.T) {
+	env := realm.Get(t)
+	kt := testutil.CopyKeytab(t, env.Keytab, "", 0o600)
+	const base = `
+no_auth {
+  sources = ["127.0.0.0/8", "192.0.2.0/24"]
+}
+proxy_protocol {
+  trusted = ["127.0.0.1/32"]
+}
+rule "lab" {
+  destinations = ["127.0.0.0/8"]
+  protection   = ["clear"]
+}
+`
+	kb := "kerberos {\n  keytab = \"" + kt + "\"\n}\n"
+	g := testutil.StartGateway(t, kb+base)
+	h := proxyproto.HeaderProxyFromAddrs(2, &net.TCPAddr{IP: net.IPv4(192, 0, 2, 7), Port: 4242}, &net.TCPAddr{IP: net.IPv4(198, 51, 100, 1), Port: 1080})
+	pre, err := h.Format()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bnd := udpRelay(t, g.Addr, pre); bnd.IP != netip.MustParseAddr("127.0.0.1") {
+		t.Errorf("default BND.ADDR %v, want the node's local address 127.0.0.1", bnd)
+	}
+	g = testutil.StartGateway(t, kb+base+"udp {\n  advertise = \"203.0.113.10\"\n}\n")
+	if bnd := udpRelay(t, g.Addr, pre); bnd.IP != netip.MustParseAddr("203.0.113.10") {
+		t.Errorf("advertised BND.ADDR %v, want 203.0.113.10", bnd)
 	}
 }
