@@ -37,6 +37,10 @@ type Config struct {
 	// LocalAddrs are the gateway's interface addresses found when the
 	// file was loaded (Loader.LocalAddrs); gateway-local too.
 	LocalAddrs []netip.Addr
+	// ProxyProtocol is the proxy_protocol block (off by default).
+	ProxyProtocol ProxyProtocol
+	// UDP is the udp block.
+	UDP UDP
 	// Realms are the realm blocks, in file order.
 	Realms []policy.Realm
 	// Engine decides by the file's rules, in file order (Engine.Rules

@@ -88,6 +88,12 @@ func (d *decoder) config(fb *fileBody, fileStart hcl.Range) *Config {
 	if g := fb.Gateway; g != nil {
 		d.gatewayLocal(g, &cfg.GatewayLocal)
 	}
+	if p := fb.Proxy; p != nil {
+		d.proxyProtocol(p, &cfg.ProxyProtocol)
+	}
+	if u := fb.UDP; u != nil {
+		d.udp(u, &cfg.UDP)
+	}
 	cfg.Realms = d.realms(fb.Realms)
 
 	groupRanges := d.groups(fb.Groups, cfg.Groups)

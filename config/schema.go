@@ -5,17 +5,19 @@ import "github.com/hashicorp/hcl/v2"
 // The file as written. Attributes stay *hcl.Attribute so that values are
 // checked element by element, each diagnostic pointing at its element.
 type fileBody struct {
-	Listen   *hcl.Attribute `hcl:"listen"`
-	Kerberos *fileKerberos  `hcl:"kerberos,block"`
-	Timeouts *fileTimeouts  `hcl:"timeouts,block"`
-	Limits   *fileLimits    `hcl:"limits,block"`
-	Log      *fileLog       `hcl:"log,block"`
-	Metrics  *fileMetrics   `hcl:"metrics,block"`
-	NoAuth   *fileNoAuth    `hcl:"no_auth,block"`
-	Gateway  *fileGateway   `hcl:"gateway_local,block"`
-	Realms   []*fileRealm   `hcl:"realm,block"`
-	Groups   []*fileGroup   `hcl:"group,block"`
-	Rules    []*fileRule    `hcl:"rule,block"`
+	Listen   *hcl.Attribute     `hcl:"listen"`
+	Kerberos *fileKerberos      `hcl:"kerberos,block"`
+	Timeouts *fileTimeouts      `hcl:"timeouts,block"`
+	Limits   *fileLimits        `hcl:"limits,block"`
+	Log      *fileLog           `hcl:"log,block"`
+	Metrics  *fileMetrics       `hcl:"metrics,block"`
+	NoAuth   *fileNoAuth        `hcl:"no_auth,block"`
+	Gateway  *fileGateway       `hcl:"gateway_local,block"`
+	Proxy    *fileProxyProtocol `hcl:"proxy_protocol,block"`
+	UDP      *fileUDP           `hcl:"udp,block"`
+	Realms   []*fileRealm       `hcl:"realm,block"`
+	Groups   []*fileGroup       `hcl:"group,block"`
+	Rules    []*fileRule        `hcl:"rule,block"`
 }
 
 type fileKerberos struct {

@@ -69,6 +69,7 @@ type Gateway struct {
 	// metrics is built once and kept across reloads: counters survive
 	// SIGHUP.
 	metrics *metrics
+	proxy   *proxyTrust // proxy_protocol in force, read by the listeners
 
 	// reloadMu makes reloads, keytab checks and shutdown take turns.
 	reloadMu sync.Mutex
@@ -127,6 +128,8 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 	ktPrincipals := g.metrics.keytabLoaded(p.rt.Keytab, cfg.Kerberos.Principals, nil)
 	g.log.root.swap(p.log)
 	g.audit = &liveSink{cur: p.audit}
+	g.proxy = &proxyTrust{log: g.log.Named("proxy_protocol"), timeout: g.negotiationTimeout}
+	g.proxy.trusted.Store(&cfg.ProxyProtocol.Trusted)
 	so := server.Options{
 		Settings: p.rt.Settings,
 		Logger:   g.log,
@@ -171,6 +174,12 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 		adm.serve(g)
 	}
 	return g, nil
+}
+
+// negotiationTimeout bounds the read of a PROXY header: the negotiation
+// timeout of new sessions.
+func (g *Gateway) negotiationTimeout() time.Duration {
+	return g.srv.Settings().Timeouts.Negotiation
 }
 
 // Start serves the listeners and starts the keytab watcher. It returns an
@@ -226,7 +235,7 @@ func (g *Gateway) bind(addrs []string) (map[string]net.Listener, error) {
 			}
 			return nil, fmt.Errorf("%w: %w", ErrListen, err)
 		}
-		opened[a] = ln
+		opened[a] = newProxyListener(ln, g.proxy)
 	}
 	return opened, nil
 }
@@ -305,6 +314,7 @@ func (g *Gateway) Reload(cfg *config.Config) (err error) {
 	if err := g.audit.swap(p.audit); err != nil {
 		g.log.Warn("closing the previous audit file", "error", err)
 	}
+	g.proxy.trusted.Store(&cfg.ProxyProtocol.Trusted)
 	g.mu.Lock()
 	g.cfg, g.ktStamp, g.ktFailed, g.ktPrincipals, g.admin = cfg, stamp, "", ktPrincipals, newAdmin
 	for a, ln := range g.lns {

@@ -178,11 +178,12 @@ func provision(cfg *config.Config, pp provisionParams) (*provisioned, error) {
 	}
 	p.rt.Keytab = kt
 	p.rt.Settings = server.Settings{
-		Acceptor:    acc,
-		Policy:      cfg.Engine,
-		Timeouts:    serverTimeouts(cfg.Timeouts),
-		MaxSessions: cfg.Limits.MaxSessions,
-		NoAuth:      cfg.NoAuth,
+		Acceptor:     acc,
+		Policy:       cfg.Engine,
+		Timeouts:     serverTimeouts(cfg.Timeouts),
+		MaxSessions:  cfg.Limits.MaxSessions,
+		NoAuth:       cfg.NoAuth,
+		UDPAdvertise: cfg.UDP.Advertise,
 
 		MaxHandshakes:          cfg.Limits.MaxHandshakes,
 		MaxHandshakesPerSource: cfg.Limits.MaxHandshakesPerSource,

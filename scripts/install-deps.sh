@@ -24,8 +24,8 @@ more() {
 	fi
 }
 
-tools=(krb5kdc kdb5_util kadmin.local kinit krb5-config gcc make curl python3 redis-server systemd-analyze rpm sshd ssh ssh-keygen git node)
-packages=(krb5-kdc krb5-admin-server krb5-user krb5-pkinit libkrb5-dev gcc libc6-dev make ca-certificates curl python3 redis-server systemd rpm openssh-server openssh-client git nodejs)
+tools=(krb5kdc kdb5_util kadmin.local kinit krb5-config gcc make curl python3 redis-server systemd-analyze rpm sshd ssh ssh-keygen git node haproxy)
+packages=(krb5-kdc krb5-admin-server krb5-user krb5-pkinit libkrb5-dev gcc libc6-dev make ca-certificates curl python3 redis-server systemd rpm openssh-server openssh-client git nodejs haproxy)
 
 have() {
 	command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ] || [ -x "/sbin/$1" ]

@@ -45,6 +45,11 @@ type Settings struct {
 	MaxHandshakes, MaxHandshakesPerSource int
 	// NoAuth are the source networks allowed to use SOCKS method 00.
 	NoAuth policy.Sources
+	// UDPAdvertise, when valid, is the BND.ADDR of UDP ASSOCIATE replies
+	// (RFC 1928 §7) in place of the relay socket's local address, which is
+	// the local address of the client's TCP connection: the address
+	// clients reach this node's relay by behind an L4 balancer.
+	UDPAdvertise netip.Addr
 	// Logger is the operational log of the sessions started under these
 	// settings, and of the listeners from then on (nil: Options.Logger),
 	// so that a reload can change the log level and format. Audit records

@@ -113,11 +113,18 @@ func (s *session) udpAssociate(req socks5.Request) {
 			return
 		}
 	}
-	if err := s.sendReply(socks5.ReplySucceeded, addrOf(client.LocalAddr())); err != nil {
+	bnd := addrOf(client.LocalAddr())
+	if s.st.UDPAdvertise.IsValid() {
+		// Behind a balancer that forwards TCP only, the local address
+		// may not be one clients can reach: the operator names the one
+		// they can (udp.advertise); the port is still the socket's.
+		bnd.IP = s.st.UDPAdvertise
+	}
+	if err := s.sendReply(socks5.ReplySucceeded, bnd); err != nil {
 		s.rec.setEnd(audit.EndError, err.Error())
 		return
 	}
-	s.log.Debug("udp association", "relay", client.LocalAddr().String())
+	s.log.Debug("udp association", "relay", client.LocalAddr().String(), "advertised", bnd.String())
 	act := &activity{}
 	act.touch()
 	idle := s.idleTimeout(d)
