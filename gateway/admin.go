@@ -53,7 +53,7 @@ func (g *Gateway) openAdmin(m config.Metrics) (*admin, error) {
 	a := &admin{cfg: m, ln: ln, done: make(chan struct{})}
 	a.pprof.Store(m.Pprof)
 	mux := http.NewServeMux()
-	mux.Handle("/metrics", promhttp.HandlerFor(g.metrics.reg, promhttp.HandlerOpts{ErrorLog: nil}))
+	mux.Handle("/metrics", promhttp.HandlerFor(g.metrics.reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		fmt.Fprintln(w, "ok")
 	})

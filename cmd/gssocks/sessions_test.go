@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -25,6 +26,12 @@ func TestSessionsCommand(t *testing.T) {
 	env := realm.Get(t)
 	dest := testutil.EchoServer(t)
 	_, port, _ := net.SplitHostPort(dest)
+	// The current keys: TestServeReloadAndRotation rotates the shared
+	// realm's rcmd/localhost key, which env.Keytab then lacks.
+	kt := filepath.Join(t.TempDir(), "current.keytab")
+	if err := env.Realm.ExportKeytab(kt, "rcmd/localhost"); err != nil {
+		t.Fatal(err)
+	}
 	g := testutil.StartGateway(t, fmt.Sprintf(`
 listen = ["127.0.0.1:1080"]
 kerberos {
@@ -38,7 +45,7 @@ rule "echo" {
   destinations = ["127.0.0.0/8"]
   ports        = ["%s"]
 }
-`, env.Keytab, port))
+`, kt, port))
 	d := client.Dialer{Proxy: g.Addr, Config: client.Config{
 		Level: encap.LevelIntegrity,
 		Ticket: func(context.Context) (gssapi.InitiatorConfig, error) {
