@@ -298,7 +298,17 @@ func rawProxyRequest(t *testing.T, proxy, method, target string) (int, string) {
 func TestUDPAssociate(t *testing.T) {
 	env, g := startGateway(t)
 	b, recs := startBridge(t, bridge.Options{Dialer: newDialer(t, env, g.Addr, "")})
-	echo := udpEcho(t)
+	echo := udpEcho(t, netip.MustParseAddr("127.0.0.1"))
+	// The gateway sends a datagram for a name to the name's first
+	// address: the echo for "localhost" listens there (127.0.0.1 or ::1,
+	// as /etc/hosts says).
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	local, err := net.DefaultResolver.LookupNetIP(ctx, "ip", "localhost")
+	if err != nil || len(local) == 0 {
+		t.Fatalf("localhost: %v, %v", local, err)
+	}
+	echoByName := udpEcho(t, local[0].Unmap())
 	ctl, rep, bnd := socksDial(t, b.SOCKSAddr(), socks5.CmdUDPAssociate, socks5.Addr{IP: netip.IPv4Unspecified()})
 	if rep != socks5.ReplySucceeded {
 		t.Fatalf("reply %s", rep)
@@ -314,7 +324,7 @@ func TestUDPAssociate(t *testing.T) {
 	relay := netip.AddrPortFrom(bnd.IP, bnd.Port)
 	for _, dest := range []socks5.Addr{
 		socks5.AddrFromAddrPort(echo),
-		{Host: "localhost", Port: echo.Port()},
+		{Host: "localhost", Port: echoByName.Port()},
 	} {
 		msg := []byte(token(t))
 		pkt, err := socks5.AppendUDPHeader(nil, dest)
@@ -347,7 +357,7 @@ func TestUDPAssociate(t *testing.T) {
 		if !bytes.Equal(got, msg) {
 			t.Fatalf("to %s: echo %q, want %q", dest, got, msg)
 		}
-		if src.Port != echo.Port() {
+		if src.Port != dest.Port {
 			t.Fatalf("to %s: source %s", dest, src)
 		}
 	}
@@ -359,9 +369,10 @@ func TestUDPAssociate(t *testing.T) {
 	g.WaitRecord(t, func(a audit.Record) bool { return a.Command == "udp" && a.Principal == "alice@EXAMPLE.TEST" })
 }
 
-func udpEcho(t *testing.T) netip.AddrPort {
+// udpEcho echoes datagrams on ip.
+func udpEcho(t *testing.T, ip netip.Addr) netip.AddrPort {
 	t.Helper()
-	pc, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	pc, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(ip, 0)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -415,8 +426,9 @@ func TestSealedOnTheWire(t *testing.T) {
 			if len(up) < len(payload) || len(down) < len(payload) {
 				t.Fatalf("recorded %d bytes up, %d down for a %d-byte payload", len(up), len(down), len(payload))
 			}
-			// Windows of 32 bytes every 4 KiB: a payload in clear shows
-			// all of them, a sealed one (almost surely) none.
+			// Windows of 32 bytes every 4 KiB: a sealed payload shows
+			// none; one in clear shows all but those a token boundary
+			// happens to split (in both directions at once: rare).
 			var seen int
 			for off := 0; off+32 <= len(payload); off += 4 << 10 {
 				w := payload[off : off+32]
@@ -428,7 +440,7 @@ func TestSealedOnTheWire(t *testing.T) {
 			switch {
 			case !c.visible && seen != 0:
 				t.Fatalf("%d of %d payload windows in clear between the bridge and the gateway at %s", seen, windows, c.level)
-			case c.visible && seen < windows:
+			case c.visible && seen < windows*3/4:
 				t.Fatalf("only %d of %d payload windows seen at %s: the recording does not see the stream", seen, windows, c.level)
 			}
 		})
