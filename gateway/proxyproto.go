@@ -27,6 +27,12 @@ type proxyTrust struct {
 	log     hclog.Logger
 }
 
+// enabled reports whether proxy_protocol names any trusted peer.
+func (t *proxyTrust) enabled() bool {
+	p := t.trusted.Load()
+	return p != nil && len(*p) > 0
+}
+
 func (t *proxyTrust) isTrusted(a net.Addr) bool {
 	p := t.trusted.Load()
 	if p == nil || len(*p) == 0 {
@@ -116,10 +122,17 @@ func (l *proxyListener) acceptLoop() {
 			}
 			continue
 		}
+		if !l.trust.enabled() {
+			// proxy_protocol off: the connection is served as it is (a
+			// *net.TCPConn keeps the kernel splice and half-close); a
+			// PROXY header is then just a bad SOCKS greeting.
+			l.hand(raw)
+			continue
+		}
 		if !l.trust.isTrusted(raw.RemoteAddr()) {
 			pc := proxyproto.NewConn(raw, proxyproto.WithPolicy(proxyproto.REJECT),
 				proxyproto.SetReadHeaderTimeout(l.trust.timeout()))
-			l.hand(&proxiedConn{Conn: pc, local: raw.LocalAddr(), remote: raw.RemoteAddr(), log: l.trust.log})
+			l.hand(&proxiedConn{Conn: pc, raw: raw, local: raw.LocalAddr(), remote: raw.RemoteAddr(), log: l.trust.log})
 			continue
 		}
 		select {
@@ -156,7 +169,7 @@ func (l *proxyListener) readHeader(raw net.Conn) net.Conn {
 		// the connection is the balancer's own.
 		remote = raw.RemoteAddr()
 	}
-	return &proxiedConn{Conn: pc, local: raw.LocalAddr(), remote: remote, log: l.trust.log}
+	return &proxiedConn{Conn: pc, raw: raw, local: raw.LocalAddr(), remote: remote, log: l.trust.log}
 }
 
 // hand passes c to Accept, or closes it when the listener closes first.
@@ -171,9 +184,19 @@ func (l *proxyListener) hand(c net.Conn) {
 // proxiedConn is a connection with the addresses the server should see.
 type proxiedConn struct {
 	*proxyproto.Conn
+	raw           net.Conn // the accepted socket, for CloseWrite
 	local, remote net.Addr
 	log           hclog.Logger
 	logged        atomic.Bool
+}
+
+// CloseWrite half-closes the socket, so that the relay passes a
+// client's or destination's EOF on (BIND, CONNECT at every level).
+func (c *proxiedConn) CloseWrite() error {
+	if cw, ok := c.raw.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return c.Close()
 }
 
 func (c *proxiedConn) LocalAddr() net.Addr  { return c.local }
