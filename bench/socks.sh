@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Side-by-side benchmark of gssocks and Dante's sockd (both with GSS-API)
-# with the same client, Dante's socksify around curl: 1 GiB downloads at
-# protection levels clear, integrity and confidentiality (median of 3),
-# server CPU seconds per GiB, and the GSS-API connection rate.
-# Usage: bench/socks.sh [-size 1073741824] [-runs 3] [-out bench/socks.md]
+# gssocks beside Dante's sockd (GSS-API build) in one run, with our client
+# package as the load generator: bulk per level and enctype against the
+# crypto floor, concurrency, setup, idle sessions, socksify + curl, perf
+# profile. Writes the report to -out (make bench-socks: bench/socks.md).
+#   bench/socks.sh [-quick] [-size 1073741824] [-runs 3] [-idle 10000] [-out FILE]
+#   bench/socks.sh -soak 5m -sessions 1000 [-out FILE]
+# Run as root for 10 000 idle sessions (the descriptor hard limit is raised).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PATH:/usr/local/go/bin"
