@@ -24,6 +24,9 @@ type Request struct {
 	Port     uint16
 	Level    Level // the negotiated protection level
 	NEC      bool  // the level was negotiated in the unwrapped (NEC) form
+	// Method is the front door and authentication of the session;
+	// MethodUnknown matches only rules without a methods matcher.
+	Method Method
 }
 
 func (r Request) String() string {
