@@ -8,7 +8,7 @@ SHELL := /bin/bash
 GO ?= go
 FUZZTIME ?= 30s
 
-.PHONY: all deps demo test check fmt-check vet bench bench-socks bench-soak fuzz package image
+.PHONY: all deps demo test check fmt-check vet cross bench bench-socks bench-soak fuzz package image
 
 all: check
 
@@ -28,7 +28,7 @@ test: deps check
 	# race detector makes the compressors ten times slower.
 	cd packaging && $(GO) test -count=1 -timeout 10m ./...
 
-check: fmt-check vet
+check: fmt-check vet cross
 
 fmt-check:
 	@out="$$(gofmt -l .)"; \
@@ -37,6 +37,13 @@ fmt-check:
 vet:
 	$(GO) vet ./...
 	cd packaging && $(GO) vet ./...
+
+# gssocks bridge and connect are what users run on their laptops: the
+# binary must build for Windows and macOS, not only for the gateway's
+# Linux (one architecture each: what differs is the OS).
+cross:
+	GOOS=windows GOARCH=amd64 $(GO) build -o /dev/null ./cmd/gssocks
+	GOOS=darwin GOARCH=arm64 $(GO) build -o /dev/null ./cmd/gssocks
 
 # dist/: the static binary, gssocks_<version>_<arch>.deb and
 # gssocks-<version>-1.<arch>.rpm (nfpm). VERSION=1.2.0 overrides the

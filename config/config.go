@@ -25,6 +25,7 @@ type Config struct {
 	Timeouts Timeouts
 	Limits   Limits
 	Log      Log
+	Metrics  Metrics
 	// NoAuth lists the source networks allowed to use SOCKS method 00 (no
 	// authentication); empty by default.
 	NoAuth policy.Sources
@@ -36,6 +37,10 @@ type Config struct {
 	// LocalAddrs are the gateway's interface addresses found when the
 	// file was loaded (Loader.LocalAddrs); gateway-local too.
 	LocalAddrs []netip.Addr
+	// ProxyProtocol is the proxy_protocol block (off by default).
+	ProxyProtocol ProxyProtocol
+	// UDP is the udp block.
+	UDP UDP
 	// Realms are the realm blocks, in file order.
 	Realms []policy.Realm
 	// Engine decides by the file's rules, in file order (Engine.Rules
@@ -62,6 +67,18 @@ type Kerberos struct {
 	//
 	// Deprecated: use ReplayCache.MaxEntries.
 	ReplayCacheSize int
+	// TrustedRealms are the realms, besides the service's own, whose
+	// clients are accepted and whose realms a ticket may have transited
+	// (gssapi.AcceptorConfig.TrustedRealms); empty: only the service's
+	// realm.
+	TrustedRealms []string
+	// AllowAnonymous accepts anonymous tickets (RFC 6112), which allow
+	// rules must still opt in to (policy.Rule.AllowAnonymous).
+	AllowAnonymous bool
+	// AllowServiceClients accepts tickets of service principals
+	// (host/ws1, ...; never krbtgt), which allow rules must still opt in
+	// to (policy.Rule.AllowServiceClients).
+	AllowServiceClients bool
 }
 
 // Replay stores (ReplayCache.Store).
@@ -127,7 +144,25 @@ type Timeouts struct {
 
 // Limits bound resource use.
 type Limits struct {
-	MaxSessions int // concurrent sessions; 0 is unlimited; default 4096
+	// MaxSessions bounds concurrent authenticated sessions (and no_auth
+	// ones); 0 is unlimited; default 4096.
+	MaxSessions int
+	// MaxHandshakes bounds the connections still in the handshake
+	// (greeting, GSS-API context, protection level), which do not count
+	// against MaxSessions, so that silent connections cannot starve
+	// authenticated users; 0 is unlimited; default 256.
+	MaxHandshakes int
+	// MaxHandshakesPerSource bounds them per client: per IPv4 address,
+	// per IPv6 /64; 0 is unlimited; default 16.
+	MaxHandshakesPerSource int
+}
+
+// Metrics is the metrics block: the admin listener serving /metrics
+// (Prometheus text format), /healthz, /readyz, /sessions and, with Pprof,
+// /debug/pprof/. Listen "" (no block) means no such listener.
+type Metrics struct {
+	Listen string // host:port
+	Pprof  bool
 }
 
 // Log configures logging.
@@ -146,6 +181,9 @@ const (
 	DefaultBind        = 2 * time.Minute
 	DefaultShutdown    = 30 * time.Second
 	DefaultMaxSessions = 4096
+
+	DefaultMaxHandshakes          = 256
+	DefaultMaxHandshakesPerSource = 16
 )
 
 // Loader loads configuration files. The zero value reads the environment

@@ -34,7 +34,11 @@ func (d *decoder) config(fb *fileBody, fileStart hcl.Range) *Config {
 			Bind:        DefaultBind,
 			Shutdown:    DefaultShutdown,
 		},
-		Limits: Limits{MaxSessions: DefaultMaxSessions},
+		Limits: Limits{
+			MaxSessions:            DefaultMaxSessions,
+			MaxHandshakes:          DefaultMaxHandshakes,
+			MaxHandshakesPerSource: DefaultMaxHandshakesPerSource,
+		},
 		Log:    Log{Level: "info", Format: "text"},
 		Groups: map[string][]string{},
 	}
@@ -54,9 +58,13 @@ func (d *decoder) config(fb *fileBody, fileStart hcl.Range) *Config {
 	}
 	if l := fb.Limits; l != nil {
 		cfg.Limits.MaxSessions = d.integer(l.MaxSessions, DefaultMaxSessions, 1<<30)
+		d.handshakeLimits(l, &cfg.Limits)
 	}
 	if l := fb.Log; l != nil {
 		d.log(l, &cfg.Log)
+	}
+	if m := fb.Metrics; m != nil {
+		d.metrics(m, &cfg.Metrics)
 	}
 	if n := fb.NoAuth; n != nil && n.Sources == nil {
 		d.missing(n.DefRange, "sources", `the networks whose clients may skip authentication, like sources = ["10.9.0.0/16"]`)
@@ -80,6 +88,12 @@ func (d *decoder) config(fb *fileBody, fileStart hcl.Range) *Config {
 	if g := fb.Gateway; g != nil {
 		d.gatewayLocal(g, &cfg.GatewayLocal)
 	}
+	if p := fb.Proxy; p != nil {
+		d.proxyProtocol(p, &cfg.ProxyProtocol)
+	}
+	if u := fb.UDP; u != nil {
+		d.udp(u, &cfg.UDP)
+	}
 	cfg.Realms = d.realms(fb.Realms)
 
 	groupRanges := d.groups(fb.Groups, cfg.Groups)
@@ -96,6 +110,7 @@ func (d *decoder) config(fb *fileBody, fileStart hcl.Range) *Config {
 		d.rules = append(d.rules, d.rule(fr, cfg.Groups, groupRanges, realmHint))
 		d.ruleRanges = append(d.ruleRanges, fr.DefRange)
 	}
+	d.checkClientOptIns(fb, cfg)
 	return cfg
 }
 
@@ -161,6 +176,7 @@ func (d *decoder) kerberos(k *fileKerberos, out *Kerberos) {
 	out.ClockSkew = d.duration(k.ClockSkew, DefaultClockSkew, false)
 	d.replayCache(k, &out.ReplayCache)
 	out.ReplayCacheSize = out.ReplayCache.MaxEntries
+	d.kerberosClients(k, out)
 }
 
 // keytabPath strips a "FILE:" or "WRFILE:" prefix; other keytab types do
@@ -198,6 +214,26 @@ func (d *decoder) log(l *fileLog, out *Log) {
 			out.Audit = it.s
 		}
 	}
+}
+
+// metrics decodes the metrics block: one host:port to listen on, and
+// whether pprof is served there.
+func (d *decoder) metrics(m *fileMetrics, out *Metrics) {
+	if m.Listen == nil {
+		d.missing(m.DefRange, "listen", `the address of the metrics and health listener, like listen = "127.0.0.1:9180"`)
+	} else if it, ok := d.str(m.Listen); ok {
+		_, port, err := net.SplitHostPort(it.s)
+		_, perr := strconv.ParseUint(port, 10, 16)
+		switch {
+		case err != nil:
+			d.errorf(it.rng, "Invalid metrics listen address", `%q is not a host:port address. Write "127.0.0.1:9180".`, it.s)
+		case perr != nil:
+			d.errorf(it.rng, "Invalid metrics listen port", "%q has port %q; the port must be a number from 0 to 65535.", it.s, port)
+		default:
+			out.Listen = it.s
+		}
+	}
+	out.Pprof = d.boolean(m.Pprof)
 }
 
 // groups decodes the group blocks into out and returns where each was

@@ -140,9 +140,19 @@ func (d *decoder) rule(fr *fileRule, groups map[string][]string, groupRanges map
 	}
 	r.MaxSessionsPerPrincipal = d.integer(fr.MaxSessionsPerPrincipal, 0, 1<<30)
 	r.IdleTimeout = d.duration(fr.IdleTimeout, 0, false)
+	r.AllowAnonymous = d.boolean(fr.AllowAnonymous)
+	r.AllowServiceClients = d.boolean(fr.AllowServiceClients)
+	r.OutliveTicket = d.duration(fr.OutliveTicket, 0, true)
 
 	if r.Action == policy.ActionDeny {
-		for _, attr := range []*hcl.Attribute{fr.Protection, fr.NEC, fr.AuthOnly, fr.MaxSessionsPerPrincipal, fr.IdleTimeout} {
+		for _, attr := range []*hcl.Attribute{fr.AllowAnonymous, fr.AllowServiceClients} {
+			if attr != nil {
+				d.errorf(attr.NameRange, "Opt-in in a deny rule",
+					"%s lets an allow rule match clients that are not users; deny rules match every client already. Remove it from rule %q.", attr.Name, fr.Name)
+			}
+		}
+
+		for _, attr := range []*hcl.Attribute{fr.Protection, fr.NEC, fr.AuthOnly, fr.MaxSessionsPerPrincipal, fr.IdleTimeout, fr.OutliveTicket} {
 			if attr != nil {
 				d.warnf(attr.NameRange, "Ignored in a deny rule",
 					"%s only affects sessions a rule allows; rule %q denies.", attr.Name, fr.Name)

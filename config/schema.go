@@ -5,16 +5,19 @@ import "github.com/hashicorp/hcl/v2"
 // The file as written. Attributes stay *hcl.Attribute so that values are
 // checked element by element, each diagnostic pointing at its element.
 type fileBody struct {
-	Listen   *hcl.Attribute `hcl:"listen"`
-	Kerberos *fileKerberos  `hcl:"kerberos,block"`
-	Timeouts *fileTimeouts  `hcl:"timeouts,block"`
-	Limits   *fileLimits    `hcl:"limits,block"`
-	Log      *fileLog       `hcl:"log,block"`
-	NoAuth   *fileNoAuth    `hcl:"no_auth,block"`
-	Gateway  *fileGateway   `hcl:"gateway_local,block"`
-	Realms   []*fileRealm   `hcl:"realm,block"`
-	Groups   []*fileGroup   `hcl:"group,block"`
-	Rules    []*fileRule    `hcl:"rule,block"`
+	Listen   *hcl.Attribute     `hcl:"listen"`
+	Kerberos *fileKerberos      `hcl:"kerberos,block"`
+	Timeouts *fileTimeouts      `hcl:"timeouts,block"`
+	Limits   *fileLimits        `hcl:"limits,block"`
+	Log      *fileLog           `hcl:"log,block"`
+	Metrics  *fileMetrics       `hcl:"metrics,block"`
+	NoAuth   *fileNoAuth        `hcl:"no_auth,block"`
+	Gateway  *fileGateway       `hcl:"gateway_local,block"`
+	Proxy    *fileProxyProtocol `hcl:"proxy_protocol,block"`
+	UDP      *fileUDP           `hcl:"udp,block"`
+	Realms   []*fileRealm       `hcl:"realm,block"`
+	Groups   []*fileGroup       `hcl:"group,block"`
+	Rules    []*fileRule        `hcl:"rule,block"`
 }
 
 type fileKerberos struct {
@@ -23,7 +26,11 @@ type fileKerberos struct {
 	ClockSkew       *hcl.Attribute   `hcl:"clock_skew,optional"`
 	ReplayCacheSize *hcl.Attribute   `hcl:"replay_cache_size,optional"` // deprecated: replay_cache.max_entries
 	ReplayCache     *fileReplayCache `hcl:"replay_cache,block"`
-	DefRange        hcl.Range        `hcl:",def_range"`
+	// clients.go
+	TrustedRealms       *hcl.Attribute `hcl:"trusted_realms,optional"`
+	AllowAnonymous      *hcl.Attribute `hcl:"allow_anonymous,optional"`
+	AllowServiceClients *hcl.Attribute `hcl:"allow_service_clients,optional"`
+	DefRange            hcl.Range      `hcl:",def_range"`
 }
 
 type fileReplayCache struct {
@@ -54,7 +61,9 @@ type fileTimeouts struct {
 }
 
 type fileLimits struct {
-	MaxSessions *hcl.Attribute `hcl:"max_sessions,optional"`
+	MaxSessions            *hcl.Attribute `hcl:"max_sessions,optional"`
+	MaxHandshakes          *hcl.Attribute `hcl:"max_handshakes,optional"`
+	MaxHandshakesPerSource *hcl.Attribute `hcl:"max_handshakes_per_source,optional"`
 }
 
 type fileLog struct {
@@ -107,4 +116,13 @@ type fileRule struct {
 	AuthOnly                *hcl.Attribute `hcl:"auth_only,optional"`
 	MaxSessionsPerPrincipal *hcl.Attribute `hcl:"max_sessions_per_principal,optional"`
 	IdleTimeout             *hcl.Attribute `hcl:"idle_timeout,optional"`
+	AllowAnonymous          *hcl.Attribute `hcl:"allow_anonymous,optional"`
+	AllowServiceClients     *hcl.Attribute `hcl:"allow_service_clients,optional"`
+	OutliveTicket           *hcl.Attribute `hcl:"outlive_ticket,optional"`
+}
+
+type fileMetrics struct {
+	Listen   *hcl.Attribute `hcl:"listen,optional"`
+	Pprof    *hcl.Attribute `hcl:"pprof,optional"`
+	DefRange hcl.Range      `hcl:",def_range"`
 }

@@ -84,8 +84,7 @@ func checkAuditPath(path string) error {
 	if !fi.IsDir() {
 		return &os.PathError{Op: "open", Path: path, Err: syscall.ENOTDIR}
 	}
-	const wOK, xOK = 0x2, 0x1
-	if err := syscall.Access(dir, wOK|xOK); err != nil {
+	if err := canCreateIn(dir); err != nil {
 		return fmt.Errorf("cannot create a file in %s: %w", dir, err)
 	}
 	return nil

@@ -43,6 +43,10 @@ type Options struct {
 	// Loader reads the configuration file again on Hangup; the zero value
 	// is config's default (keytab checks on, $KRB5_KTNAME).
 	Loader config.Loader
+	// Server, when set, adjusts the server's options after the gateway
+	// has filled them in, before the server is built (tests: a dialer, a
+	// logger, an audit sink of their own). nil: none.
+	Server func(*server.Options)
 }
 
 func (o Options) listen() func(string) (net.Listener, error) {
@@ -62,6 +66,10 @@ type Gateway struct {
 	log    *liveLogger
 	audit  *liveSink
 	srv    *server.Server
+	// metrics is built once and kept across reloads: counters survive
+	// SIGHUP.
+	metrics *metrics
+	proxy   *proxyTrust // proxy_protocol in force, read by the listeners
 
 	// reloadMu makes reloads, keytab checks and shutdown take turns.
 	reloadMu sync.Mutex
@@ -73,7 +81,11 @@ type Gateway struct {
 	closed   bool
 	ktStamp  string // the keytab file version in use
 	ktFailed string // the version that last failed to load (logged once)
-	wg       sync.WaitGroup
+	// ktPrincipals is how many service principals the keytab in use has
+	// an accepted key for (readiness).
+	ktPrincipals int
+	admin        *admin // the metrics listener, nil without one
+	wg           sync.WaitGroup
 
 	stopWatch chan struct{}
 	watchDone chan struct{}
@@ -93,6 +105,7 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 		opts:      opts,
 		out:       &lockedWriter{w: opts.Stderr},
 		log:       newLiveLogger(hclog.NewNullLogger()),
+		metrics:   newMetrics(),
 		lns:       make(map[string]net.Listener),
 		stopWatch: make(chan struct{}),
 		watchDone: make(chan struct{}),
@@ -106,18 +119,34 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 	stamp := keytabStamp(cfg.Kerberos.Keytab)
 	p, err := provision(cfg, provisionParams{listen: opts.listen(), replay: g.replay.store, stderr: g.out})
 	if err != nil {
+		if errors.Is(err, ErrKeytab) {
+			g.metrics.keytabLoaded(nil, nil, err)
+		}
 		g.replay.close()
 		return nil, err
 	}
+	ktPrincipals := g.metrics.keytabLoaded(p.rt.Keytab, cfg.Kerberos.Principals, nil)
 	g.log.root.swap(p.log)
 	g.audit = &liveSink{cur: p.audit}
-	g.srv, err = server.New(server.Options{
-		Settings:     p.rt.Settings,
-		Logger:       g.log,
-		Audit:        g.audit,
-		OnSessionEnd: opts.OnSessionEnd,
-		Resolver:     opts.Resolver,
-	})
+	g.proxy = &proxyTrust{log: g.log.Named("proxy_protocol"), timeout: g.negotiationTimeout}
+	g.proxy.trusted.Store(&cfg.ProxyProtocol.Trusted)
+	so := server.Options{
+		Settings: p.rt.Settings,
+		Logger:   g.log,
+		Audit:    g.audit,
+		OnSessionEnd: func(r audit.Record) {
+			g.metrics.sessionEnd(r)
+			if opts.OnSessionEnd != nil {
+				opts.OnSessionEnd(r)
+			}
+		},
+		Observer: g.metrics,
+		Resolver: opts.Resolver,
+	}
+	if opts.Server != nil {
+		opts.Server(&so)
+	}
+	g.srv, err = server.New(so)
 	if err != nil {
 		p.abandon()
 		g.replay.close()
@@ -129,9 +158,28 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 		g.replay.close()
 		return nil, err
 	}
+	g.metrics.watch(g)
+	adm, err := g.openAdmin(cfg.Metrics)
+	if err != nil {
+		for _, ln := range opened {
+			ln.Close()
+		}
+		p.abandon()
+		g.replay.close()
+		return nil, err
+	}
 	g.replay.ping(g.log)
-	g.cfg, g.lns, g.ktStamp = cfg, opened, stamp
+	g.cfg, g.lns, g.ktStamp, g.ktPrincipals, g.admin = cfg, opened, stamp, ktPrincipals, adm
+	if adm != nil {
+		adm.serve(g)
+	}
 	return g, nil
+}
+
+// negotiationTimeout bounds the read of a PROXY header: the negotiation
+// timeout of new sessions.
+func (g *Gateway) negotiationTimeout() time.Duration {
+	return g.srv.Settings().Timeouts.Negotiation
 }
 
 // Start serves the listeners and starts the keytab watcher. It returns an
@@ -187,7 +235,7 @@ func (g *Gateway) bind(addrs []string) (map[string]net.Listener, error) {
 			}
 			return nil, fmt.Errorf("%w: %w", ErrListen, err)
 		}
-		opened[a] = ln
+		opened[a] = newProxyListener(ln, g.proxy)
 	}
 	return opened, nil
 }
@@ -200,7 +248,8 @@ func (g *Gateway) bind(addrs []string) (map[string]net.Listener, error) {
 // Running sessions keep their settings. On an error nothing changes.
 // Fields that a reload does not apply (ReloadContract) are named in a
 // warning when their value changed.
-func (g *Gateway) Reload(cfg *config.Config) error {
+func (g *Gateway) Reload(cfg *config.Config) (err error) {
+	defer func() { g.metrics.reloaded(err) }()
 	g.reloadMu.Lock()
 	defer g.reloadMu.Unlock()
 	g.mu.Lock()
@@ -215,6 +264,9 @@ func (g *Gateway) Reload(cfg *config.Config) error {
 	stamp := keytabStamp(cfg.Kerberos.Keytab)
 	p, err := provision(cfg, provisionParams{listen: g.opts.listen(), replay: g.replay.store, stderr: g.out, keepAudit: g.audit.file()})
 	if err != nil {
+		if errors.Is(err, ErrKeytab) {
+			g.metrics.keytabLoaded(nil, nil, err)
+		}
 		return err
 	}
 	opened, err := g.bind(cfg.Listen)
@@ -222,20 +274,49 @@ func (g *Gateway) Reload(cfg *config.Config) error {
 		p.abandon()
 		return err
 	}
+	// A changed metrics address is bound before anything changes; a
+	// change of pprof alone is applied to the running listener.
+	g.mu.Lock()
+	oldAdmin := g.admin
+	g.mu.Unlock()
+	newAdmin := oldAdmin
+	if oldAdmin == nil || oldAdmin.cfg.Listen != cfg.Metrics.Listen {
+		if newAdmin, err = g.openAdmin(cfg.Metrics); err != nil {
+			for _, ln := range opened {
+				ln.Close()
+			}
+			p.abandon()
+			return err
+		}
+	}
 	if err := g.srv.Reload(p.rt.Settings); err != nil {
 		for _, ln := range opened {
 			ln.Close()
 		}
+		if newAdmin != oldAdmin {
+			newAdmin.close()
+		}
 		p.abandon()
 		return fmt.Errorf("gateway: server refused the new settings: %w", err)
+	}
+	ktPrincipals := g.metrics.keytabLoaded(p.rt.Keytab, cfg.Kerberos.Principals, nil)
+	if newAdmin != oldAdmin {
+		oldAdmin.close()
+		if newAdmin != nil {
+			newAdmin.serve(g)
+		}
+	} else if newAdmin != nil {
+		newAdmin.cfg = cfg.Metrics
+		newAdmin.pprof.Store(cfg.Metrics.Pprof)
 	}
 
 	g.log.root.swap(p.log)
 	if err := g.audit.swap(p.audit); err != nil {
 		g.log.Warn("closing the previous audit file", "error", err)
 	}
+	g.proxy.trusted.Store(&cfg.ProxyProtocol.Trusted)
 	g.mu.Lock()
-	g.cfg, g.ktStamp, g.ktFailed = cfg, stamp, ""
+	g.cfg, g.ktStamp, g.ktFailed, g.ktPrincipals, g.admin = cfg, stamp, "", ktPrincipals, newAdmin
 	for a, ln := range g.lns {
 		if !slices.Contains(cfg.Listen, a) {
 			g.log.Info("closing listener", "addr", a)
@@ -284,6 +365,7 @@ func (g *Gateway) Hangup() error {
 		n := len(diags.Errs())
 		g.log.Error("reload failed; the previous configuration stays in force", "file", path, "errors", n)
 		errs = append(errs, fmt.Errorf("%w: %d in %s", ErrConfig, n, path))
+		g.metrics.reloaded(errs[len(errs)-1])
 	default:
 		if err := g.Reload(cfg); err != nil {
 			LogErrors(g.log, "reload failed; the previous configuration stays in force", err)
@@ -324,6 +406,7 @@ func (g *Gateway) CheckKeytab() {
 		return
 	}
 	kt, err := loadKeytab(path, cfg.Kerberos.Principals)
+	n := g.metrics.keytabLoaded(kt, cfg.Kerberos.Principals, err)
 	if err != nil {
 		g.mu.Lock()
 		g.ktFailed = st
@@ -335,7 +418,7 @@ func (g *Gateway) CheckKeytab() {
 	}
 	g.srv.Settings().Acceptor.SetKeytab(kt)
 	g.mu.Lock()
-	g.ktStamp, g.ktFailed = st, ""
+	g.ktStamp, g.ktFailed, g.ktPrincipals = st, "", n
 	g.mu.Unlock()
 	g.log.Info("keytab reloaded", "keytab", path, "keys", len(kt.Entries), "kvnos", kvnos(kt))
 }
@@ -370,8 +453,9 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 	g.closed = true
 	started := g.started
 	close(g.stopWatch)
-	lns := g.lns
+	lns, adm := g.lns, g.admin
 	g.mu.Unlock()
+	adm.close()
 	if started {
 		<-g.watchDone
 	}

@@ -10,9 +10,10 @@ import (
 
 // houseModules are the README's short names for outside modules.
 var houseModules = map[string][]string{
-	"hcl":    {"github.com/hashicorp/hcl/", "github.com/zclconf/go-cty"},
-	"hclog":  {"github.com/hashicorp/go-hclog"},
-	"gokrb5": {"github.com/jcmturner/gokrb5/"},
+	"hcl":        {"github.com/hashicorp/hcl/", "github.com/zclconf/go-cty"},
+	"hclog":      {"github.com/hashicorp/go-hclog"},
+	"gokrb5":     {"github.com/jcmturner/gokrb5/"},
+	"prometheus": {"github.com/prometheus/"},
 }
 
 const module = "github.com/gssocks/gssocks/"

@@ -7,7 +7,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/gssocks/gssocks/gssapi"
@@ -63,11 +62,7 @@ func keytabStamp(path string) string {
 	if err != nil {
 		return ""
 	}
-	var ino uint64
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-		ino = st.Ino
-	}
-	return fmt.Sprintf("%d/%d/%d", fi.ModTime().UnixNano(), fi.Size(), ino)
+	return fmt.Sprintf("%d/%d/%d", fi.ModTime().UnixNano(), fi.Size(), inode(fi))
 }
 
 // kvnos lists the key version numbers of kt, for the log.

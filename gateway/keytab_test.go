@@ -85,7 +85,7 @@ func TestProvisionFillsEverySetting(t *testing.T) {
 	env := realm.Get(t)
 	path := filepath.Join(t.TempDir(), "gssocks.hcl")
 	writeFile(t, path, "listen = [\"127.0.0.1:1080\"]\n"+conf(testutil.CopyKeytab(t, env.Keytab, "", 0o600), "1",
-		"no_auth {\n  sources = [\"10.9.0.0/16\"]\n}\nlimits {\n  max_sessions = 7\n}\ntimeouts {\n  negotiation = \"3s\"\n  connect = \"4s\"\n  idle = \"5s\"\n  bind = \"6s\"\n}\n"))
+		"no_auth {\n  sources = [\"10.9.0.0/16\"]\n}\nlimits {\n  max_sessions = 7\n}\nudp {\n  advertise = \"203.0.113.10\"\n}\ntimeouts {\n  negotiation = \"3s\"\n  connect = \"4s\"\n  idle = \"5s\"\n  bind = \"6s\"\n}\n"))
 	cfg := load(t, path, config.Loader{})
 	rt, err := gateway.Provision(cfg, gateway.Options{})
 	if err != nil {
@@ -105,6 +105,9 @@ func TestProvisionFillsEverySetting(t *testing.T) {
 		}
 	}
 	s := rt.Settings
+	if s.UDPAdvertise != netip.MustParseAddr("203.0.113.10") {
+		t.Errorf("UDPAdvertise %v", s.UDPAdvertise)
+	}
 	if s.MaxSessions != 7 || !reflect.DeepEqual(s.NoAuth, cfg.NoAuth) || s.Policy != cfg.Engine ||
 		s.Timeouts.Negotiation != 3*time.Second || s.Timeouts.Connect != 4*time.Second || s.Timeouts.Idle != 5*time.Second || s.Timeouts.Bind != 6*time.Second {
 		t.Fatalf("settings %+v from %+v", s, cfg)

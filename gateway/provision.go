@@ -126,6 +126,11 @@ func provision(cfg *config.Config, pp provisionParams) (*provisioned, error) {
 			Principals:  cfg.Kerberos.Principals,
 			ClockSkew:   cfg.Kerberos.ClockSkew,
 			ReplayCache: pp.replay,
+			// Cross-realm and non-user clients (issue 11): fail closed
+			// unless the kerberos block says otherwise.
+			TrustedRealms:       cfg.Kerberos.TrustedRealms,
+			AllowAnonymous:      cfg.Kerberos.AllowAnonymous,
+			AllowServiceClients: cfg.Kerberos.AllowServiceClients,
 		})
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%w: %w", ErrKeytab, err))
@@ -173,11 +178,15 @@ func provision(cfg *config.Config, pp provisionParams) (*provisioned, error) {
 	}
 	p.rt.Keytab = kt
 	p.rt.Settings = server.Settings{
-		Acceptor:    acc,
-		Policy:      cfg.Engine,
-		Timeouts:    serverTimeouts(cfg.Timeouts),
-		MaxSessions: cfg.Limits.MaxSessions,
-		NoAuth:      cfg.NoAuth,
+		Acceptor:     acc,
+		Policy:       cfg.Engine,
+		Timeouts:     serverTimeouts(cfg.Timeouts),
+		MaxSessions:  cfg.Limits.MaxSessions,
+		NoAuth:       cfg.NoAuth,
+		UDPAdvertise: cfg.UDP.Advertise,
+
+		MaxHandshakes:          cfg.Limits.MaxHandshakes,
+		MaxHandshakesPerSource: cfg.Limits.MaxHandshakesPerSource,
 	}
 	p.log = NewLogger(cfg.Log, pp.stderr)
 	p.audit = newAuditOut(cfg.Log, file, pp.stderr)

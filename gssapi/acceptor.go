@@ -49,6 +49,23 @@ type AcceptorConfig struct {
 	NoAcceptorSubkey bool
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+
+	// TrustedRealms are the realms, besides the service's own, whose
+	// clients are accepted and through which tickets may have come
+	// (cross-realm, RFC 4120 §1.2). The service's realm is the realm of
+	// the keytab entry whose key opened the ticket. Empty: only clients of
+	// the service's realm; a ticket of another realm, or one that
+	// transited another realm, is refused with ErrRealmNotTrusted even
+	// though the service realm's KDC issued it. Names compare exactly;
+	// no wildcards.
+	TrustedRealms []string
+	// AllowAnonymous accepts anonymous tickets (RFC 6112), refused by
+	// default with ErrAnonymous. Their contexts report ClientAnonymous.
+	AllowAnonymous bool
+	// AllowServiceClients accepts tickets whose client is a service
+	// principal (ClientService: host/ws1.example.test, HTTP/web), refused
+	// by default with ErrNotAUser. krbtgt clients are refused always.
+	AllowServiceClients bool
 }
 
 // Acceptor verifies AP-REQs and establishes acceptor contexts. Safe for
@@ -60,15 +77,21 @@ type Acceptor struct {
 	replay     ReplayStore
 	noSubkey   bool
 	now        func() time.Time
+	clients    clientPolicy
 }
 
 // NewAcceptor checks cfg and returns an Acceptor. A missing keytab is
-// ErrBadKeytab, a principal that does not parse ErrBadName.
+// ErrBadKeytab, a principal or trusted realm that does not parse
+// ErrBadName.
 func NewAcceptor(cfg AcceptorConfig) (*Acceptor, error) {
 	if cfg.Keytab == nil {
 		return nil, &KeytabError{Reason: "the acceptor needs a keytab"}
 	}
-	a := &Acceptor{skew: cfg.ClockSkew, replay: cfg.ReplayCache, noSubkey: cfg.NoAcceptorSubkey, now: cfg.Now}
+	clients, err := newClientPolicy(cfg)
+	if err != nil {
+		return nil, err
+	}
+	a := &Acceptor{skew: cfg.ClockSkew, replay: cfg.ReplayCache, noSubkey: cfg.NoAcceptorSubkey, now: cfg.Now, clients: clients}
 	if a.skew <= 0 {
 		a.skew = DefaultClockSkew
 	}
@@ -114,14 +137,22 @@ func (a *Acceptor) KeytabFacts() ([]KeytabEntryFact, error) {
 // the established context and the AP-REP token to send back (also when
 // mutual authentication was not requested; RFC 1961 peers expect a token).
 //
+// The token may also be a SPNEGO NegTokenInit (RFC 4178) whose first
+// mechanism is Kerberos and which carries the Kerberos token: the answer
+// is then a NegTokenResp (see spnego.go), the context the Kerberos one,
+// reporting SPNEGO. Other SPNEGO offers are refused with ErrNoKrb5Mech.
+//
 // This is the trust boundary. Accept runs the steps of RFC 4120 §3.2.3 and
 // RFC 4121 §4.1 in order, each on what the previous ones established:
-// decodeAPReq (framing and AP-REQ, all untrusted), openTicket (the service
-// key decrypts the ticket: from here the ticket is the KDC's word),
+// decodeAPReq (SPNEGO, framing and AP-REQ, all untrusted), openTicket (the
+// service key decrypts the ticket: from here the ticket is the KDC's word;
+// then its times, addresses, and whether its client is one the acceptor
+// accepts: ErrRealmNotTrusted, ErrAnonymous, ErrNotAUser, see clients.go),
 // verifyAuthenticator (the session key decrypts the authenticator, which
 // must match the ticket and be fresh), recordAuthenticator (the replay
-// cache) and reply (AP-REP and context). Each returns errors wrapping this
-// package's sentinels; decoder panics become ErrDefectiveToken here.
+// cache) and finish (AP-REP and context, in SPNEGO if the client used
+// it). Each returns errors wrapping this package's sentinels; decoder
+// panics become ErrDefectiveToken here.
 func (a *Acceptor) Accept(token []byte, peer netip.Addr) (ctx *Context, apRep []byte, err error) {
 	defer func() {
 		if r := recover(); r != nil {
@@ -139,7 +170,7 @@ func (a *Acceptor) Accept(token []byte, peer netip.Addr) (ctx *Context, apRep []
 			return nil, nil, err
 		}
 	}
-	return s.reply()
+	return s.finish()
 }
 
 // panicText describes a recovered decoder panic without its value, which
@@ -161,13 +192,17 @@ type acceptState struct {
 	peer netip.Addr
 
 	// decodeAPReq
-	req messages.APReq
+	req        messages.APReq
+	spnego     *negTokenInit // the SPNEGO wrapping, nil without
+	spnegoMech []byte        // the mechanism OID to answer as supportedMech
 	// openTicket
 	ticket     messages.EncTicketPart
 	serviceKey types.EncryptionKey
 	service    Principal // the keytab entry's principal whose key opened the ticket
 	kvno       int
 	client     Principal
+	kind       ClientKind
+	trust      RealmTrust
 	// verifyAuthenticator
 	auth  types.Authenticator
 	ctime time.Time
@@ -178,6 +213,16 @@ type acceptState struct {
 // decodeAPReq parses the RFC 2743 framing and the AP-REQ (RFC 4120
 // §5.5.1). Nothing in it is trusted yet.
 func (s *acceptState) decodeAPReq(token []byte) error {
+	if isSPNEGO(token) {
+		n, err := parseNegTokenInit(token)
+		if err != nil {
+			return err
+		}
+		if s.spnegoMech, token, err = n.krb5Token(); err != nil {
+			return err
+		}
+		s.spnego = &n
+	}
 	tokID, body, err := parseInitialToken(token)
 	if err != nil {
 		return err
@@ -238,7 +283,10 @@ func (s *acceptState) openTicket() error {
 		s.kvno = int(kvno) // the entry holds no kvno, or only its low 8 bits
 	}
 	s.client = principalOf(s.ticket.CName, s.ticket.CRealm)
-	return s.checkTicket()
+	if err := s.checkTicket(); err != nil {
+		return err
+	}
+	return s.checkClient()
 }
 
 // lookupError says why no key opened the ticket.
@@ -332,7 +380,7 @@ func (s *acceptState) recordAuthenticator() error {
 // sequence number when mutual authentication was asked for) and the
 // context.
 func (s *acceptState) reply() (*Context, []byte, error) {
-	mutual := s.cks.flags&FlagMutual != 0 || types.IsFlagSet(&s.req.APOptions, flags.APOptionMutualRequired)
+	mutual := s.mutual()
 	recvSeq := seqFromASN1(s.auth.SeqNumber)
 	sendSeq := recvSeq // RFC 1964 §1.2.1.2: without mutual auth the acceptor uses the initiator's number
 	base := s.base
@@ -367,8 +415,15 @@ func (s *acceptState) reply() (*Context, []byte, error) {
 	ctx.expiry = s.ticket.EndTime
 	ctx.keyFlag = keyFlag
 	ctx.cb = s.cks.hasBindings()
+	ctx.kind, ctx.trust = s.kind, s.trust
 	ctx.ad, ctx.adErr = adInfoFromTicket(&s.ticket, s.serviceKey)
 	return ctx, apRep, nil
+}
+
+// mutual reports whether the client asked for mutual authentication, in
+// the GSS flags or the AP options.
+func (s *acceptState) mutual() bool {
+	return s.cks.flags&FlagMutual != 0 || types.IsFlagSet(&s.req.APOptions, flags.APOptionMutualRequired)
 }
 
 // encAPRepPart is EncAPRepPart of RFC 4120 §5.5.2 (application tag 27).

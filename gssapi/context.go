@@ -76,6 +76,9 @@ type Context struct {
 	ad        *ADInfo
 	adErr     error
 	cb        bool // the initiator sent channel bindings
+	spnego    bool // the initiator wrapped its token in SPNEGO
+	kind      ClientKind
+	trust     RealmTrust
 	// keyFlag is tokFlagAcceptorSubkey when the acceptor asserted a subkey.
 	keyFlag byte
 

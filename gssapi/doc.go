@@ -24,7 +24,18 @@
 //     ticket naming no keytab principal exactly (an alias, a case difference)
 //     is tried with the configured principals' keys of its enctype, a bounded
 //     number of them;
-//   - context expiry at the ticket's end time (Context.CheckExpiry).
+//   - context expiry at the ticket's end time (Context.CheckExpiry);
+//   - SPNEGO (RFC 4178) for the acceptor, in the one round trip RFC 1961
+//     gives: a NegTokenInit whose first mechanism is Kerberos (the
+//     standard or Microsoft's OID) with the optimistic Kerberos token is
+//     answered with a NegTokenResp (accept-completed, the AP-REP, and a
+//     mechListMIC when the client sent one); other offers are refused
+//     with ErrNoKrb5Mech (spnego.go);
+//   - who may authenticate (clients.go): clients of the service's realm,
+//     of AcceptorConfig.TrustedRealms through cross-realm trust with every
+//     realm of the ticket's transited path (RFC 4120 §3.3.3.2,
+//     DOMAIN-X500-COMPRESS) trusted too; anonymous tickets (RFC 6112) and
+//     service principals as clients only when allowed, krbtgt never.
 //
 // Kerberos messages (tickets, authenticators, PACs) are decoded with
 // github.com/jcmturner/gokrb5/v8, which this package wraps thinly: every input
@@ -41,6 +52,9 @@
 //
 // It does not do: sockets (callers move tokens), credential acquisition (the
 // initiator takes a service ticket from the caller), delegation, DCE-style
-// contexts, or the RFC 1964 token formats used by RC4 and DES3 session keys,
-// which are refused with an UnsupportedEnctypeError.
+// contexts, the RFC 1964 token formats used by RC4 and DES3 session keys,
+// which are refused with an UnsupportedEnctypeError, SPNEGO for the
+// initiator or SPNEGO negotiations needing more than one round trip
+// (NTLM, NegoEx, a counter-proposal), or [capaths]-style trust paths:
+// trust is a flat list of realms.
 package gssapi

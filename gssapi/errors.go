@@ -84,6 +84,25 @@ var (
 	// configured principal, so no ticket for it could key a context. The
 	// error is a *KeytabKeyError.
 	ErrNoAESKey = errors.New("gssapi: no AES key in keytab")
+	// ErrNoKrb5Mech: a SPNEGO (RFC 4178) NegTokenInit this acceptor cannot
+	// complete in one round trip with Kerberos V5: no Kerberos mechanism in
+	// its list, Kerberos not the client's first choice, or no optimistic
+	// Kerberos token (GSS_S_BAD_MECH). RFC 1961 servers answer with the
+	// abort message.
+	ErrNoKrb5Mech = errors.New("gssapi: SPNEGO without a Kerberos V5 token")
+	// ErrRealmNotTrusted: the ticket's client realm, or a realm it
+	// transited (RFC 4120 §3.3.3.2), is neither the service's realm nor
+	// one of AcceptorConfig.TrustedRealms. The error is a *RealmError.
+	ErrRealmNotTrusted = errors.New("gssapi: realm not trusted")
+	// ErrAnonymous: the ticket is anonymous (RFC 6112: the anonymous
+	// ticket flag or the WELLKNOWN/ANONYMOUS client) and
+	// AcceptorConfig.AllowAnonymous is off.
+	ErrAnonymous = errors.New("gssapi: anonymous ticket")
+	// ErrNotAUser: the ticket's client is not a user but a service (a
+	// krbtgt, a host/... or other multi-component name, a service name
+	// type) and AcceptorConfig.AllowServiceClients is off; krbtgt clients
+	// are refused always.
+	ErrNotAUser = errors.New("gssapi: client is not a user")
 	// ErrFailure: a failure that is not the peer's doing: randomness,
 	// encoding our own messages, misuse of the API (GSS_S_FAILURE).
 	ErrFailure = errors.New("gssapi: failure")
@@ -182,3 +201,29 @@ func (e *KeytabKeyError) Is(target error) bool { return target == ErrNoAESKey }
 // so a newline or escape sequence in a hostile sname cannot forge a log
 // line.
 func quote(s string) string { return strconv.Quote(s) }
+
+// RealmError names the realm that made Accept refuse a ticket. It wraps
+// ErrRealmNotTrusted.
+type RealmError struct {
+	Realm  string // the untrusted realm, as the ticket names it
+	Client string // the ticket's client principal, name@REALM
+	// Transited is true when Realm is on the ticket's transited path
+	// rather than the client's realm.
+	Transited bool
+	// Reason, when not empty, says why the path could not be read (an
+	// undecodable transited field); Realm is then "".
+	Reason string
+}
+
+func (e *RealmError) Error() string {
+	switch {
+	case e.Reason != "":
+		return fmt.Sprintf("gssapi: ticket of %s: %s; refused (realm trust cannot be checked)", quote(e.Client), e.Reason)
+	case e.Transited:
+		return fmt.Sprintf("gssapi: ticket of %s transited realm %s, which is not trusted (not the service's realm nor in the trusted realms)", quote(e.Client), quote(e.Realm))
+	}
+	return fmt.Sprintf("gssapi: client realm %s of %s is not trusted (not the service's realm nor in the trusted realms)", quote(e.Realm), quote(e.Client))
+}
+
+// Is makes errors.Is(err, ErrRealmNotTrusted) true.
+func (e *RealmError) Is(target error) bool { return target == ErrRealmNotTrusted }

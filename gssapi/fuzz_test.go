@@ -78,7 +78,7 @@ var sentinels = []error{
 	ErrGapToken, ErrWrongDirection, ErrWrongKey, ErrReplay, ErrReplayCacheFull, ErrReplayQuota, ErrReplayStoreUnavailable, ErrSkew,
 	ErrTicketExpired, ErrTicketNotYetValid, ErrClientMismatch, ErrBadAddress, ErrPrincipalNotAllowed,
 	ErrNoKey, ErrKRBError, ErrContextExpired, ErrUnsupportedEnctype, ErrBadName, ErrBadKeytab, ErrNoAESKey,
-	ErrFailure,
+	ErrNoKrb5Mech, ErrRealmNotTrusted, ErrAnonymous, ErrNotAUser, ErrFailure,
 }
 
 // checkErrorHygiene: err wraps exactly one sentinel, and its text is one

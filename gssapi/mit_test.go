@@ -422,7 +422,7 @@ func TestAcceptorRefusals(t *testing.T) {
 		}
 	})
 	t.Run("replay cache full", func(t *testing.T) {
-		acc := liveAcceptor(t, AcceptorConfig{ReplayCache: NewReplayCache(2)})
+		acc := liveAcceptor(t, AcceptorConfig{ReplayCache: NewReplayCacheWith(ReplayCacheConfig{MaxEntries: 2, MaxPerPrincipal: 2})})
 		for i := range 3 {
 			_, _, err := acc.Accept(apReq(t, nil), peer)
 			if (i < 2) != (err == nil) || (i == 2 && !errors.Is(err, ErrReplayCacheFull)) {

@@ -127,14 +127,16 @@ func NewReplayCacheWith(cfg ReplayCacheConfig) *ReplayCache {
 
 // DefaultPrincipalShare is the per-principal share of a cache of
 // maxEntries (DefaultReplayCacheEntries if <= 0) when none is configured:
-// a sixteenth, but at least min(maxEntries, 64) so small caches stay
-// usable. Shared stores use it too, so a principal gets the same share
-// across nodes as on one.
+// a sixteenth, but at least min(maxEntries/2, 64) so small caches stay
+// usable while one principal can still never hold more than half of
+// the cache (a flood by one leaves room for everyone else). Shared
+// stores use it too, so a principal gets the same share across nodes as
+// on one.
 func DefaultPrincipalShare(maxEntries int) int {
 	if maxEntries <= 0 {
 		maxEntries = DefaultReplayCacheEntries
 	}
-	return max(maxEntries/replayShareDivisor, min(maxEntries, 64))
+	return max(maxEntries/replayShareDivisor, min(maxEntries/2, 64), 1)
 }
 
 // Len is the number of remembered authenticators.

@@ -9,7 +9,9 @@ import (
 )
 
 func TestReplayCacheExpiryAndCap(t *testing.T) {
-	rc := NewReplayCache(3)
+	// One principal may fill this cache: the cap, not the share, is
+	// under test here.
+	rc := NewReplayCacheWith(ReplayCacheConfig{MaxEntries: 3, MaxPerPrincipal: 3})
 	now := time.Unix(1_700_000_000, 0)
 	const life = 10 * time.Minute
 	alice := Principal{"alice", "EXAMPLE.TEST"}
@@ -71,7 +73,7 @@ func TestReplayCachePrincipalShare(t *testing.T) {
 }
 
 func TestReplayCacheDefaults(t *testing.T) {
-	for _, c := range []struct{ max, share int }{{0, DefaultReplayCacheEntries / 16}, {2, 2}, {100, 64}, {10000, 625}} {
+	for _, c := range []struct{ max, share int }{{0, DefaultReplayCacheEntries / 16}, {1, 1}, {2, 1}, {64, 32}, {100, 50}, {1024, 64}, {10000, 625}} {
 		if got := NewReplayCache(c.max).PrincipalShare(); got != c.share {
 			t.Errorf("cap %d: share %d, want %d", c.max, got, c.share)
 		}

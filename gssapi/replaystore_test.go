@@ -129,7 +129,7 @@ func TestReplayCacheSeen(t *testing.T) {
 	if !rc.Seen(k, now.Add(time.Minute-time.Nanosecond)) || rc.Seen(k, now.Add(time.Minute)) {
 		t.Fatal("Seen disagrees with the entry's lifetime")
 	}
-	if DefaultPrincipalShare(0) != NewReplayCache(0).PrincipalShare() || DefaultPrincipalShare(100) != 64 {
+	if DefaultPrincipalShare(0) != NewReplayCache(0).PrincipalShare() || DefaultPrincipalShare(100) != 50 {
 		t.Fatal("DefaultPrincipalShare disagrees with the cache")
 	}
 }

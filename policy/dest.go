@@ -63,7 +63,14 @@ func NormalizeDest(host string, addr netip.Addr) Dest {
 		if a, ok := ParseAddrLiteral(host); ok {
 			return Dest{Addr: a}
 		}
-		return Dest{Host: NormalizeHost(host)}
+		h := NormalizeHost(host)
+		if h == "localhost" || strings.HasSuffix(h, ".localhost") {
+			// RFC 6761 §6.3: localhost names are the loopback address,
+			// whatever a resolver would say (and no query leaves the
+			// host for them).
+			return Dest{Addr: netip.AddrFrom4([4]byte{127, 0, 0, 1})}
+		}
+		return Dest{Host: h}
 	}
 	if !addr.IsValid() {
 		return Dest{}

@@ -169,6 +169,9 @@ func TestNormalizeDest(t *testing.T) {
 		{"::ffff:169.254.169.254", netip.Addr{}, Dest{Addr: ip("169.254.169.254")}, ""},
 		{"Wiki.Corp.Example.", netip.Addr{}, Dest{Host: "wiki.corp.example"}, "wiki.corp.example."},
 		{"db", netip.Addr{}, Dest{Host: "db"}, "db."},
+		{"LocalHost.", netip.Addr{}, Dest{Addr: ip("127.0.0.1")}, ""}, // RFC 6761 §6.3
+		{"db.localhost", netip.Addr{}, Dest{Addr: ip("127.0.0.1")}, ""},
+		{"localhost.example", netip.Addr{}, Dest{Host: "localhost.example"}, "localhost.example."},
 		{"", netip.Addr{}, Dest{}, ""},
 	} {
 		got := NormalizeDest(c.host, c.addr)

@@ -24,6 +24,9 @@ type Request struct {
 	Port     uint16
 	Level    Level // the negotiated protection level
 	NEC      bool  // the level was negotiated in the unwrapped (NEC) form
+	// Method is the front door and authentication of the session;
+	// MethodUnknown matches only rules without a methods matcher.
+	Method Method
 }
 
 func (r Request) String() string {
@@ -62,6 +65,9 @@ type Decision struct {
 	GatewayLocal            string
 	IdleTimeout             time.Duration // from the rule; 0: Timeouts.Idle
 	MaxSessionsPerPrincipal int           // from the rule; 0: no limit
+	// OutliveTicket is how long past the ticket's end time the session
+	// may run (from the rule); 0: it ends at the ticket's end time.
+	OutliveTicket time.Duration
 }
 
 // Err returns nil for an allow and a *Denied for a deny.
@@ -96,6 +102,10 @@ type LevelChoice struct {
 	Level  Level
 	Rule   string // the rule that accepts Level
 	Reason string
+	// AuthOnlyNoSequence: clear was granted to a protected-level request
+	// because the client cannot protect a stream and the rule is
+	// auth_only (LevelRequest.CanProtectStream).
+	AuthOnlyNoSequence bool
 }
 
 // Engine decides requests by a list of rules. It is immutable and safe for
@@ -275,6 +285,9 @@ func validate(r *Rule) error {
 		if l > LevelConfidentiality {
 			return fmt.Errorf("protection level %s is not supported", l)
 		}
+	}
+	if r.OutliveTicket < 0 {
+		return fmt.Errorf("negative outlive_ticket %s", r.OutliveTicket)
 	}
 	return nil
 }
@@ -488,6 +501,7 @@ func (c *compiled) decide(r *Request, m match) Decision {
 		Reason:                  c.allowReason,
 		IdleTimeout:             c.IdleTimeout,
 		MaxSessionsPerPrincipal: c.MaxSessionsPerPrincipal,
+		OutliveTicket:           c.OutliveTicket,
 	}
 }
 
@@ -502,19 +516,44 @@ func (c *compiled) protection() []Level {
 	return c.Protection
 }
 
-// ChooseLevel picks the protection level granted to a client that
+// LevelRequest is what is known when a client asks for a protection
+// level (RFC 1961 §4): who it is, where from, what it asked and how.
+type LevelRequest struct {
+	Identity  Identity
+	Source    netip.Addr
+	Requested Level
+	// NEC: the client sent the unwrapped (NEC) form of the level message.
+	NEC bool
+	// CanProtectStream reports that the client can protect a stream:
+	// its GSS-API context was established with sequencing (the
+	// GSS_C_SEQUENCE_FLAG in the authenticator's 0x8003 checksum,
+	// RFC 4121 §4.1.1). A client that asked for integrity or
+	// confidentiality without it (curl since 8.17, which then sends its
+	// SOCKS request unencapsulated) gets clear from an auth_only rule.
+	CanProtectStream bool
+}
+
+// ChooseLevel is ChooseLevelFor a client that can protect a stream.
+func (e *Engine) ChooseLevel(id Identity, src netip.Addr, requested Level, nec bool) (LevelChoice, error) {
+	return e.ChooseLevelFor(LevelRequest{Identity: id, Source: src, Requested: requested, NEC: nec, CanProtectStream: true})
+}
+
+// ChooseLevelFor picks the protection level granted to a client that
 // requested one (RFC 1961 §4), before its SOCKS request is known. The
 // candidates are the allow rules whose identity and source matchers match,
 // in order, up to the first rule without request matchers (destinations,
 // ports, commands), which decides every request: after it nothing is
 // reached. A deny rule without request matchers ends the scan likewise.
 //
-// Then, among the candidates (those accepting the NEC form, when nec):
-// the requested level is granted when one accepts it; else clear, when
-// one is auth_only; else the lowest accepted level above the requested
-// one. Otherwise, and for selective protection (level 3) always, the error
-// is a *Denied: the session is refused before its request.
-func (e *Engine) ChooseLevel(id Identity, src netip.Addr, requested Level, nec bool) (LevelChoice, error) {
+// Then, among the candidates (those accepting the NEC form, when NEC):
+// for integrity or confidentiality asked by a client that cannot protect
+// a stream (!CanProtectStream), clear when one is auth_only and accepts
+// clear; the requested level when one accepts it; else clear, when one is
+// auth_only; else the lowest accepted level above the requested one.
+// Otherwise, and for selective protection (level 3) always, the error is
+// a *Denied: the session is refused before its request.
+func (e *Engine) ChooseLevelFor(lr LevelRequest) (LevelChoice, error) {
+	id, src, requested, nec := lr.Identity, lr.Source, lr.Requested, lr.NEC
 	if requested > LevelConfidentiality {
 		return LevelChoice{}, &Denied{Reason: fmt.Sprintf("protection level %s is not supported", requested)}
 	}
@@ -551,6 +590,12 @@ func (e *Engine) ChooseLevel(id Identity, src netip.Addr, requested Level, nec b
 		}
 	}
 
+	if requested > LevelClear && !lr.CanProtectStream {
+		if c := firstWith(cands, func(c *compiled) bool { return c.AuthOnly && c.accepts(LevelClear) }); c != nil {
+			return LevelChoice{Level: LevelClear, Rule: c.Name, AuthOnlyNoSequence: true,
+				Reason: fmt.Sprintf("%s requested without the GSS sequence flag (the client cannot protect a stream), clear granted: rule %q is auth_only", requested, c.Name)}, nil
+		}
+	}
 	if c := firstWith(cands, func(c *compiled) bool { return c.accepts(requested) }); c != nil {
 		return LevelChoice{Level: requested, Rule: c.Name,
 			Reason: fmt.Sprintf("%s requested, accepted by rule %q", requested, c.Name)}, nil
@@ -618,7 +663,7 @@ func (c *compiled) match(v *view) match {
 
 // matchIdentity covers what is known before the SOCKS request.
 func (c *compiled) matchIdentity(v *view) match {
-	if !c.matchPrincipal(v) || !c.matchRealm(v) || !c.matchSource(v.src) {
+	if !c.admits(v.r.Identity.Kind) || !c.matchPrincipal(v) || !c.matchRealm(v) || !c.matchSource(v.src) {
 		return noMatch
 	}
 	return c.matchGroups(v)
@@ -627,11 +672,18 @@ func (c *compiled) matchIdentity(v *view) match {
 // why lists the matchers of c that fail for v.
 func (c *compiled) why(v *view) []string {
 	var out []string
+	if k := v.r.Identity.Kind; !c.admits(k) {
+		out = append(out, fmt.Sprintf("%s client: allow rule without allow_%s", k, kindOptIn(k)))
+	}
 	if !c.matchPrincipal(v) {
 		if v.principal == "" {
 			out = append(out, "principals: unauthenticated session")
 		} else {
-			out = append(out, fmt.Sprintf("principal %s not in principals %v%s", v.principal, c.Principals, v.caseNote()))
+			note := v.caseNote()
+			if c.wildcardsSkip(v) {
+				note += " (wildcards match users only)"
+			}
+			out = append(out, fmt.Sprintf("principal %s not in principals %v%s", v.principal, c.Principals, note))
 		}
 	}
 	if !c.matchRealm(v) {
@@ -683,6 +735,34 @@ func (v *view) caseNote() string {
 	return ""
 }
 
+// admits reports whether c may match a client of kind k at all: deny
+// rules match every kind, allow rules users and the kinds they opt in to.
+func (c *compiled) admits(k ClientKind) bool {
+	switch {
+	case k == ClientUser || c.Action == ActionDeny:
+		return true
+	case k == ClientAnonymous:
+		return c.AllowAnonymous
+	case k == ClientService:
+		return c.AllowServiceClients
+	}
+	return false
+}
+
+// kindOptIn names the rule attribute that admits kind k.
+func kindOptIn(k ClientKind) string {
+	if k == ClientAnonymous {
+		return "anonymous"
+	}
+	return "service_clients"
+}
+
+// wildcardsSkip reports whether c's principal patterns with wildcards
+// are not to match v: an allow rule and a client that is not a user.
+func (c *compiled) wildcardsSkip(v *view) bool {
+	return c.Action == ActionAllow && v.r.Identity.Kind != ClientUser
+}
+
 func (c *compiled) matchPrincipal(v *view) bool {
 	if c.Principals == nil {
 		return true
@@ -690,7 +770,11 @@ func (c *compiled) matchPrincipal(v *view) bool {
 	if v.principal == "" {
 		return false
 	}
+	skipGlobs := c.wildcardsSkip(v)
 	for i, p := range c.Principals {
+		if skipGlobs && hasGlob(p) {
+			continue
+		}
 		if v.r.Identity.CaseInsensitive {
 			if globMatch(c.foldedPrins[i], v.folded) {
 				return true

@@ -32,6 +32,36 @@ type Identity struct {
 	// matches, an allow rule with groups does not (unless the client's
 	// realm is declared to issue no PACs: Realm.NoPAC).
 	GroupsKnown bool
+	// Kind is what kind of principal the client is. Allow rules match
+	// anonymous and service clients only when they opt in
+	// (Rule.AllowAnonymous, Rule.AllowServiceClients), and then not
+	// through principal wildcards.
+	Kind ClientKind
+}
+
+// ClientKind is what kind of principal a client is, as the acceptor
+// classified its ticket (gssapi.ClientKind: the server maps one onto the
+// other).
+type ClientKind uint8
+
+// Client kinds. The zero value is a user, which is also what an
+// unauthenticated session counts as.
+const (
+	ClientUser      ClientKind = iota
+	ClientAnonymous            // an anonymous ticket (RFC 6112)
+	ClientService              // a service principal: host/ws1, krbtgt/..., a service name type
+)
+
+func (k ClientKind) String() string {
+	switch k {
+	case ClientUser:
+		return "user"
+	case ClientAnonymous:
+		return "anonymous"
+	case ClientService:
+		return "service"
+	}
+	return fmt.Sprintf("ClientKind(%d)", uint8(k))
 }
 
 // Authenticated reports whether id names a principal.
@@ -117,6 +147,8 @@ type Client struct {
 	Account   string
 	UserSID   string
 	GroupSIDs []string
+	// Kind is what kind of principal the ticket's client is.
+	Kind ClientKind
 }
 
 // ErrNoCanonicalName is returned by NewIdentity when the client's
@@ -137,14 +169,15 @@ var ErrNoCanonicalName = errors.New("policy: no canonical client name")
 //     realm.CaseInsensitiveNames; then the name is lower-cased and the
 //     realm upper-cased (CanonicalPrincipal), so that ALICE, Alice and
 //     alice are one principal for rules and per-principal limits;
-//   - the SIDs are the PAC's, and GroupsKnown is c.PAC.
+//   - the SIDs are the PAC's, and GroupsKnown is c.PAC;
+//   - the Kind is c.Kind.
 //
 // Presented keeps the ticket's spelling, for the audit record.
 func NewIdentity(c Client, realm Realm) (Identity, error) {
 	if c.Name == "" || c.Realm == "" || hasControl(c.Name) || hasControl(c.Realm) {
 		return Identity{}, fmt.Errorf("%w: an empty client name or realm, or one with control characters or invalid UTF-8", ErrNoCanonicalName)
 	}
-	id := Identity{Presented: c.Name + "@" + c.Realm}
+	id := Identity{Presented: c.Name + "@" + c.Realm, Kind: c.Kind}
 	name := c.Name
 	if c.PAC {
 		id.UserSID, id.GroupSIDs, id.GroupsKnown = c.UserSID, append([]string(nil), c.GroupSIDs...), true

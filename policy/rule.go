@@ -97,11 +97,29 @@ type Rule struct {
 	// NEC accepts the unwrapped (NEC) form of the protection-level message.
 	NEC bool
 	// AuthOnly answers a request for integrity or confidentiality with
-	// clear (authentication only), as curl since 8.17 expects.
+	// clear (authentication only), as curl since 8.17 expects: always
+	// when the client cannot protect a stream (its GSS context lacks the
+	// sequence flag, LevelRequest.CanProtectStream), else only when no
+	// matching rule accepts the requested level. A client with the flag
+	// (Dante's socksify) thus gets its level from the same rule.
 	AuthOnly bool
+
+	// AllowAnonymous and AllowServiceClients let an allow rule match
+	// anonymous and service clients (Identity.Kind). Without them an
+	// allow rule matches users only; with them, principal patterns with
+	// wildcards still match users only, so such clients are named
+	// exactly or matched by other matchers (realms, sources). Deny rules
+	// match every kind, wildcards included: a deny catches more, never
+	// less.
+	AllowAnonymous      bool
+	AllowServiceClients bool
 
 	MaxSessionsPerPrincipal int           // 0: no limit
 	IdleTimeout             time.Duration // 0: the server's idle timeout
+	// OutliveTicket is how long a session this rule allows may run past
+	// the end time of the client's Kerberos ticket; 0 (the default) ends
+	// it then, as MIT's GSS-API ends a context (GSS_S_CONTEXT_EXPIRED).
+	OutliveTicket time.Duration
 
 	Pos Position // the rule block's header, for explain and messages
 }

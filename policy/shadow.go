@@ -21,9 +21,16 @@ type Shadow struct {
 // shadowed rule is unreachable whatever levels either accepts.
 func Shadows(rules []Rule) []Shadow {
 	var out []Shadow
+	var live kinds
+	for i := range rules {
+		if rules[i].Action == ActionAllow {
+			live.anon = live.anon || rules[i].AllowAnonymous
+			live.svc = live.svc || rules[i].AllowServiceClients
+		}
+	}
 	for j := range rules {
 		for i := range rules[:j] {
-			if covers(&rules[i], &rules[j]) {
+			if coversLive(&rules[i], &rules[j], live) {
 				out = append(out, Shadow{Rule: j, By: i})
 				break
 			}
@@ -32,16 +39,44 @@ func Shadows(rules []Rule) []Shadow {
 	return out
 }
 
-// covers reports whether every request that rule b matches is matched by
-// rule a.
-func covers(a, b *Rule) bool {
-	return coversPrincipals(a.Principals, b.Principals) &&
+// kinds says which kinds of non-user clients a judgement is about.
+type kinds struct{ anon, svc bool }
+
+// covers reports whether every request of a user that rule b matches is
+// matched by rule a.
+func covers(a, b *Rule) bool { return coversLive(a, b, kinds{}) }
+
+// coversLive is covers for requests of users and of the kinds live. Only
+// the kinds that some allow rule admits matter: a client of another kind
+// is denied whichever rule it meets first.
+func coversLive(a, b *Rule, live kinds) bool {
+	return coversKinds(a, b, live) &&
+		coversPrincipals(a.Principals, b.Principals) &&
 		coversRealms(a.Realms, b) &&
 		coversGroups(a, b) &&
 		coversNets(a.Sources, b.Sources) &&
 		coversSubset(a.Commands, b.Commands) &&
 		coversPorts(a.Ports, b.Ports) &&
 		coversDestinations(a, b)
+}
+
+// coversKinds: a must admit every live kind of client b admits (deny
+// rules admit all; allow rules users and what they opt in to). Where b
+// may match anonymous or service clients, an allow rule a with principals
+// is not counted as covering it: its wildcards do not match such clients.
+func coversKinds(a, b *Rule, live kinds) bool {
+	admits := func(r *Rule) (anon, svc bool) {
+		if r.Action == ActionDeny {
+			return live.anon, live.svc
+		}
+		return r.AllowAnonymous && live.anon, r.AllowServiceClients && live.svc
+	}
+	aAnon, aSvc := admits(a)
+	bAnon, bSvc := admits(b)
+	if bAnon && !aAnon || bSvc && !aSvc {
+		return false
+	}
+	return !(bAnon || bSvc) || a.Action == ActionDeny || a.Principals == nil
 }
 
 // coversSubset: nil matches all; otherwise b's values must all be in a.

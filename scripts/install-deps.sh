@@ -5,7 +5,10 @@
 # shared replay store's tests start their own). Idempotent: does
 # nothing when the tools are already there. Package scripts are kept from
 # starting the krb5kdc/kadmind system services; the tests run their own KDCs.
-# systemd-analyze and rpm check the packages (packaging/).
+# systemd-analyze and rpm check the packages (packaging/). OpenSSH, git and
+# node are third-party clients of the bridge tests (git clone over ssh with
+# gssocks connect as ProxyCommand, against an sshd they start; node runs
+# the PAC file).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -21,17 +24,24 @@ more() {
 	fi
 }
 
-tools=(krb5kdc kdb5_util kadmin.local kinit krb5-config gcc make curl python3 redis-server systemd-analyze rpm)
-packages=(krb5-kdc krb5-admin-server krb5-user libkrb5-dev gcc libc6-dev make ca-certificates curl python3 redis-server systemd rpm)
+tools=(krb5kdc kdb5_util kadmin.local kinit krb5-config gcc make curl python3 redis-server systemd-analyze rpm sshd ssh ssh-keygen git node haproxy)
+packages=(krb5-kdc krb5-admin-server krb5-user krb5-pkinit libkrb5-dev gcc libc6-dev make ca-certificates curl python3 redis-server systemd rpm openssh-server openssh-client git nodejs haproxy)
 
 have() {
 	command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ] || [ -x "/sbin/$1" ]
+}
+
+# MIT's PKINIT plugin (krb5-pkinit), for the anonymous-ticket tests
+# (kinit -n); a library, not a program.
+have_pkinit() {
+	compgen -G "/usr/lib/*/krb5/plugins/preauth/pkinit.so" >/dev/null
 }
 
 missing=()
 for t in "${tools[@]}"; do
 	have "$t" || missing+=("$t")
 done
+have_pkinit || missing+=(pkinit.so)
 if [ ${#missing[@]} -eq 0 ]; then
 	echo "install-deps: all tools present"
 	more
@@ -66,5 +76,9 @@ for t in "${tools[@]}"; do
 		exit 1
 	fi
 done
+if ! have_pkinit; then
+	echo "install-deps: pkinit.so still missing after installing ${packages[*]}" >&2
+	exit 1
+fi
 more
 echo "install-deps: done"

@@ -23,7 +23,7 @@ import (
 // it for hold, and returns the reply's BND address.
 func connectOnce(t *testing.T, g *gateway, dest string, hold time.Duration) netip.AddrPort {
 	t.Helper()
-	s, err := client.Open(context.Background(), g.addr, g.config("alice", encap.LevelConfidentiality))
+	s, err := client.Open(context.Background(), g.Addr, g.config("alice", encap.LevelConfidentiality))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,7 +85,7 @@ func TestSessionIDs(t *testing.T) {
 	echo := echoServer(t)
 	var ids []string
 	for i := range 5 {
-		mark := g.recs.mark()
+		mark := g.mark()
 		connectOnce(t, g, echo, 0)
 		r := g.waitRecordFrom(t, mark, "session", func(audit.Record) bool { return true })
 		if len(r.SessionID) != 28 {
@@ -118,7 +118,9 @@ func TestAuditWhateverLogLevel(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			lb := &testutil.LogBuffer{}
 			logger := hclog.New(&hclog.LoggerOptions{Output: lb, Level: hclog.Warn, IndependentLevels: c.independent})
-			g := startGateway(t, allowAll, func(o *server.Options) { o.Logger = logger })
+			// The server's own default sink (Options.Audit nil) over the
+			// test's logger, not the gateway's.
+			g := startGateway(t, allowAll, testutil.WithServerOption(func(o *server.Options) { o.Logger, o.Audit = logger, nil }))
 			connectOnce(t, g, echoServer(t), 0)
 			r := g.waitRecord(t, "session", func(audit.Record) bool { return true })
 			deadline := time.Now().Add(5 * time.Second)
@@ -149,7 +151,7 @@ func TestReloadLogger(t *testing.T) {
 	g.tune(t, func(s *server.Settings) {
 		s.Logger = hclog.New(&hclog.LoggerOptions{Output: lb, Level: hclog.Debug, JSONFormat: true})
 	})
-	mark := g.recs.mark()
+	mark := g.mark()
 	connectOnce(t, g, echo, 0)
 	r := g.waitRecordFrom(t, mark, "session", func(audit.Record) bool { return true })
 	for deadline := time.Now().Add(5 * time.Second); !strings.Contains(lb.String(), r.SessionID); time.Sleep(10 * time.Millisecond) {
@@ -165,18 +167,18 @@ func TestReloadLogger(t *testing.T) {
 	}
 	// The old logger has the record (Options.Audit stays) and nothing
 	// else of the new session.
-	for _, line := range strings.Split(g.log.String(), "\n") {
+	for _, line := range strings.Split(g.Log.String(), "\n") {
 		if strings.Contains(line, r.SessionID) && !auditLine.MatchString(line) {
 			t.Fatalf("the new session logged to the old logger: %s", line)
 		}
 	}
-	st := *g.srv.Settings()
+	st := *g.Server().Settings()
 	bad := st
 	bad.Policy = nil
-	if err := g.srv.Reload(bad); err == nil {
+	if err := g.Server().Reload(bad); err == nil {
 		t.Fatal("a reload without a policy was accepted")
 	}
-	if g.srv.Settings().Policy != st.Policy {
+	if g.Server().Settings().Policy != st.Policy {
 		t.Fatal("a refused reload changed the settings")
 	}
 }
@@ -186,7 +188,7 @@ func TestReloadLogger(t *testing.T) {
 func TestOnSessionEndAfterAudit(t *testing.T) {
 	var order []string
 	done := make(chan audit.Record, 1)
-	g := startGateway(t, allowAll, func(o *server.Options) {
+	g := startGateway(t, allowAll, testutil.WithServerOption(func(o *server.Options) {
 		o.Audit = audit.SinkFunc(func(r *audit.Record) error {
 			order = append(order, "audit:"+r.SessionID)
 			return nil
@@ -195,7 +197,7 @@ func TestOnSessionEndAfterAudit(t *testing.T) {
 			order = append(order, "hook:"+r.SessionID)
 			done <- r
 		}
-	})
+	}))
 	c := rawDial(t, g)
 	c.Write([]byte{5, 1, 0})
 	io.ReadAll(c)

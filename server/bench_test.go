@@ -23,7 +23,7 @@ func BenchmarkSessionSetup(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			d := client.Dialer{Proxy: g.addr, Config: client.Config{Level: lvl, Ticket: func(context.Context) (gssapi.InitiatorConfig, error) { return icfg, nil }}}
+			d := client.Dialer{Proxy: g.Addr, Config: client.Config{Level: lvl, Ticket: func(context.Context) (gssapi.InitiatorConfig, error) { return icfg, nil }}}
 			b.ReportAllocs()
 			b.ResetTimer()
 			b.RunParallel(func(pb *testing.PB) {

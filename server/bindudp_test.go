@@ -22,7 +22,7 @@ func TestBind(t *testing.T) {
 	g := startGateway(t, allowAll)
 	for _, lvl := range []encap.Level{encap.LevelClear, encap.LevelIntegrity, encap.LevelConfidentiality} {
 		t.Run(lvl.String(), func(t *testing.T) {
-			s, err := client.Open(context.Background(), g.addr, g.config("alice", lvl))
+			s, err := client.Open(context.Background(), g.Addr, g.config("alice", lvl))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -60,7 +60,7 @@ func TestBind(t *testing.T) {
 		})
 	}
 	t.Run("timeout", func(t *testing.T) {
-		s, err := client.Open(context.Background(), g.addr, g.config("alice", encap.LevelIntegrity))
+		s, err := client.Open(context.Background(), g.Addr, g.config("alice", encap.LevelIntegrity))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -106,7 +106,7 @@ func TestUDPAssociate(t *testing.T) {
 	echo := udpEcho(t)
 	for _, lvl := range []encap.Level{encap.LevelClear, encap.LevelIntegrity, encap.LevelConfidentiality} {
 		t.Run(lvl.String(), func(t *testing.T) {
-			s, err := client.Open(context.Background(), g.addr, g.config("alice", lvl))
+			s, err := client.Open(context.Background(), g.Addr, g.config("alice", lvl))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -156,7 +156,7 @@ rule "no-udp-to-3" {
   destinations = ["127.0.0.3/32"]
 }`+allowAll)
 	echo := udpEcho(t)
-	s, err := client.Open(context.Background(), g.addr, g.config("alice", encap.LevelConfidentiality))
+	s, err := client.Open(context.Background(), g.Addr, g.config("alice", encap.LevelConfidentiality))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -222,7 +222,7 @@ func TestUDPRecordFromGoroutines(t *testing.T) {
 	for range n {
 		go func() {
 			errc <- func() error {
-				s, err := client.Open(context.Background(), g.addr, g.config("alice", encap.LevelIntegrity))
+				s, err := client.Open(context.Background(), g.Addr, g.config("alice", encap.LevelIntegrity))
 				if err != nil {
 					return err
 				}
@@ -263,7 +263,7 @@ func TestUDPRecordFromGoroutines(t *testing.T) {
 	}
 	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
 		var ok int
-		for _, r := range g.recs.from(0) {
+		for _, r := range g.recordsFrom(0) {
 			if r.Command == "udp" && r.Rule == "all" && r.EndReason == audit.EndIdleTimeout &&
 				r.BytesUp == each*10 && r.BytesDown == each*15 {
 				ok++
@@ -273,7 +273,7 @@ func TestUDPRecordFromGoroutines(t *testing.T) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%d of %d associations recorded rule, bytes and idle timeout: %v", ok, n, g.recs.from(0))
+			t.Fatalf("%d of %d associations recorded rule, bytes and idle timeout: %v", ok, n, g.recordsFrom(0))
 		}
 	}
 }

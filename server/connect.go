@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"slices"
 	"time"
 
 	"github.com/gssocks/gssocks/audit"
@@ -12,23 +13,21 @@ import (
 	"github.com/gssocks/gssocks/socks5"
 )
 
-// connect carries out CONNECT (RFC 1928 §4): dial the destination's
-// addresses in turn, answer with the outbound socket's address, relay.
+// connect carries out CONNECT (RFC 1928 §4): resolve and judge the
+// destination, race its addresses (RFC 8305) under one deadline for the
+// resolution and every attempt (Timeouts.Connect), answer with the
+// outbound socket's address, relay. Only the addresses the policy judged
+// are dialled.
 func (s *session) connect(req socks5.Request) {
-	addrs, d, ok := s.authorize(socks5.CmdConnect, req.Dest)
+	ctx, cancel := context.WithTimeout(context.Background(), s.st.Timeouts.Connect)
+	defer cancel()
+	// Shutdown's cut ends a dial in progress too.
+	s.life.add(closerFunc(func() error { cancel(); return nil }))
+	t, d, ok := s.authorize(ctx, socks5.CmdConnect, req.Dest)
 	if !ok {
 		return
 	}
-	var target net.Conn
-	var err error
-	for _, ip := range addrs {
-		ctx, cancel := context.WithTimeout(context.Background(), s.st.Timeouts.Connect)
-		target, err = s.srv.dialer.DialContext(ctx, "tcp", netip.AddrPortFrom(ip, req.Dest.Port).String())
-		cancel()
-		if err == nil {
-			break
-		}
-	}
+	conn, dialed, err := raceDialer{Dial: s.srv.dialer.DialContext}.DialRace(ctx, t.addrs, req.Dest.Port)
 	if err != nil {
 		rep := replyFor(err)
 		s.rec.setEnd(audit.EndDialFailed, "connect: "+err.Error())
@@ -36,13 +35,13 @@ func (s *session) connect(req socks5.Request) {
 		s.sendReply(rep, socks5.Addr{})
 		return
 	}
-	s.life.add(target)
-	s.rec.setPeer(target.RemoteAddr(), target.LocalAddr())
-	if err := s.sendReply(socks5.ReplySucceeded, addrOf(target.LocalAddr())); err != nil {
+	s.life.add(conn)
+	s.rec.setDialed(dialed, conn.LocalAddr())
+	if err := s.sendReply(socks5.ReplySucceeded, addrOf(conn.LocalAddr())); err != nil {
 		s.rec.setEnd(audit.EndError, err.Error())
 		return
 	}
-	s.relay(target, s.idleTimeout(d))
+	s.relay(conn, s.idleTimeout(d))
 }
 
 func addrOf(a net.Addr) socks5.Addr {
@@ -71,21 +70,37 @@ func (s *session) outboundIP(dst []netip.Addr) netip.Addr {
 	return addrOf(s.conn.LocalAddr()).IP
 }
 
-// bind carries out BIND (RFC 1928 §4): listen, answer with the listening
-// address, accept one connection from the expected peer within the bind
-// timeout, answer with the peer's address, relay. The record's outbound
-// address is the listening one, its dialed address the accepted peer.
+// bind carries out BIND (RFC 1928 §4): decide, listen, answer with the
+// listening address, accept one connection from an acceptable peer within
+// the bind timeout, answer with the peer's address, relay. The record's
+// outbound address is the listening one, its dialed address the accepted
+// peer.
+//
+// The decision comes before the listener: for an expected peer (DST.ADDR)
+// the policy judges it as a destination; for an unspecified one (0.0.0.0,
+// ::: any peer) it judges the command (policy.Engine.DecideCommand), and
+// then each inbound peer as it connects. A peer that is not the expected
+// one, or that the policy refuses, is closed and the BIND goes on waiting
+// for the legitimate peer.
 func (s *session) bind(req socks5.Request) {
-	unspecified := req.Dest.Host == "" && (req.Dest.IP.IsUnspecified() || !req.Dest.IP.IsValid())
-	var addrs []netip.Addr
+	anyPeer := req.Dest.Host == "" && (!req.Dest.IP.IsValid() || policy.CanonicalAddr(req.Dest.IP).IsUnspecified())
+	var t target
 	var d policy.Decision
-	if !unspecified {
+	if anyPeer {
+		d = s.st.Policy.DecideCommand(s.policyRequest(socks5.CmdBind, target{}, 0))
+		if !s.admit(socks5.CmdBind, d, "peer", "any") {
+			return
+		}
+	} else {
+		ctx, cancel := context.WithTimeout(context.Background(), s.st.Timeouts.Connect)
 		var ok bool
-		if addrs, d, ok = s.authorize(socks5.CmdBind, req.Dest); !ok {
+		t, d, ok = s.authorize(ctx, socks5.CmdBind, req.Dest)
+		cancel()
+		if !ok {
 			return
 		}
 	}
-	ln, err := net.ListenTCP("tcp", net.TCPAddrFromAddrPort(netip.AddrPortFrom(s.outboundIP(addrs), 0)))
+	ln, err := net.ListenTCP("tcp", net.TCPAddrFromAddrPort(netip.AddrPortFrom(s.outboundIP(t.addrs), 0)))
 	if err != nil {
 		s.rec.setEnd(audit.EndError, "bind: "+err.Error())
 		s.sendReply(socks5.ReplyGeneralFailure, socks5.Addr{})
@@ -99,6 +114,7 @@ func (s *session) bind(req socks5.Request) {
 	}
 	ln.SetDeadline(time.Now().Add(s.st.Timeouts.Bind))
 	var peer *net.TCPConn
+	var from netip.AddrPort
 	for peer == nil {
 		c, err := ln.AcceptTCP()
 		if err != nil {
@@ -114,43 +130,38 @@ func (s *session) bind(req socks5.Request) {
 			s.sendReply(rep, socks5.Addr{})
 			return
 		}
-		from := addrOf(c.RemoteAddr())
-		if !unspecified && !containsAddr(addrs, from.IP) {
-			s.log.Warn("bind: dropped an inbound connection from an unexpected peer", "peer", from.String(), "expected", logStr(req.Dest.String()))
+		from = canonicalPeer(c.RemoteAddr())
+		if !anyPeer {
+			if !slices.Contains(t.addrs, from.Addr()) {
+				s.log.Warn("bind: dropped an inbound connection from an unexpected peer", "peer", from.String(), "expected", logStr(req.Dest.String()))
+				c.Close()
+				continue
+			}
+			peer = c
+			continue
+		}
+		pd := s.st.Policy.Decide(s.policyRequest(socks5.CmdBind, target{addrs: []netip.Addr{from.Addr()}}, from.Port()))
+		if !pd.Allow {
+			s.log.Warn("bind: refused an inbound connection; still waiting for an acceptable peer",
+				"peer", from.String(), "rule", logStr(ruleName(pd.Rule)), "reason", logStr(pd.Reason))
 			c.Close()
 			continue
 		}
-		if unspecified {
-			if d = s.st.Policy.Decide(s.policyRequest(socks5.CmdBind, "", []netip.Addr{from.IP}, from.Port)); !d.Allow {
-				s.deny(socks5.CmdBind, d, "peer", from.String())
-				c.Close()
-				s.sendReply(socks5.ReplyNotAllowed, socks5.Addr{})
-				return
-			}
-			s.rec.setRule(d.Rule)
-			if !s.admitPrincipal(d) {
-				c.Close()
-				s.sendReply(socks5.ReplyNotAllowed, socks5.Addr{})
-				return
-			}
+		d = pd
+		s.rec.setRule(d.Rule)
+		if !s.admitPrincipal(d) || !s.limitLifetime(d) {
+			c.Close()
+			s.sendReply(socks5.ReplyNotAllowed, socks5.Addr{})
+			return
 		}
 		peer = c
 	}
 	ln.Close()
 	s.life.add(peer)
 	s.rec.setPeer(peer.RemoteAddr(), ln.Addr())
-	if err := s.sendReply(socks5.ReplySucceeded, addrOf(peer.RemoteAddr())); err != nil {
+	if err := s.sendReply(socks5.ReplySucceeded, socks5.AddrFromAddrPort(from)); err != nil {
 		s.rec.setEnd(audit.EndError, err.Error())
 		return
 	}
 	s.relay(peer, s.idleTimeout(d))
-}
-
-func containsAddr(addrs []netip.Addr, ip netip.Addr) bool {
-	for _, a := range addrs {
-		if a == ip {
-			return true
-		}
-	}
-	return false
 }

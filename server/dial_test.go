@@ -152,21 +152,43 @@ func synSent(t *testing.T, ap netip.AddrPort) int {
 // dead remains.
 func noAttemptsLeft(t *testing.T, base int, port uint16, dead []netip.Addr) {
 	t.Helper()
+	_ = base // the process-wide count moves with other tests' goroutines
 	deadline := time.Now().Add(2 * time.Second)
 	for {
-		g := runtime.NumGoroutine()
+		g := attemptGoroutines()
 		syn := 0
 		for _, a := range dead {
 			syn += synSent(t, netip.AddrPortFrom(a, port))
 		}
-		if g <= base && syn == 0 {
+		if g == 0 && syn == 0 {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("after DialRace: %d goroutines (%d before), %d sockets still in SYN_SENT toward the dead addresses", g, base, syn)
+			t.Fatalf("after DialRace: %d attempt goroutines left, %d sockets still in SYN_SENT toward the dead addresses", g, syn)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// attemptGoroutines counts the goroutines running a dial attempt of the
+// race (server.attempt in their stack), whoever started them.
+func attemptGoroutines() int {
+	buf := make([]byte, 1<<20)
+	for {
+		n := runtime.Stack(buf, true)
+		if n < len(buf) {
+			buf = buf[:n]
+			break
+		}
+		buf = make([]byte, 2*len(buf))
+	}
+	count := 0
+	for _, g := range strings.Split(string(buf), "\n\n") {
+		if strings.Contains(g, "gssocks/server.attempt(") {
+			count++
+		}
+	}
+	return count
 }
 
 func TestDialRaceOrder(t *testing.T) {
@@ -508,6 +530,7 @@ func TestDialRaceInFlightBound(t *testing.T) {
 	var (
 		mu            sync.Mutex
 		running, peak int
+		seenAttempts  int
 	)
 	var nd net.Dialer
 	d := raceDialer{
@@ -519,6 +542,11 @@ func TestDialRaceInFlightBound(t *testing.T) {
 			peak = max(peak, running)
 			mu.Unlock()
 			defer func() { mu.Lock(); running--; mu.Unlock() }()
+			if n := attemptGoroutines(); n > 0 {
+				mu.Lock()
+				seenAttempts = max(seenAttempts, n)
+				mu.Unlock()
+			}
 			return nd.DialContext(ctx, network, addr)
 		},
 	}
@@ -530,6 +558,9 @@ func TestDialRaceInFlightBound(t *testing.T) {
 	if err == nil {
 		conn.Close()
 		t.Fatal("DialRace reached a blackhole")
+	}
+	if seenAttempts == 0 {
+		t.Error("attemptGoroutines saw no attempt while the race ran: the leak check below would be blind")
 	}
 	if peak != maxAttemptsInFlight {
 		t.Errorf("%d attempts ran at once, want %d", peak, maxAttemptsInFlight)

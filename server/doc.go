@@ -4,6 +4,28 @@
 // protection level, reads the request under that protection and carries
 // out CONNECT, BIND and UDP ASSOCIATE as policy allows, relaying the data.
 //
+// What it holds to, whatever the client sends:
+//
+//   - One account, one identity: the client is decided and counted by its
+//     canonical principal (policy.Engine.Identify: the verified PAC's
+//     account name, case folded by realm); a ticket whose account cannot
+//     be told is refused with the RFC 1961 §3 abort.
+//   - What is judged is what is dialled: every destination (a CONNECT's, a
+//     BIND's expected peer, each UDP datagram's) is normalised
+//     (policy.NormalizeDest, names looked up absolute, answers made
+//     canonical) and exactly the judged addresses are dialled, CONNECT
+//     racing them under one deadline (RFC 8305). The policy's built-in
+//     gateway-local deny answers REP 02.
+//   - Nothing is opened before it is allowed: BIND and UDP ASSOCIATE are
+//     decided (policy.Engine.DecideCommand) before any socket.
+//   - Bounded resources: connections in their handshake have their own
+//     limits (Settings.MaxHandshakes, per source), apart from the sessions
+//     (Settings.MaxSessions); per-principal limits count every command;
+//     each UDP association's caches are bounded.
+//   - A session ends with its ticket (unless its rule's OutliveTicket says
+//     otherwise), when idle, at shutdown; a panic in one of its goroutines
+//     ends it alone (Server.Panics counts them).
+//
 // Each session fills an audit.Record as it goes (who, how, where to, what
 // was dialed, the rule, the reply, the bytes, why it ended) and hands it,
 // when it ends, to Options.Audit and then to Options.OnSessionEnd. The

@@ -17,6 +17,8 @@ func replyFor(err error) socks5.Reply {
 	switch {
 	case err == nil:
 		return socks5.ReplySucceeded
+	case errors.Is(err, errNoDestination):
+		return socks5.ReplyHostUnreachable
 	case errors.Is(err, syscall.ECONNREFUSED):
 		return socks5.ReplyConnectionRefused
 	case errors.Is(err, syscall.ENETUNREACH):

@@ -63,7 +63,7 @@ func socksifyCurl(t *testing.T, dn *dante.Install, g *gateway, enctype, level st
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	env, err := dn.ClientEnv(dir, dante.ClientConfig{Proxy: g.addr, Level: level, NEC: nec}, r.Env(conf, cc))
+	env, err := dn.ClientEnv(dir, dante.ClientConfig{Proxy: g.Addr, Level: level, NEC: nec}, r.Env(conf, cc))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -203,7 +203,7 @@ print("udp ok")
 			if err != nil {
 				t.Fatal(err)
 			}
-			env, err := dn.ClientEnv(t.TempDir(), dante.ClientConfig{Proxy: g.addr, Level: level}, r.Env("", cc))
+			env, err := dn.ClientEnv(t.TempDir(), dante.ClientConfig{Proxy: g.Addr, Level: level}, r.Env("", cc))
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -19,35 +19,123 @@ import (
 // tune changes the settings new sessions get.
 func (g *gateway) tune(t *testing.T, f func(*server.Settings)) {
 	t.Helper()
-	st := *g.srv.Settings()
+	st := *g.Server().Settings()
 	f(&st)
-	if err := g.srv.Reload(st); err != nil {
+	if err := g.Server().Reload(st); err != nil {
 		t.Fatal(err)
 	}
 }
 
+// TestSessionLimit: max_sessions counts sessions past their handshake.
+// With one allowed and held, the next client is refused right after it
+// authenticated, with the RFC 1961 abort message, and its record says
+// so; once the first ends, clients are served again.
 func TestSessionLimit(t *testing.T) {
-	g := startGateway(t, allowAll)
-	g.tune(t, func(s *server.Settings) { s.MaxSessions = 1 })
-	hold := rawDial(t, g) // one session, waiting in negotiation
-	hold.Write([]byte{5, 1, 1})
-	io.ReadFull(hold, make([]byte, 2))
-	c := rawDial(t, g)
-	c.Write([]byte{5, 1, 1})
-	if got := closedByServer(t, c); string(got) != string([]byte{5, 0xff}) {
-		t.Fatalf("over the limit: %x", got)
+	g := startGateway(t, allowAll+"limits {\n  max_sessions = 1\n}\n")
+	d := client.Dialer{Proxy: g.Addr, Config: g.config("alice", encap.LevelConfidentiality)}
+	hold, err := d.DialContext(context.Background(), "tcp", echoServer(t))
+	if err != nil {
+		t.Fatal(err)
 	}
-	// Refused before any negotiation: the level is "none", not "clear".
-	g.waitRecord(t, "refused: session limit", func(r audit.Record) bool {
-		return r.EndReason == audit.EndRefused && r.Detail == "session limit reached" && r.Level == "none" && r.Method == "" && !r.Replied
+	mark := g.mark()
+	if _, err := client.Open(context.Background(), g.Addr, g.config("bob", encap.LevelConfidentiality)); !errors.Is(err, encap.ErrAborted) {
+		t.Fatalf("over the limit: %v, want the abort message", err)
+	}
+	// Refused before the level was negotiated: the level is "none".
+	g.waitRecordFrom(t, mark, "refused: session limit", func(r audit.Record) bool {
+		return r.EndReason == audit.EndRefused && r.Detail == "session limit reached" && r.Level == "none" &&
+			r.Method == "gssapi" && r.Principal == "bob@EXAMPLE.TEST" && !r.Replied
 	})
 	hold.Close()
-	for deadline := time.Now().Add(5 * time.Second); g.srv.ActiveSessions() > 0; time.Sleep(10 * time.Millisecond) {
+	for deadline := time.Now().Add(5 * time.Second); g.Server().ActiveSessions() > 0; time.Sleep(10 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatal("the held session did not end")
 		}
 	}
 	stillServing(t, g)
+}
+
+// TestHandshakesDoNotStarveSessions: connections that never authenticate
+// count against their own limits, not max_sessions. Silent connections as
+// many as max_sessions used to hold every slot (a real client got 05 ff);
+// now the real client is served. Past max_handshakes_per_source a source
+// gets 05 ff at once while another source is served, and past
+// max_handshakes every source does.
+func TestHandshakesDoNotStarveSessions(t *testing.T) {
+	g := startGateway(t, allowAll+`
+limits {
+  max_sessions              = 2
+  max_handshakes            = 6
+  max_handshakes_per_source = 3
+}`)
+	echo := echoServer(t)
+	silent := func(from string) net.Conn {
+		t.Helper()
+		c := dialFrom(t, from, g.Addr)
+		c.Write([]byte{5, 1, 1}) // a greeting, then nothing
+		if _, err := io.ReadFull(c, make([]byte, 2)); err != nil {
+			t.Fatalf("method selection for a silent client from %s: %v", from, err)
+		}
+		return c
+	}
+	served := func(from string) {
+		t.Helper()
+		s, err := client.Handshake(context.Background(), dialFrom(t, from, g.Addr), g.config("alice", encap.LevelIntegrity))
+		if err != nil {
+			t.Fatalf("a real client from %s: %v", from, err)
+		}
+		defer s.Close()
+		dest, _ := socks5.ParseHostPort(echo)
+		if _, err := s.Request(socks5.CmdConnect, dest); err != nil {
+			t.Fatalf("a real client from %s: %v", from, err)
+		}
+		roundTrip(t, s.Stream(), 100)
+	}
+	refusedAtOnce := func(from, why string) {
+		t.Helper()
+		mark := g.mark()
+		c := dialFrom(t, from, g.Addr)
+		start := time.Now()
+		if got := closedByServer(t, c); string(got) != string([]byte{5, 0xff}) {
+			t.Fatalf("from %s: %x, want 05 ff", from, got)
+		}
+		if d := time.Since(start); d > 2*time.Second {
+			t.Fatalf("from %s: refused after %s", from, d)
+		}
+		g.waitRecordFrom(t, mark, why, func(r audit.Record) bool {
+			return r.EndReason == audit.EndRefused && r.Detail == why && r.Source.Addr().String() == from
+		})
+	}
+
+	// As many silent connections as max_sessions: a real client is served.
+	silent("127.0.0.1")
+	silent("127.0.0.1")
+	served("127.0.0.1")
+	// A third silent one fills 127.0.0.1's share: its next connection is
+	// refused before its greeting, another source's is served.
+	silent("127.0.0.1")
+	refusedAtOnce("127.0.0.1", "per-source handshake limit reached")
+	served("127.0.0.2")
+	// Three more from 127.0.0.3 fill max_handshakes: every source is
+	// refused.
+	for range 3 {
+		silent("127.0.0.3")
+	}
+	refusedAtOnce("127.0.0.4", "handshake limit reached")
+}
+
+// dialFrom connects to addr from the loopback address from, with a
+// deadline; the test closes it.
+func dialFrom(t *testing.T, from, addr string) net.Conn {
+	t.Helper()
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}, Timeout: 5 * time.Second}
+	c, err := d.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	c.SetDeadline(time.Now().Add(20 * time.Second))
+	return c
 }
 
 func TestNegotiationTimeout(t *testing.T) {
@@ -64,7 +152,7 @@ func TestNegotiationTimeout(t *testing.T) {
 func TestIdleTimeout(t *testing.T) {
 	g := startGateway(t, allowAll)
 	g.tune(t, func(s *server.Settings) { s.Timeouts.Idle = 300 * time.Millisecond })
-	d := client.Dialer{Proxy: g.addr, Config: g.config("alice", encap.LevelConfidentiality)}
+	d := client.Dialer{Proxy: g.Addr, Config: g.config("alice", encap.LevelConfidentiality)}
 	c, err := d.DialContext(context.Background(), "tcp", echoServer(t))
 	if err != nil {
 		t.Fatal(err)
@@ -93,7 +181,7 @@ func TestIdleTimeout(t *testing.T) {
 
 func TestGracefulShutdown(t *testing.T) {
 	g := startGateway(t, allowAll)
-	d := client.Dialer{Proxy: g.addr, Config: g.config("alice", encap.LevelIntegrity)}
+	d := client.Dialer{Proxy: g.Addr, Config: g.config("alice", encap.LevelIntegrity)}
 	c, err := d.DialContext(context.Background(), "tcp", echoServer(t))
 	if err != nil {
 		t.Fatal(err)
@@ -102,11 +190,11 @@ func TestGracefulShutdown(t *testing.T) {
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		done <- g.srv.Shutdown(ctx)
+		done <- g.Server().Shutdown(ctx)
 	}()
 	time.Sleep(100 * time.Millisecond)
 	// New connections are refused; the running session goes on.
-	if nc, err := net.DialTimeout("tcp", g.addr, time.Second); err == nil {
+	if nc, err := net.DialTimeout("tcp", g.Addr, time.Second); err == nil {
 		nc.SetDeadline(time.Now().Add(2 * time.Second))
 		nc.Write([]byte{5, 1, 1})
 		if n, _ := nc.Read(make([]byte, 2)); n > 0 {
@@ -129,7 +217,7 @@ func TestGracefulShutdown(t *testing.T) {
 // completion after the CONNECT's "00 succeeded".
 func TestShutdownCutsSession(t *testing.T) {
 	g := startGateway(t, allowAll)
-	d := client.Dialer{Proxy: g.addr, Config: g.config("alice", encap.LevelConfidentiality)}
+	d := client.Dialer{Proxy: g.Addr, Config: g.config("alice", encap.LevelConfidentiality)}
 	c, err := d.DialContext(context.Background(), "tcp", echoServer(t))
 	if err != nil {
 		t.Fatal(err)
@@ -141,7 +229,7 @@ func TestShutdownCutsSession(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
-	if err := g.srv.Shutdown(ctx); !errors.Is(err, context.DeadlineExceeded) {
+	if err := g.Server().Shutdown(ctx); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Shutdown with a session open past the deadline: %v", err)
 	}
 	r := g.waitRecord(t, "the cut session", func(r audit.Record) bool { return r.Command == "connect" })
@@ -167,7 +255,7 @@ rule "one-each" {
   max_sessions_per_principal = 1
 }`)
 	echo := echoServer(t)
-	d := client.Dialer{Proxy: g.addr, Config: g.config("alice", encap.LevelIntegrity)}
+	d := client.Dialer{Proxy: g.Addr, Config: g.config("alice", encap.LevelIntegrity)}
 	first, err := d.DialContext(context.Background(), "tcp", echo)
 	if err != nil {
 		t.Fatal(err)
@@ -175,7 +263,7 @@ rule "one-each" {
 	if _, err := d.DialContext(context.Background(), "tcp", echo); err == nil {
 		t.Fatal("a second session for alice was allowed")
 	}
-	bob := client.Dialer{Proxy: g.addr, Config: g.config("bob", encap.LevelIntegrity)}
+	bob := client.Dialer{Proxy: g.Addr, Config: g.config("bob", encap.LevelIntegrity)}
 	if c, err := bob.DialContext(context.Background(), "tcp", echo); err != nil {
 		t.Fatalf("bob: %v", err)
 	} else {

@@ -54,7 +54,7 @@ rule "link-local" {
 			if err != nil {
 				t.Fatal(err)
 			}
-			go g.srv.Serve(zonedListener{ln}) // closed by the gateway's shutdown
+			go g.Server().Serve(zonedListener{ln}) // closed by the gateway's shutdown
 			conn, err := net.Dial("tcp", ln.Addr().String())
 			if err != nil {
 				t.Fatal(err)

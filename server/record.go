@@ -50,17 +50,6 @@ func (r *record) setEnd(reason audit.EndReason, detail string) {
 	})
 }
 
-// setRuleOnce records rule unless a rule is already recorded (the first
-// datagram destination an association was allowed to reach names the
-// rule of the association).
-func (r *record) setRuleOnce(rule string) {
-	r.update(func(a *audit.Record) {
-		if a.Rule == "" {
-			a.Rule = rule
-		}
-	})
-}
-
 func (r *record) setRule(rule string) {
 	r.update(func(a *audit.Record) { a.Rule = rule })
 }
@@ -76,6 +65,14 @@ func (r *record) setReply(rep socks5.Reply) {
 // address:port towards it (outbound).
 func (r *record) setPeer(dialed, outbound net.Addr) {
 	d, o := addrPortOf(dialed), addrPortOf(outbound)
+	r.update(func(a *audit.Record) { a.Dialed, a.Outbound = d, o })
+}
+
+// setDialed records the address a connection was made to and the
+// gateway's local address:port towards it.
+func (r *record) setDialed(dialed netip.AddrPort, outbound net.Addr) {
+	d := netip.AddrPortFrom(dialed.Addr().Unmap(), dialed.Port())
+	o := addrPortOf(outbound)
 	r.update(func(a *audit.Record) { a.Dialed, a.Outbound = d, o })
 }
 

@@ -52,11 +52,11 @@ func TestRecordFirstEndWins(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			r.setEnd(audit.EndError, "relay: use of closed connection")
-			r.setRuleOnce("later")
+			r.setRule("later")
 			r.up.Add(1)
 		}()
 	}
-	r.setRuleOnce("first")
+	r.setRule("first")
 	wg.Wait()
 	r.update(func(a *audit.Record) { a.SetGroupSIDs([]string{"S-1-5-21-1"}) })
 	a := r.finish(time.Now())

@@ -23,7 +23,7 @@ import (
 // method selection of greeting.
 func rawDial(t *testing.T, g *gateway) net.Conn {
 	t.Helper()
-	c, err := net.Dial("tcp", g.addr)
+	c, err := net.Dial("tcp", g.Addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,7 +45,7 @@ func closedByServer(t *testing.T, c net.Conn) []byte {
 // stillServing proves the gateway serves a good session after a bad one.
 func stillServing(t *testing.T, g *gateway) {
 	t.Helper()
-	d := client.Dialer{Proxy: g.addr, Config: g.config("alice", encap.LevelConfidentiality)}
+	d := client.Dialer{Proxy: g.Addr, Config: g.config("alice", encap.LevelConfidentiality)}
 	c, err := d.DialContext(context.Background(), "tcp", echoServer(t))
 	if err != nil {
 		t.Fatalf("gateway no longer serving: %v", err)
@@ -127,7 +127,7 @@ rule "nec-ok" {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			mark := g.recs.mark()
+			mark := g.mark()
 			got := tc.run(t, rawDial(t, g))
 			if tc.want != nil && string(got) != string(tc.want) {
 				t.Fatalf("server sent %x before closing, want %x", got, tc.want)
@@ -196,7 +196,7 @@ func TestUntrustedNameOneLogLine(t *testing.T) {
 	})
 	stillServing(t, g)
 	var event, records int
-	for _, line := range strings.Split(strings.TrimSuffix(g.log.String(), "\n"), "\n") {
+	for _, line := range strings.Split(strings.TrimSuffix(g.Log.String(), "\n"), "\n") {
 		if !logLineStart.MatchString(line) {
 			t.Errorf("a line that is not a log record: %q", line)
 		}
@@ -213,10 +213,10 @@ func TestUntrustedNameOneLogLine(t *testing.T) {
 		}
 	}
 	if event != 1 || records != 1 {
-		t.Fatalf("%d log lines for the bad request, %d records; want 1 and 1:\n%s", event, records, g.log.String())
+		t.Fatalf("%d log lines for the bad request, %d records; want 1 and 1:\n%s", event, records, g.Log.String())
 	}
 	n := 0
-	for _, rec := range g.recs.from(0) {
+	for _, rec := range g.recordsFrom(0) {
 		if rec.SessionID == r.SessionID {
 			n++
 		}
@@ -230,7 +230,7 @@ func TestUntrustedNameOneLogLine(t *testing.T) {
 // auditLine is a record written by the default audit sink.
 var (
 	logLineStart = regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d`)
-	auditLine    = regexp.MustCompile(`^\S+ \[[A-Z]+\] +audit: session:`)
+	auditLine    = regexp.MustCompile(`^\S+ \[[A-Z]+\] +(\S+\.)?audit: session:`)
 )
 
 // negotiateAndClose sends a level request (wrapped with ctx, or in the NEC
@@ -255,7 +255,7 @@ func waitLogLine(t *testing.T, g *gateway, parts ...string) string {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		for _, line := range strings.Split(g.log.String(), "\n") {
+		for _, line := range strings.Split(g.Log.String(), "\n") {
 			ok := true
 			for _, p := range parts {
 				ok = ok && strings.Contains(line, p)

@@ -30,8 +30,14 @@ func (s *session) relay(target net.Conn, idle time.Duration) {
 	}
 	r := &encap.Relay{Pool: s.srv.pool, Idle: idle}
 	errc := make(chan error, 2)
-	go func() { errc <- r.Copy(target, client, &s.rec.up) }()
-	go func() { errc <- r.Copy(client, target, &s.rec.down) }()
+	pump := func(dst, src net.Conn, count *atomic.Int64, where string) {
+		err := errPanicked // unless Copy returns
+		defer func() { errc <- err }()
+		defer s.recoverPanic(where)
+		err = r.Copy(dst, src, count)
+	}
+	go pump(target, client, &s.rec.up, "relay (client to destination)")
+	go pump(client, target, &s.rec.down, "relay (destination to client)")
 	for range 2 {
 		if err := <-errc; err != nil {
 			s.relayEnded(err, errors.Is(err, encap.ErrIdle))
@@ -39,6 +45,10 @@ func (s *session) relay(target net.Conn, idle time.Duration) {
 		}
 	}
 }
+
+// errPanicked is what a relay direction that panicked returns (its
+// record is written by recoverPanic).
+var errPanicked = errors.New("server: relay direction panicked")
 
 // relayEnded records why a relay direction failed (the first cause wins:
 // the errors the abort then provokes are not recorded). A closed

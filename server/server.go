@@ -33,10 +33,23 @@ type Settings struct {
 	Acceptor *gssapi.Acceptor
 	Policy   *policy.Engine
 	Timeouts Timeouts
-	// MaxSessions bounds concurrent sessions (0: no bound).
+	// MaxSessions bounds concurrent sessions past their handshake (0: no
+	// bound): authenticated clients, and method 00 ones.
 	MaxSessions int
+	// MaxHandshakes bounds the connections still in their handshake
+	// (from accept until the client is authenticated), which do not count
+	// against MaxSessions, so that silent connections cannot starve
+	// authenticated users; MaxHandshakesPerSource bounds those of one
+	// source (an IPv4 address, an IPv6 /64). 0: no bound. A connection
+	// past either gets "05 ff" at once.
+	MaxHandshakes, MaxHandshakesPerSource int
 	// NoAuth are the source networks allowed to use SOCKS method 00.
 	NoAuth policy.Sources
+	// UDPAdvertise, when valid, is the BND.ADDR of UDP ASSOCIATE replies
+	// (RFC 1928 §7) in place of the relay socket's local address, which is
+	// the local address of the client's TCP connection: the address
+	// clients reach this node's relay by behind an L4 balancer.
+	UDPAdvertise netip.Addr
 	// Logger is the operational log of the sessions started under these
 	// settings, and of the listeners from then on (nil: Options.Logger),
 	// so that a reload can change the log level and format. Audit records
@@ -67,9 +80,12 @@ type Options struct {
 	// Audit has it (tests, metrics). It runs on the session's goroutine and
 	// must not block for long.
 	OnSessionEnd func(audit.Record)
-	Resolver     Resolver    // default net.DefaultResolver
-	Dialer       Dialer      // default a zero net.Dialer
-	Pool         *encap.Pool // default: a new pool
+	// Observer, when set, receives the events metrics need beyond the
+	// audit records (see Observer).
+	Observer Observer
+	Resolver Resolver    // default net.DefaultResolver
+	Dialer   Dialer      // default a zero net.Dialer
+	Pool     *encap.Pool // default: a new pool
 }
 
 // Server is a SOCKS5/GSS-API gateway. Serve may be called for several
@@ -79,11 +95,16 @@ type Server struct {
 	log          hclog.Logger // Options.Logger, never nil
 	audit        audit.Sink
 	onSessionEnd func(audit.Record)
+	observer     Observer
 	resolver     Resolver
 	dialer       Dialer
 	pool         *encap.Pool
 
-	active   atomic.Int64
+	active    atomic.Int64 // connections being served
+	sessionsN atomic.Int64 // of them, sessions past their handshake
+	hs        handshakes
+	panics    atomic.Int64
+
 	mu       sync.Mutex
 	sessions map[*session]struct{}
 	lns      map[net.Listener]struct{}
@@ -104,6 +125,7 @@ func New(opts Options) (*Server, error) {
 		log:          opts.Logger,
 		audit:        opts.Audit,
 		onSessionEnd: opts.OnSessionEnd,
+		observer:     opts.Observer,
 		resolver:     opts.Resolver,
 		dialer:       opts.Dialer,
 		pool:         opts.Pool,
@@ -153,7 +175,8 @@ func (s *Server) Reload(st Settings) error {
 // Settings returns the settings new sessions get.
 func (s *Server) Settings() *Settings { return s.settings.Load() }
 
-// ActiveSessions is the number of sessions in progress.
+// ActiveSessions is the number of connections being served, handshakes
+// included.
 func (s *Server) ActiveSessions() int { return int(s.active.Load()) }
 
 // logger is the operational log of the current settings.
@@ -204,7 +227,8 @@ func (s *Server) Serve(ln net.Listener) error {
 }
 
 func (s *Server) startSession(c net.Conn) {
-	sess := newSession(s, s.settings.Load(), c, time.Now())
+	st := s.settings.Load()
+	sess := newSession(s, st, c, time.Now())
 	s.mu.Lock()
 	if s.closing {
 		s.mu.Unlock()
@@ -214,7 +238,8 @@ func (s *Server) startSession(c net.Conn) {
 	s.sessions[sess] = struct{}{}
 	s.wg.Add(1)
 	s.mu.Unlock()
-	n := s.active.Add(1)
+	s.active.Add(1)
+	refusal := s.hs.acquire(sess.src.Addr(), st.MaxHandshakes, st.MaxHandshakesPerSource)
 	go func() {
 		defer func() {
 			s.active.Add(-1)
@@ -223,7 +248,7 @@ func (s *Server) startSession(c net.Conn) {
 			s.mu.Unlock()
 			s.wg.Done()
 		}()
-		sess.run(sess.st.MaxSessions > 0 && n > int64(sess.st.MaxSessions))
+		sess.run(refusal)
 	}()
 }
 
@@ -253,26 +278,6 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Unlock()
 	<-done
 	return fmt.Errorf("server: %d sessions cut at the shutdown deadline: %w", n, ctx.Err())
-}
-
-// acquirePrincipal counts a session of principal p if it has fewer than
-// limit; releasePrincipal undoes it.
-func (s *Server) acquirePrincipal(p string, limit int) bool {
-	s.principalsMu.Lock()
-	defer s.principalsMu.Unlock()
-	if s.principals[p] >= limit {
-		return false
-	}
-	s.principals[p]++
-	return true
-}
-
-func (s *Server) releasePrincipal(p string) {
-	s.principalsMu.Lock()
-	defer s.principalsMu.Unlock()
-	if s.principals[p]--; s.principals[p] <= 0 {
-		delete(s.principals, p)
-	}
 }
 
 // endSession hands a finished record to the sink, then to the hook.

@@ -17,58 +17,34 @@ import (
 
 	"github.com/gssocks/gssocks/audit"
 	"github.com/gssocks/gssocks/client"
-	"github.com/gssocks/gssocks/config"
 	"github.com/gssocks/gssocks/encap"
 	"github.com/gssocks/gssocks/gssapi"
 	"github.com/gssocks/gssocks/internal/krbtest"
 	"github.com/gssocks/gssocks/internal/testutil"
-	"github.com/gssocks/gssocks/server"
 	"github.com/gssocks/gssocks/socks5"
 	"github.com/gssocks/gssocks/testenv"
-	"github.com/hashicorp/go-hclog"
 )
 
 var realm = krbtest.NewShared(testenv.Options{})
 
 func TestMain(m *testing.M) { os.Exit(realm.Run(m)) }
 
-// gateway is a running server on 127.0.0.1:0 with a config from HCL. Its
-// sessions' audit records are collected in recs; log holds the text log
-// (operational lines at Debug and the default audit sink's lines), for
-// the few tests whose subject is a log line.
+// gateway is a gateway on 127.0.0.1:0 built from HCL through package
+// gateway, as `gssocks serve` builds it (testutil.StartGateway), with the
+// test realm's keytab. Its Records are the sessions' audit records; Log
+// holds the text log (operational lines at Debug and the audit sink's
+// lines), for the few tests whose subject is a log line.
 type gateway struct {
-	srv  *server.Server
-	addr string
-	log  *testutil.LogBuffer
-	recs *records
-	env  *krbtest.Env
-}
-
-// records collects the records OnSessionEnd hands over.
-type records struct {
-	mu  sync.Mutex
-	all []audit.Record
-}
-
-func (r *records) add(rec audit.Record) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.all = append(r.all, rec)
+	*testutil.Gateway
+	env *krbtest.Env
 }
 
 // mark is the number of records so far: waitRecordFrom(t, mark, ...)
 // looks only at the records of sessions that ended after it.
-func (r *records) mark() int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return len(r.all)
-}
+func (g *gateway) mark() int { return len(g.Records()) }
 
-func (r *records) from(i int) []audit.Record {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]audit.Record(nil), r.all[i:]...)
-}
+// recordsFrom returns the records after mark.
+func (g *gateway) recordsFrom(mark int) []audit.Record { return g.Records()[mark:] }
 
 // waitRecord waits up to five seconds for a record that pred accepts and
 // returns it; what names it in the failure.
@@ -81,7 +57,7 @@ func (g *gateway) waitRecordFrom(t testing.TB, mark int, what string, pred func(
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		recs := g.recs.from(mark)
+		recs := g.recordsFrom(mark)
 		for _, r := range recs {
 			if pred(r) {
 				return r
@@ -99,9 +75,9 @@ func (g *gateway) waitRecordFrom(t testing.TB, mark int, what string, pred func(
 }
 
 const baseConfig = `
-listen = ["127.0.0.1:1080"] # not used: the tests listen on 127.0.0.1:0 themselves
 kerberos {
   keytab = %q
+  %s
 }
 # The client gets its ticket from the KDC between the greeting and the
 # AP-REQ: under the whole suite's load that can take seconds.
@@ -109,58 +85,70 @@ timeouts {
   negotiation = "20s"
   bind = "2s"
 }
+log {
+  level = "debug"
+}
 %s
 `
 
-// startGateway runs a gateway with the rules; opts, if any, adjust its
-// options before it starts.
-func startGateway(t testing.TB, rules string, opts ...func(*server.Options)) *gateway {
+// startGateway runs a gateway with the rules (and any other blocks);
+// opts, if any, adjust its options before it starts. Destination names
+// are looked up with testResolver.
+func startGateway(t testing.TB, rules string, opts ...testutil.GatewayOption) *gateway {
+	t.Helper()
+	return startGatewayKerberos(t, "", rules, opts...)
+}
+
+// startGatewayKerberos is startGateway with more attributes in the
+// kerberos block.
+func startGatewayKerberos(t testing.TB, kerberos, rules string, opts ...testutil.GatewayOption) *gateway {
 	t.Helper()
 	env := realm.Get(t)
-	cfg, diags := config.Parse([]byte(fmt.Sprintf(baseConfig, env.Keytab, rules)), "test.hcl")
-	if diags.HasErrors() {
-		t.Fatalf("config: %s", diags.Error())
-	}
-	lb := &testutil.LogBuffer{}
-	logger := hclog.New(&hclog.LoggerOptions{Output: io.MultiWriter(lb, testWriter{t}), Level: hclog.Debug})
-	acc := env.Acceptor(t, gssapi.AcceptorConfig{})
-	recs := &records{}
-	o := server.Options{
-		Settings:     server.Settings{Acceptor: acc, Policy: cfg.Engine, Timeouts: serverTimeouts(cfg.Timeouts), MaxSessions: cfg.Limits.MaxSessions, NoAuth: cfg.NoAuth},
-		Logger:       logger,
-		OnSessionEnd: recs.add,
-		Resolver:     testResolver{},
-	}
-	for _, f := range opts {
-		f(&o)
-	}
-	srv, addr := testutil.StartServer(t, o)
-	return &gateway{srv: srv, addr: addr, log: lb, recs: recs, env: env}
-}
-
-// serverTimeouts is what the server takes of the configured timeouts.
-func serverTimeouts(t config.Timeouts) server.Timeouts {
-	return server.Timeouts{Negotiation: t.Negotiation, Connect: t.Connect, Idle: t.Idle, Bind: t.Bind}
-}
-
-type testWriter struct{ t testing.TB }
-
-func (w testWriter) Write(p []byte) (int, error) {
-	if testing.Verbose() {
-		w.t.Log(strings.TrimRight(string(p), "\n"))
-	}
-	return len(p), nil
+	opts = append([]testutil.GatewayOption{testutil.WithResolver(testResolver{})}, opts...)
+	g := testutil.StartGateway(t, fmt.Sprintf(baseConfig, env.Keytab, kerberos, rules), opts...)
+	return &gateway{Gateway: g, env: env}
 }
 
 // testResolver answers names under .test with loopback addresses only.
-type testResolver struct{}
+// With lookups set it notes every name it is asked.
+type testResolver struct{ lookups *lookups }
 
-func (testResolver) LookupNetIP(ctx context.Context, network, host string) ([]netip.Addr, error) {
-	switch strings.TrimSuffix(host, ".") {
-	case "echo.corp.example.test", "localhost":
+// lookups are the names a testResolver was asked, in order.
+type lookups struct {
+	mu    sync.Mutex
+	names []string
+}
+
+func (l *lookups) add(host string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.names = append(l.names, host)
+}
+
+func (l *lookups) all() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]string(nil), l.names...)
+}
+
+func (r testResolver) LookupNetIP(ctx context.Context, network, host string) ([]netip.Addr, error) {
+	if r.lookups != nil {
+		r.lookups.add(host)
+	}
+	name := strings.TrimSuffix(host, ".")
+	switch {
+	case name == "echo.corp.example.test", name == "localhost":
 		return []netip.Addr{netip.MustParseAddr("127.0.0.1")}, nil
-	case "rebind.corp.example.test": // a permitted name that resolves into a denied range
+	case name == "rebind.corp.example.test": // a permitted name that resolves into a denied range
 		return []netip.Addr{netip.MustParseAddr("127.0.0.3")}, nil
+	case name == "race.corp.example.test": // a blackholed address first, then a live one
+		return []netip.Addr{netip.MustParseAddr("127.0.0.7"), netip.MustParseAddr("127.0.0.1")}, nil
+	case name == "compat.corp.example.test": // 127.0.0.1 in the IPv4-compatible IPv6 form
+		return []netip.Addr{netip.MustParseAddr("::127.0.0.1")}, nil
+	case strings.HasSuffix(name, ".flood.corp.example.test"):
+		return []netip.Addr{netip.MustParseAddr("127.0.0.9")}, nil
+	case strings.HasPrefix(name, "panic."):
+		panic("test resolver: asked " + name)
 	}
 	return nil, &net.DNSError{Err: "no such host", Name: host, IsNotFound: true}
 }
@@ -193,7 +181,7 @@ func TestConnectLevels(t *testing.T) {
 	for _, lvl := range levels {
 		for _, size := range sizes {
 			t.Run(fmt.Sprintf("%s/%d", lvl, size), func(t *testing.T) {
-				d := client.Dialer{Proxy: g.addr, Config: g.config("alice", lvl)}
+				d := client.Dialer{Proxy: g.Addr, Config: g.config("alice", lvl)}
 				c, err := d.DialContext(context.Background(), "tcp", echo)
 				if err != nil {
 					t.Fatal(err)
@@ -246,7 +234,7 @@ func roundTrip(t *testing.T, c net.Conn, size int) {
 func TestConnectByName(t *testing.T) {
 	g := startGateway(t, allowAll)
 	_, port, _ := net.SplitHostPort(echoServer(t))
-	d := client.Dialer{Proxy: g.addr, Config: g.config("alice", encap.LevelConfidentiality)}
+	d := client.Dialer{Proxy: g.Addr, Config: g.config("alice", encap.LevelConfidentiality)}
 	c, err := d.DialContext(context.Background(), "tcp", "echo.corp.example.test:"+port)
 	if err != nil {
 		t.Fatal(err)
@@ -286,7 +274,7 @@ rule "all" {
 		{"nowhere.invalid.test:80", socks5.ReplyHostUnreachable, "", audit.EndDialFailed},   // NXDOMAIN
 	} {
 		t.Run(c.dest, func(t *testing.T) {
-			d := client.Dialer{Proxy: g.addr, Config: g.config("alice", encap.LevelConfidentiality)}
+			d := client.Dialer{Proxy: g.Addr, Config: g.config("alice", encap.LevelConfidentiality)}
 			_, err := d.DialContext(context.Background(), "tcp", c.dest)
 			var re *client.ReplyError
 			if !errors.As(err, &re) || re.Reply != c.want {
@@ -317,7 +305,7 @@ rule "conf-only" {
 `)
 	echo := echoServer(t)
 	t.Run("asks 1, rule demands 2", func(t *testing.T) {
-		s, err := client.Open(context.Background(), g.addr, g.config("alice", encap.LevelIntegrity, encap.LevelIntegrity, encap.LevelConfidentiality))
+		s, err := client.Open(context.Background(), g.Addr, g.config("alice", encap.LevelIntegrity, encap.LevelIntegrity, encap.LevelConfidentiality))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -332,7 +320,7 @@ rule "conf-only" {
 		roundTrip(t, s.Stream(), 5000)
 	})
 	t.Run("asks 2, rule is auth-only: 0, then a raw request (curl >= 8.17)", func(t *testing.T) {
-		s, err := client.Open(context.Background(), g.addr, g.config("bob", encap.LevelConfidentiality, encap.LevelClear))
+		s, err := client.Open(context.Background(), g.Addr, g.config("bob", encap.LevelConfidentiality, encap.LevelClear))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -347,7 +335,7 @@ rule "conf-only" {
 		roundTrip(t, s.Stream(), 5000)
 	})
 	t.Run("client refuses the raised level", func(t *testing.T) {
-		_, err := client.Open(context.Background(), g.addr, g.config("alice", encap.LevelIntegrity))
+		_, err := client.Open(context.Background(), g.Addr, g.config("alice", encap.LevelIntegrity))
 		if !errors.Is(err, encap.ErrLevelRefused) {
 			t.Fatalf("got %v", err)
 		}
@@ -367,7 +355,7 @@ rule "v6" {
   destinations = ["::1/128"]
 }`)
 	echo := testutil.Serve(t, "[::1]:0", testutil.Echo)
-	s, err := client.Open(context.Background(), g.addr, g.config("alice", encap.LevelConfidentiality))
+	s, err := client.Open(context.Background(), g.Addr, g.config("alice", encap.LevelConfidentiality))
 	if err != nil {
 		t.Fatal(err)
 	}

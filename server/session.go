@@ -1,13 +1,13 @@
 package server
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/netip"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -23,7 +23,10 @@ import (
 // state has four owners: the connection (srv, st, conn, src, log: set
 // before the session runs), the negotiation's result (hs: set once, by
 // run, before any other goroutine of the session starts), the audit record
-// (rec: safe for every goroutine) and the lifecycle (life: what to close).
+// (rec: safe for every goroutine) and the lifecycle (life: what to close;
+// exp: when). The admission flags (inHandshake, counted, principal) belong
+// to the session's goroutine; what they release is closed by life or at
+// the end of run.
 type session struct {
 	srv  *Server
 	st   *Settings
@@ -34,6 +37,11 @@ type session struct {
 	hs   handshakeResult
 	rec  record
 	life lifecycle
+	exp  expiry
+
+	inHandshake bool // holds a handshake slot (Server.hs)
+	counted     bool // holds a session slot (Settings.MaxSessions)
+	principal   bool // counted against its principal's limit
 }
 
 // handshakeResult is what the greeting, the GSS-API context and the
@@ -84,12 +92,13 @@ func newSession(srv *Server, st *Settings, c net.Conn, start time.Time) *session
 	id := audit.NewSessionID(start)
 	s.rec.begin(start, id, s.src)
 	s.life.add(c)
+	s.life.add(closerFunc(s.stopExpiry))
 	s.log = srv.logger(st).With("session_id", id, "client", s.src.String())
 	return s
 }
 
 // abort closes everything the session holds (errors, the end of the
-// relay).
+// relay, the ticket's end).
 func (s *session) abort() { s.life.abort() }
 
 // cut ends the session from outside (Shutdown's deadline) for reason.
@@ -104,26 +113,31 @@ func (s *session) fail(reason audit.EndReason, err error) error {
 	return err
 }
 
-func (s *session) run(overLimit bool) {
+// run serves the session; refusal, when set, says why the connection may
+// not even start its handshake (a handshake limit: the slot was not
+// taken).
+func (s *session) run(refusal string) {
 	defer func() {
-		if r := recover(); r != nil {
-			s.log.Error("session panic", "panic", logStr(fmt.Sprint(r)))
-			s.rec.setEnd(audit.EndError, "internal error")
-		}
 		// Every goroutine of the session has ended by now (relay and the
 		// UDP association wait for theirs): the buffers can go back.
 		s.abort()
+		s.endHandshake()
+		if s.counted {
+			s.srv.releaseSession()
+		}
 		if s.hs.enc != nil {
 			s.hs.enc.Release()
 		}
 		s.srv.endSession(s.rec.finish(time.Now()), s.log)
 	}()
-	if overLimit {
+	defer s.recoverPanic("session") // runs first: the record above has the cause
+	if refusal != "" {
 		s.conn.Write(socks5.AppendMethodSelection(nil, socks5.MethodNoAcceptable))
-		s.rec.setEnd(audit.EndRefused, "session limit reached")
-		s.log.Warn("refused: session limit reached", "max_sessions", s.st.MaxSessions)
+		s.rec.setEnd(audit.EndRefused, refusal)
+		s.log.Warn("refused: "+refusal, "max_handshakes", s.st.MaxHandshakes, "max_handshakes_per_source", s.st.MaxHandshakesPerSource)
 		return
 	}
+	s.inHandshake = true
 	s.conn.SetDeadline(time.Now().Add(s.st.Timeouts.Negotiation))
 	hs, err := s.handshake()
 	if err != nil {
@@ -147,6 +161,27 @@ func (s *session) run(overLimit bool) {
 	}
 }
 
+// endHandshake gives the handshake slot back, once.
+func (s *session) endHandshake() {
+	if s.inHandshake {
+		s.inHandshake = false
+		s.srv.hs.release(s.src.Addr())
+	}
+}
+
+// becomeSession turns the handshake into a session counted against
+// MaxSessions; false when that limit is reached (the caller refuses).
+func (s *session) becomeSession() bool {
+	s.endHandshake()
+	if !s.srv.acquireSession(s.st.MaxSessions) {
+		s.rec.setEnd(audit.EndRefused, "session limit reached")
+		s.log.Warn("refused: session limit reached", "max_sessions", s.st.MaxSessions)
+		return false
+	}
+	s.counted = true
+	return true
+}
+
 // handshake selects the method, authenticates and negotiates the level,
 // recording each step; the result's rw is ready for the SOCKS request. On
 // error the end reason is recorded and the caller closes.
@@ -162,6 +197,11 @@ func (s *session) handshake() (handshakeResult, error) {
 		hs.method = socks5.MethodGSSAPI
 	} else if slices.Contains(methods, socks5.MethodNoAuth) && s.noAuthAllowed() {
 		hs.method = socks5.MethodNoAuth
+		// Nothing more to authenticate: this is a session now, or none.
+		if !s.becomeSession() {
+			s.conn.Write(socks5.AppendMethodSelection(nil, socks5.MethodNoAcceptable))
+			return hs, errors.New("session limit reached")
+		}
 	}
 	if _, err := s.conn.Write(socks5.AppendMethodSelection(nil, hs.method)); err != nil {
 		return hs, s.fail(audit.EndError, fmt.Errorf("method selection: %w", err))
@@ -180,21 +220,34 @@ func (s *session) handshake() (handshakeResult, error) {
 	}
 	s.rec.update(func(a *audit.Record) { a.Method = hs.method.String() })
 
+	acceptStart := time.Now()
 	ctx, err := encap.AcceptContext(s.conn, s.st.Acceptor, s.src.Addr())
+	s.srv.observeHandshake(acceptStart, err)
 	if err != nil {
-		s.log.Warn("authentication failed", "error", logErr(err))
-		return hs, s.fail(audit.EndAuthFailed, fmt.Errorf("authentication: %w", err))
+		return hs, s.authFailed(err)
 	}
-	hs.ctx, hs.identity = ctx, identityOf(ctx)
-	s.recordIdentity(hs.identity, ctx)
+	hs.ctx = ctx
+	if hs.identity, err = s.identify(ctx); err != nil {
+		encap.WriteAbort(s.conn)
+		return hs, err
+	}
 	s.log = s.log.With("principal", logStr(hs.identity.Principal))
 	if perr := ctx.PACError(); perr != nil {
 		s.log.Warn("ticket PAC unusable; no group SIDs for policy", "error", logErr(perr))
 	}
-	s.log.Debug("authenticated", "service", logStr(ctx.Service().String()), "kvno", ctx.KVNO(), "enctype", gssapi.EnctypeName(ctx.Enctype()), "flags", ctx.Flags().String())
+	s.log.Debug("authenticated", "service", logStr(ctx.Service().String()), "kvno", ctx.KVNO(), "enctype", gssapi.EnctypeName(ctx.Enctype()), "flags", ctx.Flags().String(), "spnego", ctx.SPNEGO())
+	if tr := ctx.Trust(); tr.CrossRealm() {
+		// Accepted because every realm is in kerberos.trusted_realms; the
+		// KDC's TRANSITED-POLICY-CHECKED flag is recorded, not relied on.
+		s.log.Info("cross-realm client", "client_realm", logStr(tr.ClientRealm), "transited", logStr(strings.Join(tr.Transited, ",")), "transited_policy_checked", tr.PolicyChecked)
+	}
+	if !s.becomeSession() {
+		encap.WriteAbort(s.conn)
+		return hs, errors.New("session limit reached")
+	}
 
 	neg, err := encap.NegotiateServer(s.conn, ctx, func(requested encap.Level, nec bool) (encap.Level, error) {
-		return s.chooseLevel(hs.identity, requested, nec)
+		return s.chooseLevel(hs.identity, requested, nec, ctx.Flags())
 	})
 	if err != nil {
 		if errors.Is(err, encap.ErrRawSOCKS) {
@@ -221,43 +274,108 @@ func (s *session) handshake() (handshakeResult, error) {
 	return hs, nil
 }
 
-// recordIdentity puts what the context says of the client in the record.
-func (s *session) recordIdentity(id policy.Identity, ctx *gssapi.Context) {
+// authFailures say in plain words why the replay cache refused an AP-REQ:
+// these are attacks or floods, not misconfigured clients, and the operator
+// must tell them apart from a bad ticket.
+var authFailures = []struct {
+	err          error
+	detail, hint string
+}{
+	{gssapi.ErrReplay, "replayed AP-REQ",
+		"its authenticator was accepted before: a captured AP-REQ sent again (or a client resending one); refused"},
+	{gssapi.ErrReplayQuota, "the client principal's share of the replay cache is used up",
+		"one principal sent more AP-REQs than its share within the replay window (a flood); its AP-REQs are refused until its entries expire, other principals are still served"},
+	{gssapi.ErrReplayCacheFull, "replay cache full",
+		"every AP-REQ is refused until entries expire (twice the clock skew); raise kerberos.replay_cache_size if this is legitimate load"},
+}
+
+// authFailed logs and records a failed GSS-API context establishment.
+func (s *session) authFailed(err error) error {
+	for _, f := range authFailures {
+		if errors.Is(err, f.err) {
+			s.log.Warn("authentication refused: "+f.detail, "hint", f.hint, "error", logErr(err))
+			return s.fail(audit.EndAuthFailed, fmt.Errorf("authentication: %s: %w", f.detail, err))
+		}
+	}
+	s.log.Warn("authentication failed", "error", logErr(err))
+	return s.fail(audit.EndAuthFailed, fmt.Errorf("authentication: %w", err))
+}
+
+// identify builds the canonical identity of the authenticated client
+// (policy.Engine.Identify: the PAC's account name, case folding by realm)
+// and records it with the ticket's spelling when that differs. A client
+// whose account cannot be told (policy.ErrNoCanonicalName) is refused:
+// rules written for the account must not be matched by another spelling.
+func (s *session) identify(ctx *gssapi.Context) (policy.Identity, error) {
+	c := ctx.Client()
+	pc := policy.Client{Name: c.Name, Realm: c.Realm, Kind: clientKind(ctx.ClientKind())}
+	if ad := ctx.AD(); ad != nil {
+		// AD is set only for a PAC whose signatures verified.
+		pc.PAC, pc.Account, pc.UserSID, pc.GroupSIDs = true, ad.LogonName, ad.UserSID, ad.GroupSIDs
+	}
+	id, err := s.st.Policy.Identify(pc)
 	s.rec.update(func(a *audit.Record) {
 		a.Principal, a.Realm = id.Principal, id.Realm
+		if presented := c.String(); presented != id.Principal {
+			a.PresentedPrincipal = presented
+		}
+		if err != nil {
+			a.Realm = c.Realm
+		}
 		a.UserSID = id.UserSID
 		a.SetGroupSIDs(id.GroupSIDs)
 		a.Service = ctx.Service().String()
 		a.Enctype = gssapi.EnctypeName(ctx.Enctype())
 	})
+	if err != nil {
+		s.log.Warn("refused: no canonical name for the client's account", "presented", logStr(c.String()), "error", logErr(err))
+		return id, s.fail(audit.EndAuthFailed, fmt.Errorf("identity: %w", err))
+	}
+	return id, nil
+}
+
+// clientKind maps the acceptor's classification of the ticket's client
+// onto policy's. An unknown kind is a service: allow rules then match it
+// only where they opt in (fail closed).
+func clientKind(k gssapi.ClientKind) policy.ClientKind {
+	switch k {
+	case gssapi.ClientUser:
+		return policy.ClientUser
+	case gssapi.ClientAnonymous:
+		return policy.ClientAnonymous
+	}
+	return policy.ClientService
 }
 
 func (s *session) noAuthAllowed() bool {
 	return s.st.NoAuth.Contains(s.src.Addr())
 }
 
-func identityOf(ctx *gssapi.Context) policy.Identity {
-	c := ctx.Client()
-	id := policy.Identity{Principal: c.String(), Name: c.Name, Realm: c.Realm}
-	if ad := ctx.AD(); ad != nil {
-		id.UserSID = ad.UserSID
-		id.GroupSIDs = ad.GroupSIDs
-		id.GroupsKnown = true // AD is set only for a PAC that verified
-	}
-	return id
-}
-
-func (s *session) chooseLevel(id policy.Identity, requested encap.Level, nec bool) (encap.Level, error) {
+// chooseLevel asks policy for the level to grant. Whether the client can
+// protect a stream comes from its context's flags: stream protection
+// needs in-order tokens, so a client that did not ask for sequencing
+// (curl since 8.17) does not mean to encapsulate, and an auth_only rule
+// answers it clear (policy.LevelRequest.CanProtectStream).
+func (s *session) chooseLevel(id policy.Identity, requested encap.Level, nec bool, flags gssapi.Flags) (encap.Level, error) {
+	canProtect := flags&gssapi.FlagSequence != 0
 	// policy.Level and encap.Level are both the RFC 1961 §4 octet.
-	ch, err := s.st.Policy.ChooseLevel(id, s.src.Addr(), policy.Level(requested), nec)
+	ch, err := s.st.Policy.ChooseLevelFor(policy.LevelRequest{Identity: id, Source: s.src.Addr(),
+		Requested: policy.Level(requested), NEC: nec, CanProtectStream: canProtect})
 	if err != nil {
-		s.log.Warn("protection level refused", "requested", requested.String(), "nec", nec, "error", logErr(err))
+		s.log.Warn("protection level refused", "requested", requested.String(), "nec", nec, "flags", flags.String(), "error", logErr(err))
 		return 0, err
 	}
 	granted := encap.Level(ch.Level)
-	if granted == encap.LevelClear && requested != encap.LevelClear {
+	switch {
+	case ch.AuthOnlyNoSequence:
+		s.log.Warn("answering a protected-level request with level 0 (authentication only): the client's GSS flags lack sequence, so it cannot protect a stream (curl >= 8.17); the session will not be encapsulated",
+			"requested", requested.String(), "flags", flags.String(), "decision", "clear: auth_only, no sequence flag", "rule", logStr(ch.Rule))
+	case granted == encap.LevelClear && requested != encap.LevelClear:
 		s.log.Warn("answering a protected-level request with level 0 (authentication only): the session will not be encapsulated",
-			"requested", requested.String(), "rule", logStr(ch.Rule), "reason", logStr(ch.Reason))
+			"requested", requested.String(), "flags", flags.String(), "decision", "clear: auth_only, requested level not accepted", "rule", logStr(ch.Rule), "reason", logStr(ch.Reason))
+	case requested != encap.LevelClear && !canProtect:
+		s.log.Info("granting protection to a client whose GSS flags lack sequence: it may not encapsulate; auth_only in its rule would answer clear",
+			"requested", requested.String(), "granted", granted.String(), "flags", flags.String(), "rule", logStr(ch.Rule))
 	}
 	return granted, nil
 }
@@ -291,84 +409,47 @@ func (s *session) sendReply(rep socks5.Reply, bnd socks5.Addr) error {
 	return nil
 }
 
-// policyRequest builds the policy question for a destination.
-func (s *session) policyRequest(cmd socks5.Command, host string, addrs []netip.Addr, port uint16) policy.Request {
-	return policy.Request{
-		Identity: s.hs.identity,
-		Source:   s.src.Addr(),
-		Command:  cmd,
-		Host:     host,
-		Addrs:    addrs,
-		Port:     port,
-		Level:    policy.Level(s.hs.level),
-		NEC:      s.hs.nec,
-	}
-}
-
-// resolve returns the destination's addresses (the literal one, or the
-// name's), with the connect timeout.
-func (s *session) resolve(a socks5.Addr) ([]netip.Addr, error) {
-	if a.Host == "" {
-		return []netip.Addr{a.IP}, nil
-	}
-	if ip, err := netip.ParseAddr(a.Host); err == nil {
-		return []netip.Addr{ip.Unmap()}, nil
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), s.st.Timeouts.Connect)
-	defer cancel()
-	addrs, err := s.srv.resolver.LookupNetIP(ctx, "ip", a.Host)
-	if err != nil {
-		return nil, err
-	}
-	for i := range addrs {
-		addrs[i] = addrs[i].Unmap()
-	}
-	return addrs, nil
-}
-
-// authorize resolves and asks the policy; on denial it answers REP 02 and
-// returns false.
-func (s *session) authorize(cmd socks5.Command, a socks5.Addr) ([]netip.Addr, policy.Decision, bool) {
-	addrs, err := s.resolve(a)
-	if err != nil {
-		s.log.Info("cannot resolve destination", "dest", logStr(a.String()), "error", logErr(err))
-		s.rec.setEnd(audit.EndDialFailed, "resolve: "+err.Error())
-		s.sendReply(replyFor(err), socks5.Addr{})
-		return nil, policy.Decision{}, false
-	}
-	d := s.st.Policy.Decide(s.policyRequest(cmd, a.Host, addrs, a.Port))
-	if !d.Allow {
-		s.deny(cmd, d, "dest", logStr(a.String()))
-		s.sendReply(socks5.ReplyNotAllowed, socks5.Addr{})
-		return nil, d, false
-	}
-	s.rec.setRule(d.Rule)
-	if !s.admitPrincipal(d) {
-		s.sendReply(socks5.ReplyNotAllowed, socks5.Addr{})
-		return nil, d, false
-	}
-	return addrs, d, true
-}
-
-// deny records and logs a denial by policy; kv names what was denied.
+// deny records and logs a denial by policy; kv names what was denied. A
+// refusal by the built-in gateway-local deny records why the destination
+// is the gateway's own.
 func (s *session) deny(cmd socks5.Command, d policy.Decision, kv ...any) {
 	s.rec.setRule(ruleName(d.Rule))
-	s.rec.setEnd(audit.EndDenied, d.Reason)
+	detail := d.Reason
+	if d.Rule == policy.GatewayLocalRule && d.GatewayLocal != "" {
+		detail = "gateway-local destination: " + d.GatewayLocal
+	}
+	s.rec.setEnd(audit.EndDenied, detail)
 	args := append([]any{"command", cmd.String()}, kv...)
 	s.log.Info("denied", append(args, "rule", logStr(ruleName(d.Rule)), "reason", logStr(d.Reason))...)
 }
 
-// admitPrincipal enforces the rule's per-principal session limit.
+// admitPrincipal enforces the rule's per-principal session limit, keyed on
+// the canonical principal (one account, one count, however its tickets
+// spell it), and records a refusal as the end of the session.
 func (s *session) admitPrincipal(d policy.Decision) bool {
+	if s.countPrincipal(d) {
+		return true
+	}
+	s.rec.setEnd(audit.EndDenied, fmt.Sprintf("more than %d sessions for %s", d.MaxSessionsPerPrincipal, s.hs.identity.Principal))
+	s.srv.observeLimitRefusal()
+	s.log.Warn("denied: per-principal session limit", "rule", logStr(d.Rule), "limit", d.MaxSessionsPerPrincipal)
+	return false
+}
+
+// countPrincipal counts the session against d's per-principal limit; false
+// when the principal has its limit's worth of sessions already. A session
+// counts once, against the first limit that applies to it. The caller
+// owns s.principal: the session's goroutine, or the UDP association's
+// goroutine once it runs.
+func (s *session) countPrincipal(d policy.Decision) bool {
 	p := s.hs.identity.Principal
-	if d.MaxSessionsPerPrincipal <= 0 || p == "" {
+	if s.principal || d.MaxSessionsPerPrincipal <= 0 || p == "" {
 		return true
 	}
 	if !s.srv.acquirePrincipal(p, d.MaxSessionsPerPrincipal) {
-		s.rec.setEnd(audit.EndDenied, fmt.Sprintf("more than %d sessions for %s", d.MaxSessionsPerPrincipal, p))
-		s.log.Warn("denied: per-principal session limit", "rule", logStr(d.Rule), "limit", d.MaxSessionsPerPrincipal)
 		return false
 	}
+	s.principal = true
 	s.life.add(closerFunc(func() error { s.srv.releasePrincipal(p); return nil }))
 	return true
 }

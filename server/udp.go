@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"errors"
 	"io"
 	"net"
@@ -16,9 +17,40 @@ import (
 	"github.com/gssocks/gssocks/socks5"
 )
 
-// maxUDPPeers bounds the destinations one association may talk to; replies
-// are accepted only from them.
-const maxUDPPeers = 4096
+// Bounds of one association's state, which the client fills with whatever
+// destinations it likes (a flood of distinct names must not grow the
+// gateway's heap): the least recently used entry is forgotten to make room.
+const (
+	// maxUDPDests bounds the destinations (name or address, and port)
+	// whose resolution and decision an association remembers, denials and
+	// failed resolutions included. A forgotten one is resolved and judged
+	// again when it comes back.
+	maxUDPDests = 1024
+	// udpDestTTL is how long a remembered destination is trusted before it
+	// is resolved and judged again (DNS answers change; so do failures).
+	udpDestTTL = time.Minute
+	// maxUDPPeers bounds the destinations replies are accepted from (those
+	// the client sent to); a reply from a forgotten one is dropped.
+	maxUDPPeers = 4096
+	// maxUDPDenialsLogged is how many denied destinations of one
+	// association are logged at Info; the rest at Debug.
+	maxUDPDenialsLogged = 8
+)
+
+// udpDest is what an association remembers of one destination.
+type udpDest struct {
+	to   netip.AddrPort  // where datagrams go; invalid when refused
+	d    policy.Decision // zero when the name did not resolve
+	why  string          // the drop reason when refused
+	seen time.Time       // when it was resolved and judged
+}
+
+// udpKey is a destination as normalised (policy.NormalizeDest), with its
+// port: ::ffff:10.1.2.3 and 10.1.2.3 are one entry.
+type udpKey struct {
+	dest policy.Dest
+	port uint16
+}
 
 // association is the state of one UDP ASSOCIATE.
 type association struct {
@@ -29,20 +61,27 @@ type association struct {
 	wantIP  netip.Addr
 	pinned  atomic.Pointer[netip.AddrPort] // the client's UDP address, once known
 	mu      sync.Mutex
-	peers   map[netip.AddrPort]struct{}     // destinations sent to
-	allowed map[socks5.Addr]policy.Decision // decisions per destination
-	names   map[string][]netip.Addr
+	peers   *lru[netip.AddrPort, struct{}] // destinations sent to
+	dests   *lru[udpKey, udpDest]          // resolutions and decisions
 	dropped atomic.Int64
+	denials atomic.Int64 // destinations denied, for the log's rate
 }
 
-// udpAssociate carries out UDP ASSOCIATE (RFC 1928 §7, RFC 1961 §5): a
+// udpAssociate carries out UDP ASSOCIATE (RFC 1928 §7, RFC 1961 §5). The
+// command is decided first (policy.Engine.DecideCommand), before any
+// socket is opened: its rule's per-principal limit, idle timeout and
+// ticket lifetime are the association's, and the record names it. Then a
 // relay socket per association, datagrams accepted only from the client's
-// IP (and port, when the request named one), each destination checked by
+// IP (and port, when the request named one), each destination judged by
 // policy, replies accepted only from destinations the client sent to; it
 // ends with the TCP control connection. The record's outbound address is
 // the socket facing destinations; the association's goroutines write its
-// rule, counters and end reason through the record's methods.
+// counters and end reason through the record's methods.
 func (s *session) udpAssociate(req socks5.Request) {
+	d := s.st.Policy.DecideCommand(s.policyRequest(socks5.CmdUDPAssociate, target{}, 0))
+	if !s.admit(socks5.CmdUDPAssociate, d) {
+		return
+	}
 	relayIP := addrOf(s.conn.LocalAddr()).IP
 	client, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(relayIP, 0)))
 	if err != nil {
@@ -61,7 +100,7 @@ func (s *session) udpAssociate(req socks5.Request) {
 	s.rec.setPeer(nil, out.LocalAddr())
 	a := &association{
 		s: s, client: client, out: out, wantIP: s.src.Addr(),
-		peers: make(map[netip.AddrPort]struct{}), allowed: make(map[socks5.Addr]policy.Decision), names: make(map[string][]netip.Addr),
+		peers: newLRU[netip.AddrPort, struct{}](maxUDPPeers), dests: newLRU[udpKey, udpDest](maxUDPDests),
 	}
 	if req.Dest.Port != 0 {
 		ap := netip.AddrPortFrom(s.src.Addr(), req.Dest.Port)
@@ -74,18 +113,33 @@ func (s *session) udpAssociate(req socks5.Request) {
 			return
 		}
 	}
-	if err := s.sendReply(socks5.ReplySucceeded, addrOf(client.LocalAddr())); err != nil {
+	bnd := addrOf(client.LocalAddr())
+	if s.st.UDPAdvertise.IsValid() {
+		// Behind a balancer that forwards TCP only, the local address
+		// may not be one clients can reach: the operator names the one
+		// they can (udp.advertise); the port is still the socket's.
+		bnd.IP = s.st.UDPAdvertise
+	}
+	if err := s.sendReply(socks5.ReplySucceeded, bnd); err != nil {
 		s.rec.setEnd(audit.EndError, err.Error())
 		return
 	}
-	s.log.Debug("udp association", "relay", client.LocalAddr().String())
+	s.log.Debug("udp association", "relay", client.LocalAddr().String(), "advertised", bnd.String())
 	act := &activity{}
 	act.touch()
-	idle := s.st.Timeouts.Idle
+	idle := s.idleTimeout(d)
 	var wg sync.WaitGroup
 	wg.Add(2)
-	go func() { defer wg.Done(); a.fromClient(act, idle) }()
-	go func() { defer wg.Done(); a.fromDestinations(act) }()
+	go func() {
+		defer wg.Done()
+		defer s.recoverPanic("udp relay (client to destinations)")
+		a.fromClient(act, idle)
+	}()
+	go func() {
+		defer wg.Done()
+		defer s.recoverPanic("udp relay (destinations to client)")
+		a.fromDestinations(act)
+	}()
 	// The association lives as long as the control connection (RFC 1928 §7).
 	io.Copy(io.Discard, s.hs.rw)
 	s.abort()
@@ -141,7 +195,7 @@ func (a *association) fromClient(act *activity, idle time.Duration) {
 			a.drop("datagram header", err)
 			continue
 		}
-		target, ok := a.authorize(dst)
+		to, ok := a.authorize(dst)
 		if !ok {
 			continue
 		}
@@ -149,17 +203,10 @@ func (a *association) fromClient(act *activity, idle time.Duration) {
 			a.pinned.Store(&from)
 		}
 		a.mu.Lock()
-		if len(a.peers) < maxUDPPeers {
-			a.peers[target] = struct{}{}
-		}
-		_, known := a.peers[target]
+		a.peers.put(to, struct{}{})
 		a.mu.Unlock()
-		if !known {
-			a.drop("too many destinations in one association", nil)
-			continue
-		}
-		if _, err := a.out.WriteToUDPAddrPort(payload, target); err != nil {
-			a.drop("send", err, "dest", target.String())
+		if _, err := a.out.WriteToUDPAddrPort(payload, to); err != nil {
+			a.drop("send", err, "dest", to.String())
 			continue
 		}
 		a.s.rec.up.Add(int64(len(payload)))
@@ -167,42 +214,61 @@ func (a *association) fromClient(act *activity, idle time.Duration) {
 	}
 }
 
-// authorize resolves and checks one datagram's destination, caching both.
+// authorize returns where a datagram for dst goes: resolved and judged
+// once (the outcome, a refusal or a failed resolution included, is
+// remembered in the association's bounded cache for udpDestTTL), and
+// checked against its rule's ticket lifetime every time.
 func (a *association) authorize(dst socks5.Addr) (netip.AddrPort, bool) {
+	key := udpKey{dest: policy.NormalizeDest(dst.Host, dst.IP), port: dst.Port}
+	now := time.Now()
 	a.mu.Lock()
-	d, seen := a.allowed[dst]
-	addrs := a.names[dst.Host]
+	e, ok := a.dests.get(key)
 	a.mu.Unlock()
-	if dst.Host == "" {
-		addrs = []netip.Addr{dst.IP}
-	} else if addrs == nil {
-		var err error
-		if addrs, err = a.s.resolve(dst); err != nil || len(addrs) == 0 {
-			a.drop("resolve", err, "dest", logStr(dst.Host))
-			return netip.AddrPort{}, false
-		}
+	if !ok || now.Sub(e.seen) > udpDestTTL {
+		e = a.judge(dst, key, now)
 		a.mu.Lock()
-		a.names[dst.Host] = addrs
+		a.dests.put(key, e)
 		a.mu.Unlock()
 	}
-	if !seen {
-		d = a.s.st.Policy.Decide(a.s.policyRequest(socks5.CmdUDPAssociate, dst.Host, addrs, dst.Port))
-		a.mu.Lock()
-		if len(a.allowed) < maxUDPPeers {
-			a.allowed[dst] = d
-		}
-		a.mu.Unlock()
-		if d.Allow {
-			a.s.rec.setRuleOnce(d.Rule)
-		} else {
-			a.s.log.Info("udp datagram denied", "dest", logStr(dst.String()), "rule", logStr(ruleName(d.Rule)), "reason", logStr(d.Reason))
-		}
-	}
-	if !d.Allow {
-		a.dropped.Add(1)
+	if !e.to.IsValid() {
+		a.drop(e.why, nil, "dest", logStr(dst.String()))
 		return netip.AddrPort{}, false
 	}
-	return netip.AddrPortFrom(addrs[0], dst.Port), true
+	if end, ok := a.s.lifetimeEnd(e.d); ok && !now.Before(end) {
+		a.drop("the client's ticket has ended", nil, "dest", logStr(dst.String()), "rule", logStr(e.d.Rule))
+		return netip.AddrPort{}, false
+	}
+	return e.to, true
+}
+
+// judge resolves and decides one destination (the first time it is seen,
+// or again when its entry is stale or was forgotten).
+func (a *association) judge(dst socks5.Addr, key udpKey, now time.Time) udpDest {
+	s := a.s
+	ctx, cancel := context.WithTimeout(context.Background(), s.st.Timeouts.Connect)
+	t, err := s.resolveDest(ctx, dst)
+	cancel()
+	if err != nil {
+		s.log.Debug("udp datagram dropped: cannot resolve its destination", "dest", logStr(dst.String()), "error", logErr(err))
+		return udpDest{why: "cannot resolve the destination", seen: now}
+	}
+	d := s.st.Policy.Decide(s.policyRequest(socks5.CmdUDPAssociate, t, key.port))
+	if !d.Allow {
+		// The first denials of an association are worth an Info line; a
+		// flood of them is not.
+		log := s.log.Debug
+		if a.denials.Add(1) <= maxUDPDenialsLogged {
+			log = s.log.Info
+		}
+		log("udp datagram denied", "dest", logStr(dst.String()), "rule", logStr(ruleName(d.Rule)), "reason", logStr(d.Reason))
+		return udpDest{d: d, why: "denied by policy", seen: now}
+	}
+	if !s.countPrincipal(d) {
+		// The datagram's rule limits sessions and this association was
+		// not counted yet: it is refused, the association goes on.
+		return udpDest{d: d, why: "per-principal session limit of rule " + d.Rule, seen: now}
+	}
+	return udpDest{to: netip.AddrPortFrom(t.addrs[0], key.port), d: d, seen: now}
 }
 
 // fromDestinations relays replies from destinations the client sent to.
@@ -220,7 +286,7 @@ func (a *association) fromDestinations(act *activity) {
 		}
 		from = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
 		a.mu.Lock()
-		_, ok := a.peers[from]
+		_, ok := a.peers.get(from)
 		a.mu.Unlock()
 		if !ok {
 			a.drop("datagram from a host the client did not send to", nil, "from", from.String())

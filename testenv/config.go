@@ -48,6 +48,9 @@ type confData struct {
 	LogTarget   string // e.g. FILE:/dir/kdc.log or STDERR
 	KeyEnctypes []string
 
+	// both: anonymous PKINIT, when set (Options.AnonymousPKINIT)
+	PKINIT *pkinitFiles
+
 	// docker only
 	HostPort   int
 	KeytabDir  string

@@ -61,6 +61,11 @@ func defaultTools() []string {
 type Options struct {
 	Realm    string // default "EXAMPLE.TEST"
 	AllowRC4 bool   // give principals rc4-hmac keys and let the KDC issue RC4 session keys
+	// AnonymousPKINIT gives the KDC a certificate from a throwaway CA and
+	// the WELLKNOWN/ANONYMOUS principal, so that Realm.KinitAnonymous
+	// (kinit -n) gets anonymous tickets (RFC 6112, RFC 8062). Needs MIT's
+	// PKINIT plugin (apt-get install krb5-pkinit; see RequirePKINIT).
+	AnonymousPKINIT bool
 }
 
 // Realm is a running throwaway Kerberos realm. Its methods are safe for
@@ -72,7 +77,8 @@ type Realm struct {
 	Krb5Conf string // path of the krb5.conf clients should use
 
 	allowRC4 bool
-	kdcConf  string // path of kdc.conf (KRB5_KDC_PROFILE)
+	pkinit   *pkinitFiles // nil without Options.AnonymousPKINIT
+	kdcConf  string       // path of kdc.conf (KRB5_KDC_PROFILE)
 	tmpl     *template.Template
 	kdc      *kdcProcess
 
@@ -102,6 +108,11 @@ func Start(opts Options) (*Realm, error) {
 	if err := lookTools(defaultTools()...); err != nil {
 		return nil, err
 	}
+	if opts.AnonymousPKINIT {
+		if _, err := lookPKINIT(); err != nil {
+			return nil, err
+		}
+	}
 	tmpl, err := parseTemplates()
 	if err != nil {
 		return nil, err
@@ -118,9 +129,21 @@ func Start(opts Options) (*Realm, error) {
 		kdcConf:  filepath.Join(dir, "kdc.conf"),
 		tmpl:     tmpl,
 	}
+	if opts.AnonymousPKINIT {
+		if r.pkinit, err = writePKINITFiles(dir, name); err != nil {
+			_ = r.Close()
+			return nil, err
+		}
+	}
 	if err := r.start(); err != nil {
 		_ = r.Close()
 		return nil, err
+	}
+	if opts.AnonymousPKINIT {
+		if err := r.AddService(anonymousPrincipal); err != nil {
+			_ = r.Close()
+			return nil, err
+		}
 	}
 	return r, nil
 }
@@ -165,6 +188,7 @@ func (r *Realm) confData() confData {
 		ConfDir:     r.Dir,
 		LogTarget:   "FILE:" + filepath.Join(r.Dir, "kdc.log"),
 		KeyEnctypes: keyEnctypes(r.allowRC4),
+		PKINIT:      r.pkinit,
 	}
 }
 
@@ -409,6 +433,22 @@ func (r *Realm) Kinit(principal, password string, enctypes ...string) (ccachePat
 	if err != nil {
 		return "", err
 	}
+	return r.kinit(conf, password+"\n", r.qualify(principal))
+}
+
+// KinitKeytab gets a TGT for principal with its key from the keytab at
+// path (kinit -k -t), as services authenticate, into a new FILE: ccache
+// in r.Dir and returns its path.
+func (r *Realm) KinitKeytab(principal, keytab string) (ccachePath string, err error) {
+	if err := checkArg("principal", principal); err != nil {
+		return "", err
+	}
+	return r.kinit(r.Krb5Conf, "", "-k", "-t", keytab, r.qualify(principal))
+}
+
+// kinit runs kinit with args and the krb5.conf at conf into a new FILE:
+// ccache in r.Dir and returns its path.
+func (r *Realm) kinit(conf, stdin string, args ...string) (string, error) {
 	f, err := os.CreateTemp(r.Dir, "ccache-")
 	if err != nil {
 		return "", fmt.Errorf("testenv: %w", err)
@@ -418,7 +458,7 @@ func (r *Realm) Kinit(principal, password string, enctypes ...string) (ccachePat
 	ctx, cancel := context.WithTimeout(context.Background(), cmdTimeout)
 	defer cancel()
 	ccache := "FILE:" + path
-	if _, err := r.run(ctx, r.Env(conf, ccache), password+"\n", "kinit", "-c", ccache, r.qualify(principal)); err != nil {
+	if _, err := r.run(ctx, r.Env(conf, ccache), stdin, "kinit", append([]string{"-c", ccache}, args...)...); err != nil {
 		os.Remove(path)
 		return "", err
 	}

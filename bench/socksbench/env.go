@@ -234,6 +234,9 @@ kerberos {
 }
 limits {
   max_sessions = 0
+  # The load comes from one address: no per-source handshake cap.
+  max_handshakes            = 0
+  max_handshakes_per_source = 0
 }
 log {
   level = "warn"

@@ -40,7 +40,21 @@ func explain(args []string, stdout, stderr io.Writer) int {
 	command := fs.String("command", "connect", "connect, bind or udp")
 	level := fs.String("level", "confidentiality", "the protection `level` the client asks for")
 	nec := fs.Bool("nec", false, "the client uses the unwrapped (NEC) level message")
+	noSeq := fs.Bool("no-sequence", false, "the client's GSS context lacks the sequence flag, so it cannot protect a stream (curl >= 8.17); auth_only rules answer it clear")
+	clientName := fs.String("client", "", "the `client` program, setting its GSS flags: curl (>= 8.17, no sequence flag; same as --no-sequence) or socksify (sequence flag, the default)")
 	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	switch *clientName {
+	case "", "socksify":
+	case "curl":
+		*noSeq = true
+	default:
+		fmt.Fprintf(stderr, "gssocks explain: --client %q: want curl or socksify\n", *clientName)
+		return 2
+	}
+	if *clientName == "socksify" && *noSeq {
+		fmt.Fprintln(stderr, "gssocks explain: --no-sequence contradicts --client socksify")
 		return 2
 	}
 	if *principal == "" || *dest == "" {
@@ -80,7 +94,8 @@ func explain(args []string, stdout, stderr io.Writer) int {
 	}
 	req.Identity = id
 	fmt.Fprintf(stdout, "identity:   %s\n", describeIdentity(cfg.Engine, id))
-	choice, err := cfg.Engine.ChooseLevel(req.Identity, req.Source, asked, *nec)
+	choice, err := cfg.Engine.ChooseLevelFor(policy.LevelRequest{Identity: req.Identity, Source: req.Source,
+		Requested: asked, NEC: *nec, CanProtectStream: !*noSeq})
 	req.Level, req.NEC = choice.Level, *nec
 	if err != nil {
 		req.Level = asked
@@ -91,7 +106,11 @@ func explain(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "decision:   DENY (the session ends after authentication)\n")
 		return 0
 	}
-	fmt.Fprintf(stdout, "protection: asked %s, granted %s (%s)\n", asked, choice.Level, choice.Reason)
+	flags := "GSS flags with sequence (can protect a stream)"
+	if *noSeq {
+		flags = "GSS flags without sequence (cannot protect a stream)"
+	}
+	fmt.Fprintf(stdout, "protection: asked %s, %s, granted %s (%s)\n", asked, flags, choice.Level, choice.Reason)
 	d, misses := cfg.Engine.Explain(req)
 	gl := fmt.Sprintf("%-33s", "gateway-local (built-in)")
 	switch {

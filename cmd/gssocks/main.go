@@ -34,6 +34,10 @@ commands:
                            why each earlier rule did not match; groups are unknown
                            (fail closed) unless a PAC is given (--group, --pac, ...)
   keytab   --config FILE   list principals, kvnos and enctypes the gateway accepts (no keys)
+  sessions [--metrics HOST:PORT]   list a running gateway's live sessions (metrics listener)
+  import-dante [--host NAME] SOCKD.CONF   convert a Dante sockd.conf to gssocks HCL (stdout)
+  bridge   --gateway GW:PORT   local SOCKS5 and HTTP proxy (and PAC file) through the gateway
+  connect  --gateway GW:PORT HOST PORT   stdin/stdout through the gateway (ssh ProxyCommand)
   version                  print the version
 `
 
@@ -51,6 +55,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return explain(args[1:], stdout, stderr)
 	case "keytab":
 		return keytabCmd(args[1:], stdout, stderr)
+	case "sessions":
+		return sessionsCmd(args[1:], stdout, stderr)
+	case "import-dante":
+		return importDante(args[1:], stdout, stderr)
+	case "bridge":
+		return bridgeCmd(args[1:], stdout, stderr)
+	case "connect":
+		return connectCmd(args[1:], os.Stdin, stdout, stderr)
 	case "version", "--version", "-version":
 		return versionCmd(args[1:], stdout, stderr)
 	case "help", "-h", "--help":

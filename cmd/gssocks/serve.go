@@ -10,7 +10,7 @@ import (
 	"syscall"
 
 	"github.com/gssocks/gssocks/gateway"
-	"github.com/gssocks/gssocks/internal/sdnotify"
+	"github.com/gssocks/gssocks/sdnotify"
 	"github.com/hashicorp/go-hclog"
 )
 

@@ -42,6 +42,30 @@ func WithResolver(r server.Resolver) GatewayOption {
 	return func(o *gateway.Options) { o.Resolver = r }
 }
 
+// WithServerOption adjusts the server.Options the gateway builds (a
+// dialer, a logger, an audit sink), after the gateway filled them in.
+// Records and WaitRecord still see every record: an OnSessionEnd that f
+// sets runs after the collector. Several WithServerOption apply in order.
+func WithServerOption(f func(*server.Options)) GatewayOption {
+	return func(o *gateway.Options) {
+		prev := o.Server
+		o.Server = func(so *server.Options) {
+			if prev != nil {
+				prev(so)
+			}
+			collect := so.OnSessionEnd
+			so.OnSessionEnd = nil
+			f(so)
+			switch next := so.OnSessionEnd; {
+			case next == nil:
+				so.OnSessionEnd = collect
+			case collect != nil:
+				so.OnSessionEnd = func(r audit.Record) { collect(r); next(r) }
+			}
+		}
+	}
+}
+
 var hasListen = regexp.MustCompile(`(?m)^\s*listen\s*=`)
 
 // StartGateway writes configHCL to a file, loads it as `gssocks serve`

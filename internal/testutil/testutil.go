@@ -10,14 +10,10 @@ package testutil
 
 import (
 	"bytes"
-	"context"
 	"io"
 	"net"
 	"sync"
 	"testing"
-	"time"
-
-	"github.com/gssocks/gssocks/server"
 )
 
 // LogBuffer collects log output for assertions; safe for concurrent use.
@@ -73,26 +69,4 @@ func Echo(c net.Conn) {
 func EchoServer(tb testing.TB) string {
 	tb.Helper()
 	return Serve(tb, "127.0.0.1:0", Echo)
-}
-
-// StartServer runs a bare server with opts on 127.0.0.1:0 until the test
-// ends. Prefer StartGateway, which builds the server from a configuration
-// as `gssocks serve` does.
-func StartServer(tb testing.TB, opts server.Options) (*server.Server, string) {
-	tb.Helper()
-	srv, err := server.New(opts)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	go srv.Serve(ln)
-	tb.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		srv.Shutdown(ctx)
-	})
-	return srv, ln.Addr().String()
 }

@@ -185,9 +185,12 @@ type Peer struct {
 
 // StartInitiator starts an initiator for the host-based service target
 // (e.g. "rcmd@localhost") and returns its first context token. flags may
-// contain "--no-mutual", "--no-sequence" and "--no-replay". Without mutual
-// authentication the context is established right away; otherwise pass
-// the acceptor's reply to Step.
+// contain "--no-mutual", "--no-sequence", "--no-replay" and "--spnego"
+// (SPNEGO, RFC 4178, in place of the Kerberos mechanism: the first token
+// is a NegTokenInit carrying the Kerberos token; MIT's SPNEGO initiator
+// always waits for the acceptor's answer). Without mutual authentication
+// the Kerberos context is established right away; otherwise pass the
+// acceptor's reply to Step.
 func StartInitiator(bin string, env []string, target string, flags ...string) (*Peer, []byte, error) {
 	p, err := start(bin, env, append([]string{"initiator", target}, flags...)...)
 	if err != nil {

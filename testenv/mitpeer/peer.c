@@ -16,9 +16,13 @@
  *
  * Usage:
  *   peer initiator TARGET [--no-mutual] [--no-sequence] [--no-replay]
+ *                         [--spnego]
  *   peer acceptor
  *
- * TARGET is a host-based service name such as "rcmd@localhost". The
+ * TARGET is a host-based service name such as "rcmd@localhost". With
+ * --spnego the initiator asks for the SPNEGO mechanism (RFC 4178, OID
+ * 1.3.6.1.5.5.2) instead of Kerberos V5: MIT then sends a NegTokenInit
+ * with its Kerberos token as the optimistic token. The
  * environment selects the Kerberos setup: KRB5_CONFIG, KRB5CCNAME
  * (initiator credentials), KRB5_KTNAME (acceptor keytab).
  *
@@ -63,6 +67,9 @@
 
 static gss_ctx_id_t ctx = GSS_C_NO_CONTEXT;
 static int ctx_exported;
+
+/* 1.3.6.1.5.5.2: the SPNEGO pseudo-mechanism (RFC 4178). */
+static gss_OID_desc spnego_oid = {6, (void *)"\x2b\x06\x01\x05\x05\x02"};
 
 /* ---- output helpers ---------------------------------------------------- */
 
@@ -269,7 +276,7 @@ static void print_step_token(gss_buffer_t out)
 }
 
 static void run_initiator(const char *target, OM_uint32 req_flags,
-                          char **line, size_t *cap)
+                          gss_OID mech, char **line, size_t *cap)
 {
     OM_uint32 major, minor, ret_flags = 0;
     gss_buffer_desc name_buf, in = GSS_C_EMPTY_BUFFER, out;
@@ -288,7 +295,7 @@ static void run_initiator(const char *target, OM_uint32 req_flags,
         out.length = 0;
         out.value = NULL;
         major = gss_init_sec_context(&minor, GSS_C_NO_CREDENTIAL, &ctx,
-                                     target_name, (gss_OID)gss_mech_krb5,
+                                     target_name, mech,
                                      req_flags, 0, GSS_C_NO_CHANNEL_BINDINGS,
                                      &in, NULL, &out, &ret_flags, NULL);
         free(in.value);
@@ -528,7 +535,7 @@ static int dispatch(char *f[MAX_FIELDS], int n)
 static void usage(void)
 {
     fprintf(stderr, "usage: peer initiator TARGET [--no-mutual] "
-                    "[--no-sequence] [--no-replay]\n"
+                    "[--no-sequence] [--no-replay] [--spnego]\n"
                     "       peer acceptor\n");
     exit(2);
 }
@@ -545,6 +552,7 @@ int main(int argc, char **argv)
         OM_uint32 req = GSS_C_MUTUAL_FLAG | GSS_C_REPLAY_FLAG |
                         GSS_C_SEQUENCE_FLAG | GSS_C_CONF_FLAG |
                         GSS_C_INTEG_FLAG;
+        gss_OID mech = (gss_OID)gss_mech_krb5;
         for (i = 3; i < argc; i++) {
             if (strcmp(argv[i], "--no-mutual") == 0)
                 req &= ~GSS_C_MUTUAL_FLAG;
@@ -552,10 +560,12 @@ int main(int argc, char **argv)
                 req &= ~GSS_C_SEQUENCE_FLAG;
             else if (strcmp(argv[i], "--no-replay") == 0)
                 req &= ~GSS_C_REPLAY_FLAG;
+            else if (strcmp(argv[i], "--spnego") == 0)
+                mech = &spnego_oid;
             else
                 usage();
         }
-        run_initiator(argv[2], req, &line, &cap);
+        run_initiator(argv[2], req, mech, &line, &cap);
     } else if (argc == 2 && strcmp(argv[1], "acceptor") == 0) {
         run_acceptor(&line, &cap);
     } else {

@@ -1,0 +1,269 @@
+package gateway
+
+import (
+	"errors"
+	"runtime/debug"
+	"sync"
+	"time"
+
+	"github.com/gssocks/gssocks/audit"
+	"github.com/gssocks/gssocks/gssapi"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// MaxRuleLabels bounds the distinct values of the rule label of
+// gssocks_rule_decisions_total: rule names are the operator's, but a
+// configuration reloaded many times with renamed rules must not grow the
+// registry without end. Names past the bound are counted as "other".
+const MaxRuleLabels = 256
+
+// Handshake outcomes, the values of gssocks_handshakes_total's outcome
+// label.
+const (
+	OutcomeOK               = "ok"
+	OutcomeReplay           = "replay"
+	OutcomeSkew             = "skew"
+	OutcomeUnknownPrincipal = "unknown_principal"
+	OutcomeBadToken         = "bad_token"
+	OutcomeRefusedLevel     = "refused_level"
+	OutcomePolicyDenied     = "policy_denied"
+	OutcomeOther            = "other"
+)
+
+// handshakeOutcomes maps the acceptor's sentinel errors to outcomes; an
+// error matching none is OutcomeOther.
+var handshakeOutcomes = []struct {
+	err     error
+	outcome string
+}{
+	{gssapi.ErrReplay, OutcomeReplay},
+	{gssapi.ErrSkew, OutcomeSkew},
+	{gssapi.ErrTicketNotYetValid, OutcomeSkew},
+	{gssapi.ErrPrincipalNotAllowed, OutcomeUnknownPrincipal},
+	{gssapi.ErrNoKey, OutcomeUnknownPrincipal},
+	{gssapi.ErrDefectiveToken, OutcomeBadToken},
+	{gssapi.ErrBadMech, OutcomeBadToken},
+	{gssapi.ErrBadIntegrity, OutcomeBadToken},
+}
+
+// HandshakeOutcome is the outcome label of a failed GSS-API context
+// establishment's error (nil: OutcomeOK).
+func HandshakeOutcome(err error) string {
+	if err == nil {
+		return OutcomeOK
+	}
+	for _, o := range handshakeOutcomes {
+		if errors.Is(err, o.err) {
+			return o.outcome
+		}
+	}
+	return OutcomeOther
+}
+
+// metrics are the gateway's Prometheus series, on a registry of its own
+// (never the global one), built once in New and kept across reloads.
+// No label carries a client principal or a destination.
+type metrics struct {
+	reg *prometheus.Registry
+
+	sessions    *prometheus.CounterVec // command, level, result
+	handshakes  *prometheus.CounterVec // outcome
+	hsLatency   prometheus.Histogram
+	rules       *prometheus.CounterVec // rule
+	bytes       *prometheus.CounterVec // direction, level
+	limitRefuse prometheus.Counter
+	reloads     *prometheus.CounterVec // outcome
+	keytabLoads *prometheus.CounterVec // outcome
+	kvnos       *prometheus.GaugeVec   // principal (service principals of the keytab)
+
+	mu        sync.Mutex
+	ruleNames map[string]bool // rule label values in use, at most MaxRuleLabels
+}
+
+func newMetrics() *metrics {
+	m := &metrics{reg: prometheus.NewRegistry(), ruleNames: map[string]bool{}}
+	m.sessions = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "gssocks_sessions_total",
+		Help: "Connections that ended, by SOCKS command, protection level and end reason (result).",
+	}, []string{"command", "level", "result"})
+	m.handshakes = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "gssocks_handshakes_total",
+		Help: "GSS-API handshakes by outcome: acceptor refusals (replay, skew, unknown_principal, bad_token, other) when the AP-REQ is refused; ok, refused_level or policy_denied when an authenticated session ends.",
+	}, []string{"outcome"})
+	m.hsLatency = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "gssocks_handshake_duration_seconds",
+		Help:    "Time to establish (or refuse) the GSS-API context, from the first token read.",
+		Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+	})
+	m.rules = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "gssocks_rule_decisions_total",
+		Help: "Sessions decided by each rule (rule name, \"(default deny)\", or \"other\" past 256 names).",
+	}, []string{"rule"})
+	m.bytes = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "gssocks_bytes_total",
+		Help: "Payload bytes relayed by ended sessions, by direction (up: client to destination) and protection level.",
+	}, []string{"direction", "level"})
+	m.limitRefuse = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "gssocks_principal_limit_refusals_total",
+		Help: "Requests refused by a rule's per-principal session limit.",
+	})
+	m.reloads = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "gssocks_reloads_total",
+		Help: "Configuration reloads by outcome (ok, error).",
+	}, []string{"outcome"})
+	m.keytabLoads = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "gssocks_keytab_loads_total",
+		Help: "Keytab loads (start, reload, rotation) by outcome (ok, error).",
+	}, []string{"outcome"})
+	m.kvnos = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "gssocks_keytab_kvnos",
+		Help: "Distinct key version numbers loaded per service principal of the keytab the acceptor accepts.",
+	}, []string{"principal"})
+	version, goVersion := "unknown", "unknown"
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		version, goVersion = bi.Main.Version, bi.GoVersion
+	}
+	build := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name:        "gssocks_build_info",
+		Help:        "Always 1; the labels say which build runs.",
+		ConstLabels: prometheus.Labels{"version": version, "goversion": goVersion},
+	})
+	build.Set(1)
+	for _, o := range []string{OutcomeOK, OutcomeReplay, OutcomeSkew, OutcomeUnknownPrincipal, OutcomeBadToken, OutcomeRefusedLevel, OutcomePolicyDenied, OutcomeOther} {
+		m.handshakes.WithLabelValues(o)
+	}
+	for _, o := range []string{"ok", "error"} {
+		m.reloads.WithLabelValues(o)
+		m.keytabLoads.WithLabelValues(o)
+	}
+	m.reg.MustRegister(m.sessions, m.handshakes, m.hsLatency, m.rules, m.bytes, m.limitRefuse,
+		m.reloads, m.keytabLoads, m.kvnos, build,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+// watch registers the series read from the running gateway: live
+// connections, recovered panics and, with a Redis replay store, its
+// fallbacks and unavailable checks.
+func (m *metrics) watch(g *Gateway) {
+	m.reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "gssocks_sessions_active",
+			Help: "Connections being served, handshakes included.",
+		}, func() float64 { return float64(g.srv.ActiveSessions()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "gssocks_panics_total",
+			Help: "Panics recovered in sessions (each ended its session only).",
+		}, func() float64 { return float64(g.srv.Panics()) }),
+	)
+	if r := g.replay.redis; r != nil {
+		m.reg.MustRegister(
+			prometheus.NewCounterFunc(prometheus.CounterOpts{
+				Name: "gssocks_replay_store_unavailable_total",
+				Help: "AP-REQ checks for which the shared (Redis) replay store did not answer.",
+			}, func() float64 { return float64(r.Unavailable()) }),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{
+				Name: "gssocks_replay_store_fallbacks_total",
+				Help: "AP-REQ checks done in the node's local cache because the shared store did not answer (on_unavailable = \"local\").",
+			}, func() float64 { return float64(r.Fallbacks()) }),
+		)
+	}
+}
+
+// Handshake implements server.Observer: the latency of every context
+// establishment, and the outcome of those the acceptor refused (an
+// accepted one is counted when its session ends, once policy and the
+// level negotiation had their say).
+func (m *metrics) Handshake(err error, d time.Duration) {
+	m.hsLatency.Observe(d.Seconds())
+	if err != nil {
+		m.handshakes.WithLabelValues(HandshakeOutcome(err)).Inc()
+	}
+}
+
+// PrincipalLimitRefused implements server.Observer.
+func (m *metrics) PrincipalLimitRefused() { m.limitRefuse.Inc() }
+
+// sessionEnd counts an ended session from its audit record.
+func (m *metrics) sessionEnd(r audit.Record) {
+	command, level := r.Command, r.Level
+	if command == "" {
+		command = "none"
+	}
+	if level == "" {
+		level = "none"
+	}
+	m.sessions.WithLabelValues(command, level, string(r.EndReason)).Inc()
+	m.bytes.WithLabelValues("up", level).Add(float64(r.BytesUp))
+	m.bytes.WithLabelValues("down", level).Add(float64(r.BytesDown))
+	if r.Rule != "" {
+		m.rules.WithLabelValues(m.ruleLabel(r.Rule)).Inc()
+	}
+	// Enctype is recorded once the acceptor accepted the context: the
+	// handshake passed the acceptor, and what followed decides its
+	// outcome here.
+	if r.Method == "gssapi" && r.Enctype != "" {
+		switch r.EndReason {
+		case audit.EndNegotiationFailed:
+			m.handshakes.WithLabelValues(OutcomeRefusedLevel).Inc()
+		case audit.EndDenied:
+			m.handshakes.WithLabelValues(OutcomePolicyDenied).Inc()
+		case audit.EndAuthFailed, audit.EndRefused:
+			m.handshakes.WithLabelValues(OutcomeOther).Inc()
+		default:
+			m.handshakes.WithLabelValues(OutcomeOK).Inc()
+		}
+	}
+}
+
+// ruleLabel is name, or "other" once MaxRuleLabels names are in use.
+func (m *metrics) ruleLabel(name string) string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.ruleNames[name] {
+		return name
+	}
+	if len(m.ruleNames) >= MaxRuleLabels {
+		return "other"
+	}
+	m.ruleNames[name] = true
+	return name
+}
+
+// keytabLoaded counts a keytab load and, on success, sets the kvnos per
+// accepted service principal (the previous keytab's series are dropped).
+// It returns the number of accepted principals.
+func (m *metrics) keytabLoaded(kt *gssapi.Keytab, principals []string, err error) int {
+	if err != nil || kt == nil {
+		m.keytabLoads.WithLabelValues("error").Inc()
+		return -1
+	}
+	m.keytabLoads.WithLabelValues("ok").Inc()
+	pats, _ := gssapi.ParsePrincipals(principals)
+	facts, _ := gssapi.KeytabFacts(kt, pats)
+	kv := map[string]map[uint32]bool{}
+	for _, f := range facts {
+		if !f.Accepted {
+			continue
+		}
+		p := f.Principal.String()
+		if kv[p] == nil {
+			kv[p] = map[uint32]bool{}
+		}
+		kv[p][f.KVNO] = true
+	}
+	m.kvnos.Reset()
+	for p, set := range kv {
+		m.kvnos.WithLabelValues(p).Set(float64(len(set)))
+	}
+	return len(kv)
+}
+
+func (m *metrics) reloaded(err error) {
+	if err != nil {
+		m.reloads.WithLabelValues("error").Inc()
+		return
+	}
+	m.reloads.WithLabelValues("ok").Inc()
+}
