@@ -1,6 +1,7 @@
 package encap
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -20,7 +21,9 @@ type ConnOptions struct {
 	// MaxPlaintext bounds the plaintext per token written (default and
 	// maximum: the largest whose message fits the 65535-byte token limit).
 	MaxPlaintext int
-	// Pool supplies buffers (default: allocated per Conn).
+	// Pool supplies buffers, taken while data moves and given back when
+	// the connection has nothing more to read or a Write is done, so an
+	// idle Conn holds none (default: allocated per Conn and kept).
 	Pool *Pool
 }
 
@@ -41,10 +44,15 @@ type Conn struct {
 	pool     *Pool
 
 	rmu          sync.Mutex
-	rbuf         *[]byte
+	rbuf         *[]byte // nil while nothing is pending (see readIdle)
 	rstart, rend int
 	plain        []byte // unread plaintext, inside rbuf
 	rerr         error
+	large        bool        // take a large read buffer (the last busy period needed one)
+	needLarge    bool        // this busy period needed one
+	wr           *waitReader // nil: reads hold rbuf while they wait
+	riov         [1][]byte   // wr's destination
+	out          batch       // plaintexts for one write (writeTokensTo)
 
 	wmu  sync.Mutex
 	wbuf *[]byte
@@ -61,26 +69,73 @@ func NewConn(c net.Conn, ctx *gssapi.Context, level Level, opts ConnOptions) (*C
 	if opts.MaxPlaintext > 0 && opts.MaxPlaintext < max {
 		max = opts.MaxPlaintext
 	}
-	return &Conn{conn: c, ctx: ctx, conf: conf, maxPlain: max, pool: opts.Pool}, nil
+	cn := &Conn{conn: c, ctx: ctx, conf: conf, maxPlain: max, pool: opts.Pool}
+	cn.wr = newWaitReader(c, cn.readDst, cn.readIdle)
+	return cn, nil
 }
 
 // MaxPlaintext is the plaintext size of a full token written by this Conn.
 func (c *Conn) MaxPlaintext() int { return c.maxPlain }
 
+// getRead returns the read buffer, taken from the pool if the Conn holds
+// none: a small one unless the last busy period needed a large one.
 func (c *Conn) getRead() []byte {
 	if c.rbuf == nil {
-		c.rbuf = c.pool.Get(readBufLen)
+		n := smallBufLen
+		if c.large {
+			n = readBufLen
+		}
+		c.rbuf = c.pool.Get(n)
 	}
 	return *c.rbuf
 }
 
-// nextToken returns the next MTYP 3 token, valid until the next call.
+// grow moves what is pending to a large read buffer: a message does not
+// fit the small one.
+func (c *Conn) grow() {
+	nb := c.pool.Get(readBufLen)
+	c.rend = copy(*nb, (*c.rbuf)[c.rstart:c.rend])
+	c.rstart = 0
+	c.pool.Put(c.rbuf)
+	c.rbuf, c.large, c.needLarge = nb, true, true
+}
+
+// readDst is where wr reads: the free end of the read buffer, taken from
+// the pool if the Conn holds none.
+func (c *Conn) readDst() [][]byte {
+	c.riov[0] = c.getRead()[c.rend:]
+	return c.riov[:]
+}
+
+// readIdle gives the read buffer back to the pool when a read finds the
+// socket empty and nothing is pending in the buffer: an idle session
+// holds no read buffer. (Without a Pool the Conn keeps its buffer.)
+func (c *Conn) readIdle() {
+	if c.pool != nil && c.rbuf != nil && c.rstart == c.rend && len(c.plain) == 0 {
+		c.pool.Put(c.rbuf)
+		c.rbuf, c.rstart, c.rend, c.riov[0] = nil, 0, 0, nil
+		// The next busy period starts with the size this one needed.
+		c.large, c.needLarge = c.needLarge, false
+	}
+}
+
+// readSome reads what the connection has (at least a byte) into the
+// read buffer's free end and returns the count.
+func (c *Conn) readSome() (int, error) {
+	if c.wr != nil {
+		return c.wr.Read()
+	}
+	return c.conn.Read(c.getRead()[c.rend:])
+}
+
+// nextToken returns the next MTYP 3 token, valid until the next call. The
+// read buffer may be given back and taken again, or compacted, inside a
+// fill: positions are taken from rstart after each.
 func (c *Conn) nextToken() ([]byte, error) {
-	buf := c.getRead()
 	if err := c.fill(2); err != nil {
 		return nil, err
 	}
-	h := buf[c.rstart:]
+	h := (*c.rbuf)[c.rstart:]
 	if h[0] != Version || MsgType(h[1]) == MsgAbort {
 		_, _, err := parseHeader(h[:headerLen])
 		return nil, err
@@ -88,7 +143,7 @@ func (c *Conn) nextToken() ([]byte, error) {
 	if err := c.fill(headerLen); err != nil {
 		return nil, err
 	}
-	mtyp, n, err := parseHeader(buf[c.rstart : c.rstart+headerLen])
+	mtyp, n, err := parseHeader((*c.rbuf)[c.rstart : c.rstart+headerLen])
 	if err != nil {
 		return nil, err
 	}
@@ -98,7 +153,7 @@ func (c *Conn) nextToken() ([]byte, error) {
 	if err := c.fill(headerLen + n); err != nil {
 		return nil, err
 	}
-	tok := buf[c.rstart+headerLen : c.rstart+headerLen+n]
+	tok := (*c.rbuf)[c.rstart+headerLen : c.rstart+headerLen+n]
 	c.rstart += headerLen + n
 	return tok, nil
 }
@@ -106,21 +161,29 @@ func (c *Conn) nextToken() ([]byte, error) {
 // fill makes n bytes available from rstart, reading ahead as the peer
 // allows.
 func (c *Conn) fill(n int) error {
-	buf := *c.rbuf
-	if c.rend-c.rstart >= n {
-		return nil
-	}
-	if c.rstart+n > len(buf) {
-		c.rend = copy(buf, buf[c.rstart:c.rend])
-		c.rstart = 0
-	}
-	got, err := io.ReadAtLeast(c.conn, buf[c.rend:], c.rstart+n-c.rend)
-	c.rend += got
-	if err != nil {
-		if errors.Is(err, io.ErrUnexpectedEOF) || (errors.Is(err, io.EOF) && c.rend > c.rstart) {
-			return fmt.Errorf("encap: stream ends inside a message: %w", io.ErrUnexpectedEOF)
+	for c.rend-c.rstart < n {
+		if c.rbuf != nil && c.rstart+n > len(*c.rbuf) {
+			if n > len(*c.rbuf) {
+				c.grow()
+			} else {
+				c.rend = copy(*c.rbuf, (*c.rbuf)[c.rstart:c.rend])
+				c.rstart = 0
+			}
 		}
-		return err // io.EOF between messages: the peer's half-close
+		got, err := c.readSome()
+		c.rend += got
+		if err != nil {
+			if c.rend-c.rstart >= n {
+				return nil // the error comes back with the next read
+			}
+			if errors.Is(err, io.EOF) && c.rend > c.rstart {
+				return fmt.Errorf("encap: stream ends inside a message: %w", io.ErrUnexpectedEOF)
+			}
+			if errors.Is(err, io.EOF) {
+				c.readIdle() // nothing more will come: no buffer to keep
+			}
+			return err // io.EOF between messages: the peer's half-close
+		}
 	}
 	return nil
 }
@@ -139,19 +202,27 @@ func (c *Conn) readPlain() error {
 			c.rerr = err
 			return err
 		}
-		// Unwrap in place: the plaintext lands at the token's start.
-		msg, sealed, err := c.ctx.Unwrap(tok[:0], tok)
+		msg, err := c.unwrap(tok)
 		if err != nil {
-			c.rerr = fmt.Errorf("encap: data token: %w", err)
-			return c.rerr
-		}
-		if sealed != c.conf {
-			c.rerr = fmt.Errorf("%w: sealed=%t", ErrProtection, sealed)
-			return c.rerr
+			c.rerr = err
+			return err
 		}
 		c.plain = msg
 	}
 	return nil
+}
+
+// unwrap checks a data token and returns its plaintext, unwrapped in
+// place (at the token's start).
+func (c *Conn) unwrap(tok []byte) ([]byte, error) {
+	msg, sealed, err := c.ctx.Unwrap(tok[:0], tok)
+	if err != nil {
+		return nil, fmt.Errorf("encap: data token: %w", err)
+	}
+	if sealed != c.conf {
+		return nil, fmt.Errorf("%w: sealed=%t", ErrProtection, sealed)
+	}
+	return msg, nil
 }
 
 // Read returns unwrapped data.
@@ -176,10 +247,13 @@ func (c *Conn) WriteTo(w io.Writer) (int64, error) {
 	return r.copy(w, c, nil, nil)
 }
 
-// writeTokenTo writes to w the plaintext of the next data token, or what
-// is left of the current one: the unwrapping step of the copy engine. eof
-// is the peer's half-close between messages.
-func (c *Conn) writeTokenTo(w io.Writer) (n int, eof bool, err error) {
+// writeTokensTo is the unwrapping step of the copy engine: it writes to
+// w the plaintext of the next data token (or what is left of the current
+// one) and of every further data token already read whole, with one
+// write (writev) when w is a socket. eof is the peer's half-close between
+// messages. A token that fails to unwrap ends the batch: the plaintexts
+// before it are written, then the error is returned.
+func (c *Conn) writeTokensTo(w io.Writer) (n int, eof bool, err error) {
 	c.rmu.Lock()
 	defer c.rmu.Unlock()
 	if err := c.readPlain(); err != nil {
@@ -188,9 +262,47 @@ func (c *Conn) writeTokenTo(w io.Writer) (n int, eof bool, err error) {
 		}
 		return 0, false, err
 	}
-	n, err = w.Write(c.plain)
-	c.plain = c.plain[n:]
-	return n, false, err
+	out := c.out.reset()
+	*out = append(*out, c.plain)
+	n = len(c.plain)
+	c.plain = nil
+	var uerr error
+	for len(*out) < maxBatch && c.tokenBuffered() {
+		tok, err := c.nextToken()
+		if err == nil {
+			var msg []byte
+			if msg, err = c.unwrap(tok); err == nil && len(msg) > 0 {
+				*out = append(*out, msg)
+				n += len(msg)
+			}
+		}
+		if err != nil {
+			c.rerr, uerr = err, err
+			break
+		}
+	}
+	if len(*out) == 1 {
+		var m int
+		m, err = w.Write((*out)[0])
+		if err != nil {
+			c.plain = (*out)[0][m:] // what was not delivered, for a retry
+			return m, false, err
+		}
+	} else if _, err = out.WriteTo(w); err != nil {
+		return 0, false, err // written in part: the stream is broken anyway
+	}
+	return n, false, uerr
+}
+
+// tokenBuffered reports whether the read buffer holds a whole data
+// message (a bad header is left for nextToken to report).
+func (c *Conn) tokenBuffered() bool {
+	if c.rbuf == nil {
+		return false
+	}
+	b := (*c.rbuf)[c.rstart:c.rend]
+	return len(b) >= headerLen && b[0] == Version && MsgType(b[1]) == MsgEncapsulated &&
+		len(b) >= headerLen+int(binary.BigEndian.Uint16(b[2:headerLen]))
 }
 
 // Write wraps p into tokens of at most MaxPlaintext bytes, one write each.
@@ -201,7 +313,13 @@ func (c *Conn) Write(p []byte) (int, error) {
 		return 0, c.werr
 	}
 	if c.wbuf == nil {
-		c.wbuf = c.pool.Get(messageBufLen)
+		// Small writes take a small buffer.
+		c.wbuf = c.pool.Get(headerLen + min(len(p), c.maxPlain) + c.ctx.WrapOverhead(c.conf) + wrapSlack)
+	}
+	if c.pool != nil {
+		// Given back at the end of each Write: an idle session holds no
+		// write buffer.
+		defer func() { c.pool.Put(c.wbuf); c.wbuf = nil }()
 	}
 	n := 0
 	for len(p) > 0 {

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -45,12 +46,17 @@ type env struct {
 	gssocks *server
 	sockd   *server
 	bin     string // the gssocks binary
-	dialers map[dialerKey]*client.Dialer
+	baseBin string // the baseline's (-baseline)
+	// gssocksEnv is added to gssocks' environment (GOMAXPROCS=1, GOGC=...).
+	gssocksEnv []string
+	closeOnce  sync.Once
+	dialers    map[dialerKey]*client.Dialer
 }
 
 // server is a gateway under test: the leader of its own process group.
 type server struct {
-	name string // "gssocks" or "dante"
+	name string // "gssocks", "dante" or "baseline"
+	bin  string // gssocks' binary
 	addr string
 	pgid int
 	stop func() error
@@ -78,7 +84,7 @@ func moduleRoot() (string, error) {
 // setup starts the realm, builds and starts gssocks, builds (cached) and
 // starts Dante's sockd with the same keytab and levels, and the sink.
 func setup(cfg *Config) (_ *env, err error) {
-	e := &env{dialers: map[dialerKey]*client.Dialer{}}
+	e := &env{dialers: map[dialerKey]*client.Dialer{}, gssocksEnv: cfg.GssocksEnv}
 	defer func() {
 		if err != nil {
 			e.close()
@@ -119,13 +125,22 @@ func setup(cfg *Config) (_ *env, err error) {
 	}
 	e.bin = filepath.Join(e.dir, "gssocks-bin")
 	cfg.logf("building gssocks (go build ./cmd/gssocks)")
-	build := exec.Command("go", "build", "-o", e.bin, "./cmd/gssocks")
-	build.Dir = root
-	if out, err := build.CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("go build ./cmd/gssocks: %v: %s", err, out)
-	}
-	if e.gssocks, err = e.startGssocks("gssocks"); err != nil {
+	if err := goBuild(root, e.bin); err != nil {
 		return nil, err
+	}
+	if e.gssocks, err = e.startGssocks("gssocks", e.bin); err != nil {
+		return nil, err
+	}
+	if cfg.Baseline != "" {
+		e.baseBin = filepath.Join(e.dir, "baseline-bin")
+		cfg.logf("building the baseline gssocks in %s", cfg.Baseline)
+		if err := goBuild(cfg.Baseline, e.baseBin); err != nil {
+			return nil, err
+		}
+		if e.sockd, err = e.startGssocks("baseline", e.baseBin); err != nil {
+			return nil, err
+		}
+		return e, nil
 	}
 	if cfg.Dante {
 		if e.ccache, err = e.realm.Kinit(user, password); err != nil {
@@ -138,7 +153,31 @@ func setup(cfg *Config) (_ *env, err error) {
 	return e, nil
 }
 
-func (e *env) close() {
+// onInterrupt closes e and exits when sig delivers.
+func (e *env) onInterrupt(sig <-chan os.Signal) {
+	if sig == nil {
+		return
+	}
+	go func() {
+		<-sig
+		fmt.Fprintln(os.Stderr, "socksbench: interrupted; stopping the servers")
+		e.close()
+		os.Exit(1)
+	}()
+}
+
+func goBuild(dir, out string) error {
+	build := exec.Command("go", "build", "-o", out, "./cmd/gssocks")
+	build.Dir = dir
+	if b, err := build.CombinedOutput(); err != nil {
+		return fmt.Errorf("go build ./cmd/gssocks in %s: %v: %s", dir, err, b)
+	}
+	return nil
+}
+
+func (e *env) close() { e.closeOnce.Do(e.doClose) }
+
+func (e *env) doClose() {
 	for _, d := range e.dialers {
 		d.Close()
 	}
@@ -156,7 +195,7 @@ func (e *env) close() {
 	if e.realm != nil {
 		e.realm.Close()
 	}
-	if e.dir != "" {
+	if e.dir != "" && os.Getenv("SOCKSBENCH_KEEP") == "" {
 		os.RemoveAll(e.dir)
 	}
 }
@@ -179,10 +218,19 @@ func freePort() (string, error) {
 
 // gssocksConfig allows alice to the loopback destinations at every level,
 // as sockd.conf of testenv/dante does, and writes one audit record per
-// session to a file, as sockd logs connect and disconnect.
+// session to a file, as sockd logs connect and disconnect. Its replay
+// cache lets one principal set up more sessions than the default share
+// (MIT's replay cache, Dante's, has no such limit).
 const gssocksConfig = `listen = [%q]
 kerberos {
   keytab = %q
+  # One principal sets up hundreds of thousands of sessions in a run: the
+  # per-principal share of the replay cache (by default a sixteenth of
+  # max_entries, 65 536 authenticators per 10 minutes) would refuse it.
+  replay_cache {
+    max_entries       = 4194304
+    max_per_principal = 4194304
+  }
 }
 limits {
   max_sessions = 0
@@ -206,7 +254,7 @@ rule "bench" {
 
 // startGssocks runs the gssocks binary (`gssocks serve`) in a process
 // group of its own.
-func (e *env) startGssocks(name string) (*server, error) {
+func (e *env) startGssocks(name, bin string) (*server, error) {
 	addr, err := freePort()
 	if err != nil {
 		return nil, err
@@ -226,10 +274,10 @@ func (e *env) startGssocks(name string) (*server, error) {
 		return nil, err
 	}
 	defer errf.Close()
-	cmd := exec.Command(e.bin, "serve", "--config", conf)
+	cmd := exec.Command(bin, "serve", "--config", conf)
 	// GOTRACEBACK=all: a SIGQUIT dumps every goroutine (the count per
 	// idle session is read from that dump at the end of the run).
-	cmd.Env = append(e.realm.Env("", ""), "GOTRACEBACK=all")
+	cmd.Env = append(append(e.realm.Env("", ""), "GOTRACEBACK=all"), e.gssocksEnv...)
 	cmd.Stdout, cmd.Stderr = errf, errf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
@@ -238,7 +286,7 @@ func (e *env) startGssocks(name string) (*server, error) {
 	exited := make(chan struct{})
 	var waitErr error
 	go func() { waitErr = cmd.Wait(); close(exited) }()
-	s := &server{name: "gssocks", addr: addr, pgid: cmd.Process.Pid, stderr: errPath}
+	s := &server{name: name, bin: bin, addr: addr, pgid: cmd.Process.Pid, stderr: errPath}
 	s.stop = func() error {
 		select {
 		case <-exited:

@@ -164,7 +164,8 @@ func echo(c net.Conn) error {
 }
 
 // setupResult is a setup measurement: operations (TCP connect, GSS-API
-// context, level, CONNECT, 1 KiB echo, close) by concurrent workers.
+// context, level, CONNECT, 1 KiB echo, the destination's close passed on,
+// close) by concurrent workers.
 type setupResult struct {
 	ops      int
 	secs     float64
@@ -225,7 +226,15 @@ func (e *env) setupOp(d *client.Dialer) error {
 	}
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(opTimeout))
-	return echo(c)
+	if err := echo(c); err != nil {
+		return err
+	}
+	// The sink's close, passed on by the gateway.
+	var b [1]byte
+	if n, err := c.Read(b[:]); n != 0 || err != io.EOF {
+		return fmt.Errorf("after the echo: %d bytes, %v (want the end of the stream)", n, err)
+	}
+	return nil
 }
 
 // idleResult is the memory a server holds per idle protected session:
@@ -279,7 +288,7 @@ func (e *env) idle(s *server, d *client.Dialer, n, steps, workers int, logf func
 						return
 					}
 					ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
-					c, err := e.open(ctx, d, request{op: opEcho, size: echoSize})
+					c, err := e.open(ctx, d, request{op: opHold, size: echoSize})
 					cancel()
 					if err == nil {
 						c.SetDeadline(time.Now().Add(opTimeout))

@@ -30,8 +30,10 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"os/signal"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/gssocks/gssocks/encap"
@@ -46,9 +48,19 @@ func main() {
 	idle := flag.Int("idle", full.Idle, "idle sessions held at the last step (0: skip)")
 	setupTime := flag.Duration("setup-time", full.SetupTime, "duration of one setup sample")
 	enctypes := flag.String("enctypes", strings.Join(full.Enctypes, ","), "bulk enctypes: aes256-sha1, aes256-sha384")
-	levels := flag.String("levels", "0,1,2", "bulk protection levels")
+	levels := flag.String("levels", "0,1,2", "bulk protection levels (\"\": no bulk)")
+	floorSize := flag.Int64("floor-size", full.FloorSize, "bytes per crypto floor sample (0: no floor)")
 	noDante := flag.Bool("no-dante", false, "measure gssocks alone")
+	baseline := flag.String("baseline", "", "a gssocks source tree to measure instead of Dante (before/after figures)")
 	profile := flag.Duration("profile", full.Profile, "perf record duration per direction (0: no profile)")
+	var gssocksEnv []string
+	flag.Func("gssocks-env", "KEY=VALUE added to gssocks' environment (repeatable), e.g. GOMAXPROCS=1", func(s string) error {
+		if !strings.Contains(s, "=") {
+			return fmt.Errorf("want KEY=VALUE")
+		}
+		gssocksEnv = append(gssocksEnv, s)
+		return nil
+	})
 	out := flag.String("out", "", "also write the report to this file")
 	soak := flag.Duration("soak", 0, "run the soak for this long instead of the benchmark")
 	sessions := flag.Int("sessions", 1000, "soak: concurrent sessions")
@@ -56,10 +68,12 @@ func main() {
 	settle := flag.Duration("settle", time.Minute, "soak: how long the gateway is watched after the last session")
 	flag.Parse()
 	command := "socksbench " + strings.Join(os.Args[1:], " ")
+	interrupt := make(chan os.Signal, 1)
+	signal.Notify(interrupt, os.Interrupt, syscall.SIGTERM)
 
 	var report string
 	if *soak > 0 {
-		r, err := Soak(SoakConfig{Duration: *soak, Sessions: *sessions, MaxSize: *maxSize, Settle: *settle, Enctype: "aes256-sha1", Log: os.Stderr})
+		r, err := Soak(SoakConfig{Duration: *soak, Sessions: *sessions, MaxSize: *maxSize, Settle: *settle, Enctype: "aes256-sha1", Log: os.Stderr, Interrupt: interrupt})
 		if err != nil {
 			fail(err)
 		}
@@ -73,7 +87,11 @@ func main() {
 			cfg.StreamTotal = *size
 			cfg.Enctypes = strings.Split(*enctypes, ",")
 			cfg.Levels = nil
+			cfg.FloorSize = *floorSize
 			for _, l := range strings.Split(*levels, ",") {
+				if l == "" {
+					continue
+				}
 				n, err := strconv.Atoi(l)
 				if err != nil || n < 0 || n > 2 {
 					fail(fmt.Errorf("-levels: %q is not 0, 1 or 2", l))
@@ -86,10 +104,15 @@ func main() {
 				}
 			}
 		}
+		if *baseline != "" {
+			cfg.Baseline, cfg.Dante, cfg.Socksify = *baseline, false, false
+		}
 		if *noDante {
 			cfg.Dante, cfg.Socksify = false, false
 		}
 		cfg.Log = os.Stderr
+		cfg.GssocksEnv = gssocksEnv
+		cfg.Interrupt = interrupt
 		r, err := Run(cfg)
 		if err != nil {
 			fail(err)

@@ -65,6 +65,90 @@ func (e *env) profile(s *server, d *client.Dialer, what string, dur time.Duratio
 	return b.String(), nil
 }
 
+// profileSetup samples gssocks with perf while workers set sessions up
+// (as the setup measurement does) for dur.
+func (e *env) profileSetup(s *server, d *client.Dialer, workers int, dur time.Duration) (string, error) {
+	perf, err := exec.LookPath("perf")
+	if err != nil {
+		return "", fmt.Errorf("perf not installed: %w", err)
+	}
+	data := filepath.Join(e.dir, "perf-setup.data")
+	done := make(chan error, 1)
+	go func() {
+		_, err := e.setupRate(s, d, workers, dur+2*time.Second)
+		done <- err
+	}()
+	time.Sleep(time.Second)
+	out, err := exec.Command(perf, "record", "-F", "999", "-g", "-p", strconv.Itoa(s.pgid), "-o", data, "--", "sleep", strconv.Itoa(int(dur.Seconds()))).CombinedOutput()
+	if werr := <-done; werr != nil {
+		return "", werr
+	}
+	if err != nil {
+		return "", fmt.Errorf("perf record: %v: %s", err, out)
+	}
+	defer os.Remove(data)
+	// Inclusive time of the session's phases, then the top symbols.
+	rep, err := exec.Command(perf, "report", "-i", data, "--stdio", "--children", "-g", "none",
+		"--sort", "symbol", "--percent-limit", "1").Output()
+	if err != nil {
+		return "", fmt.Errorf("perf report: %w", err)
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "session setup from %d workers (confidentiality), %s of `perf record -F 999 -g -p <gssocks>`; share of samples in each function and what it calls:\n\n", workers, dur)
+	b.WriteString(setupPhases(string(rep)))
+	flat, err := exec.Command(perf, "report", "-i", data, "--stdio", "--no-children", "-g", "none",
+		"--sort", "dso,symbol", "--percent-limit", "0.05").Output()
+	if err != nil {
+		return "", fmt.Errorf("perf report: %w", err)
+	}
+	b.WriteString("\n")
+	b.WriteString(summarizePerf(string(flat)))
+	return b.String(), nil
+}
+
+// setupPhases picks, from an inclusive (--children) perf report, the
+// functions that name a phase of a session.
+func setupPhases(rep string) string {
+	phases := []struct{ label, match string }{
+		{"GSS-API context: AP-REQ checked, AP-REP made (encap.AcceptContext)", "encap.AcceptContext"},
+		{"  of which gokrb5 ASN.1 decoding and encoding", "asn1.Unmarshal"},
+		{"protection level (encap.NegotiateServer)", "encap.NegotiateServer"},
+		{"SOCKS request read (socks5.ReadRequest)", "socks5.ReadRequest"},
+		{"connecting to the destination (server dial)", "server.(*raceDialer)"},
+		{"relay (encap.(*Relay))", "encap.(*Relay).copy"},
+		{"audit record and logs (audit, hclog)", "audit."},
+		{"garbage collector (runtime.gcBgMarkWorker)", "runtime.gcBgMarkWorker"},
+		{"accepting connections (net.(*TCPListener).Accept)", "net.(*TCPListener).Accept"},
+		{"system calls (all)", "entry_SYSCALL_64"},
+	}
+	got := map[string]float64{}
+	sc := bufio.NewScanner(strings.NewReader(rep))
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) < 4 || !strings.HasSuffix(f[0], "%") {
+			continue
+		}
+		pct, err := strconv.ParseFloat(strings.TrimSuffix(f[0], "%"), 64)
+		if err != nil {
+			continue
+		}
+		name := f[3]
+		for _, p := range phases {
+			if strings.Contains(name, p.match) && pct > got[p.label] {
+				got[p.label] = pct
+			}
+		}
+	}
+	var b strings.Builder
+	b.WriteString("| phase | share of samples (inclusive) |\n| --- | --- |\n")
+	for _, p := range phases {
+		if v, ok := got[p.label]; ok {
+			fmt.Fprintf(&b, "| %s | %.1f %% |\n", p.label, v)
+		}
+	}
+	return b.String()
+}
+
 // perfCategories map a symbol to where the time goes, first match wins.
 var perfCategories = []struct{ name, match string }{
 	{"AES (crypto/aes, CBC)", "aes"},

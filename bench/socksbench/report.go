@@ -83,8 +83,8 @@ func (r *Results) targets() []target {
 				worstFloor, worstFloorAt = fr, at
 			}
 		}
-		if p.has("dante") {
-			if dr := ratio(g, medianCPU(p["dante"])); dr > worstDante {
+		if p.has(r.other()) {
+			if dr := ratio(g, medianCPU(p[r.other()])); dr > worstDante {
 				worstDante, worstDanteAt = dr, at
 			}
 		}
@@ -119,8 +119,8 @@ func (r *Results) targets() []target {
 		}
 		ts = append(ts, target{fmt.Sprintf("setup: server CPU ≤ %.1f ms per session", targetSetupMs), worst <= targetSetupMs, fmt.Sprintf("worst %.3f ms", worst)})
 		w := slices.Max(r.Config.SetupWorkers)
-		if p := r.Setup[w]; p.has("dante") {
-			g, d := medianSetup(p["gssocks"]), medianSetup(p["dante"])
+		if p := r.Setup[w]; p.has(r.other()) {
+			g, d := medianSetup(p["gssocks"]), medianSetup(p[r.other()])
 			ts = append(ts, target{fmt.Sprintf("setup: p99 latency with %d workers < Dante's p50", w), g.p99 < d.p50, fmt.Sprintf("%s ms vs %s ms", ms(g.p99), ms(d.p50))})
 		}
 	}
@@ -145,12 +145,27 @@ func (r *Results) bulkKeys() []bulkKey {
 	return ks
 }
 
-func pairCell[T any](p pairOf[T], f func([]T) float64, format func(float64) string) string {
+func pairCell[T any](p pairOf[T], other string, f func([]T) float64, format func(float64) string) string {
 	g := format(f(p["gssocks"]))
-	if !p.has("dante") {
+	if !p.has(other) {
 		return g
 	}
-	return g + " / " + format(f(p["dante"]))
+	return g + " / " + format(f(p[other]))
+}
+
+// other is the server beside gssocks: Dante's sockd, or a baseline gssocks.
+func (r *Results) other() string {
+	if r.Config.Baseline != "" {
+		return "baseline"
+	}
+	return "dante"
+}
+
+func (r *Results) otherLabel() string {
+	if r.Config.Baseline != "" {
+		return "baseline"
+	}
+	return "Dante"
 }
 
 // Markdown renders the results: the tables, the ratios and the verdict on
@@ -164,22 +179,21 @@ func (r *Results) Markdown(command string) string {
 
 	fmt.Fprintf(&b, "### Bulk: one session, %s per transfer\n\n", size(c.Size))
 	b.WriteString("Floor = the acceptor's Wrap (download) or Unwrap (upload) alone, in process, plus gssocks' clear relay of the same direction.\n\n")
-	b.WriteString("| enctype | level | direction | MB/s gssocks / Dante | server CPU s/GiB gssocks / Dante | gssocks / Dante | floor s/GiB (crypto + clear relay) | gssocks / floor |\n|---|---|---|---|---|---|---|---|\n")
+	fmt.Fprintf(&b, "| enctype | level | direction | MB/s gssocks / %[1]s | server CPU s/GiB gssocks / %[1]s | gssocks / %[1]s | floor s/GiB (crypto + clear relay) | gssocks / floor |\n|---|---|---|---|---|---|---|---|\n", r.otherLabel())
 	for _, k := range r.bulkKeys() {
 		p := r.Bulk[k]
 		g := medianCPU(p["gssocks"])
 		dr := math.NaN()
-		if p.has("dante") {
-			dr = ratio(g, medianCPU(p["dante"]))
+		if p.has(r.other()) {
+			dr = ratio(g, medianCPU(p[r.other()]))
 		}
 		floorCell, fr := "–", math.NaN()
-		if k.level != encap.LevelClear {
-			cr, cl := r.floorFor(k)
+		if cr, cl := r.floorFor(k); k.level != encap.LevelClear && !math.IsNaN(cr+cl) {
 			floorCell = fmt.Sprintf("%s (%s + %s)", f2(cr+cl), f2(cr), f2(cl))
 			fr = ratio(g, cr+cl)
 		}
 		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s |\n", k.enctype, k.level, opName(k.op),
-			pairCell(p, medianRate, f0), pairCell(p, medianCPU, f2), f2(dr), floorCell, f2(fr))
+			pairCell(p, r.other(), medianRate, f0), pairCell(p, r.other(), medianCPU, f2), f2(dr), floorCell, f2(fr))
 	}
 
 	b.WriteString("\n### Crypto floor (in process, thread CPU clock)\n\n| enctype | level | Wrap s/GiB | Unwrap s/GiB |\n|---|---|---|---|\n")
@@ -194,20 +208,20 @@ func (r *Results) Markdown(command string) string {
 	if r.Streams != nil {
 		p := r.Streams
 		fmt.Fprintf(&b, "\n### Concurrency: %d parallel downloads at confidentiality (%s), %s in all\n\n", c.Streams, c.Enctypes[0], size(c.StreamTotal))
-		b.WriteString("| aggregate MB/s gssocks / Dante | server CPU s/GiB gssocks / Dante | gssocks / Dante |\n|---|---|---|\n")
-		fmt.Fprintf(&b, "| %s | %s | %s |\n", pairCell(p, medianRate, f0), pairCell(p, medianCPU, f2), f2(ratio(medianCPU(p["gssocks"]), medianCPU(p["dante"]))))
+		fmt.Fprintf(&b, "| aggregate MB/s gssocks / %[1]s | server CPU s/GiB gssocks / %[1]s | gssocks / %[1]s |\n|---|---|---|\n", r.otherLabel())
+		fmt.Fprintf(&b, "| %s | %s | %s |\n", pairCell(p, r.other(), medianRate, f0), pairCell(p, r.other(), medianCPU, f2), f2(ratio(medianCPU(p["gssocks"]), medianCPU(p[r.other()]))))
 	}
 
 	if len(r.Setup) > 0 {
-		fmt.Fprintf(&b, "\n### Setup: TCP connect, GSS-API context, level, CONNECT, 1 KiB echo, close (confidentiality, %s, %s per sample)\n\n", c.Enctypes[0], c.SetupTime)
-		b.WriteString("| workers | sessions/s gssocks / Dante | p50 ms gssocks / Dante | p99 ms gssocks / Dante | server CPU ms/session gssocks / Dante | CPU gssocks / Dante |\n|---|---|---|---|---|---|\n")
+		fmt.Fprintf(&b, "\n### Setup: TCP connect, GSS-API context, level, CONNECT, 1 KiB echo, the destination's close, close (confidentiality, %s, %s per sample)\n\n", c.Enctypes[0], c.SetupTime)
+		fmt.Fprintf(&b, "| workers | sessions/s gssocks / %[1]s | p50 ms gssocks / %[1]s | p99 ms gssocks / %[1]s | server CPU ms/session gssocks / %[1]s | CPU gssocks / %[1]s |\n|---|---|---|---|---|---|\n", r.otherLabel())
 		for _, w := range c.SetupWorkers {
 			p := r.Setup[w]
 			g := medianSetup(p["gssocks"])
 			row := func(f func(setupResult) string) string {
 				s := f(g)
-				if p.has("dante") {
-					s += " / " + f(medianSetup(p["dante"]))
+				if p.has(r.other()) {
+					s += " / " + f(medianSetup(p[r.other()]))
 				}
 				return s
 			}
@@ -216,22 +230,22 @@ func (r *Results) Markdown(command string) string {
 				row(func(s setupResult) string { return ms(s.p50) }),
 				row(func(s setupResult) string { return ms(s.p99) }),
 				row(func(s setupResult) string { return fmt.Sprintf("%.3f", s.cpuPerOp()) }),
-				f2(ratio(g.cpuPerOp(), medianSetup(p["dante"]).cpuPerOp())))
+				f2(ratio(g.cpuPerOp(), medianSetup(p[r.other()]).cpuPerOp())))
 		}
 	}
 
 	if len(r.Idle) > 0 {
 		fmt.Fprintf(&b, "\n### Idle: authenticated confidentiality sessions held open (CONNECT, 1 KiB echo, then silence), least-squares slopes over %d steps\n\n", c.IdleSteps)
 		b.WriteString("| server | sessions held | memory KiB/session (PSS) | RSS KiB/session (summed) | FDs/session | goroutines/session | processes/session | threads/session | sessions opened/s |\n|---|---|---|---|---|---|---|---|---|\n")
-		for _, name := range []string{"gssocks", "dante"} {
+		for _, name := range []string{"gssocks", r.other()} {
 			i, ok := r.Idle[name]
 			if !ok {
 				continue
 			}
 			fmt.Fprintf(&b, "| %s | %d | %.1f | %.1f | %.2f | %s | %.3f | %.3f | %.0f |\n", name, i.held, i.pssPerSess, i.rssPerSess, i.fdsPerSess, f2(i.goroutines), i.prcPerSess, i.thrPerSess, i.openRate)
 		}
-		if g, d := r.Idle["gssocks"], r.Idle["dante"]; d.held > 0 {
-			fmt.Fprintf(&b, "\ngssocks / Dante memory per idle session: %.3f.\n", ratio(g.pssPerSess, d.pssPerSess))
+		if g, d := r.Idle["gssocks"], r.Idle[r.other()]; d.held > 0 {
+			fmt.Fprintf(&b, "\ngssocks / %s memory per idle session: %.3f.\n", r.otherLabel(), ratio(g.pssPerSess, d.pssPerSess))
 		}
 		if r.IdleLimit != "" {
 			b.WriteString("\n" + r.IdleLimit + ".\n")
@@ -241,14 +255,14 @@ func (r *Results) Markdown(command string) string {
 
 	if len(r.Socks) > 0 {
 		fmt.Fprintf(&b, "\n### The same bulk through Dante's socksify + curl (MIT GSS-API in the client; a client neither gateway's authors wrote), %s, default ticket enctype (aes256-sha1)\n\n", size(c.Size))
-		b.WriteString("| level | direction | MB/s gssocks / Dante | server CPU s/GiB gssocks / Dante | gssocks / Dante |\n|---|---|---|---|---|\n")
+		fmt.Fprintf(&b, "| level | direction | MB/s gssocks / %[1]s | server CPU s/GiB gssocks / %[1]s | gssocks / %[1]s |\n|---|---|---|---|---|\n", r.otherLabel())
 		for _, l := range c.Levels {
 			for _, op := range []byte{opDownload, opUpload} {
 				p, ok := r.Socks[bulkKey{"aes256-sha1", l, op}]
 				if !ok {
 					continue
 				}
-				fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", l, opName(op), pairCell(p, medianRate, f0), pairCell(p, medianCPU, f2), f2(ratio(medianCPU(p["gssocks"]), medianCPU(p["dante"]))))
+				fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", l, opName(op), pairCell(p, r.other(), medianRate, f0), pairCell(p, r.other(), medianCPU, f2), f2(ratio(medianCPU(p["gssocks"]), medianCPU(p[r.other()]))))
 			}
 		}
 	}

@@ -27,10 +27,18 @@ type Config struct {
 	Idle         int           // idle sessions held at the last step (0: no idle measurement)
 	IdleSteps    int
 	Dante        bool // measure Dante's sockd too
-	Socksify     bool // the bulk figures through Dante's socksify + curl as well
-	FloorSize    int64
-	Profile      time.Duration // perf record of gssocks at confidentiality download (0: none)
-	Log          io.Writer     // progress (nil: none)
+	// Baseline, a gssocks source tree (another checkout), is built and
+	// measured instead of Dante: before/after figures of a change, under
+	// the same load.
+	Baseline   string
+	Socksify   bool // the bulk figures through Dante's socksify + curl as well
+	FloorSize  int64
+	Profile    time.Duration // perf record of gssocks at confidentiality download (0: none)
+	Log        io.Writer     // progress (nil: none)
+	GssocksEnv []string      // added to gssocks' environment
+	// Interrupt, when it delivers, stops the servers and the realm and
+	// exits the process with status 1.
+	Interrupt <-chan os.Signal
 }
 
 // Quick is the configuration CI runs: every measurement, tiny.
@@ -178,11 +186,15 @@ func Run(cfg Config) (*Results, error) {
 		return nil, err
 	}
 	defer e.close()
+	e.onInterrupt(cfg.Interrupt)
 	defer func() { res.Elapsed = time.Since(res.Started); res.Load[1] = loadAvg() }()
 
 	// The crypto floor first, while the servers are idle.
 	res.Floor = map[floorKey]floorResult{}
 	for _, et := range cfg.Enctypes {
+		if cfg.FloorSize <= 0 {
+			break
+		}
 		d, err := e.dialer(e.gssocks, et, encap.LevelConfidentiality)
 		if err != nil {
 			return nil, err
@@ -265,7 +277,7 @@ func Run(cfg Config) (*Results, error) {
 		}
 	}
 
-	if cfg.Socksify && e.sockd != nil {
+	if cfg.Socksify && e.sockd != nil && cfg.Baseline == "" {
 		res.Socks = map[bulkKey]pairOf[sample]{}
 		for _, lvl := range cfg.Levels {
 			for _, op := range []byte{opDownload, opUpload} {
@@ -297,6 +309,17 @@ func Run(cfg Config) (*Results, error) {
 			}
 			res.Profile += p
 		}
+		d, err := e.dialer(e.gssocks, et0, lvl2)
+		if err != nil {
+			return nil, err
+		}
+		w := slices.Max(cfg.SetupWorkers)
+		p, err := e.profileSetup(e.gssocks, d, w, cfg.Profile)
+		if err != nil {
+			cfg.logf("profile: %v", err)
+			p = "perf failed: " + err.Error() + "\n"
+		}
+		res.Profile += p
 	}
 
 	// Idle last: the goroutine count of gssocks comes from a SIGQUIT
@@ -338,7 +361,7 @@ func (e *env) goroutinesPerSession(s *server, n int) (float64, error) {
 	if err != nil {
 		return 0, err
 	}
-	fresh, err := e.startGssocks("gssocks-fresh")
+	fresh, err := e.startGssocks(s.name+"-fresh", s.bin)
 	if err != nil {
 		return 0, err
 	}
@@ -398,7 +421,7 @@ func medianSetup(v []setupResult) setupResult {
 
 func (p pairOf[T]) summary() string {
 	var s string
-	for _, name := range []string{"gssocks", "dante"} {
+	for _, name := range []string{"gssocks", "dante", "baseline"} {
 		v, ok := any(p[name]).([]sample)
 		if !ok || len(v) == 0 {
 			continue

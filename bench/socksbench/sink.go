@@ -19,7 +19,8 @@ import (
 const (
 	opDownload = 'D' // the sink sends size bytes, then half-closes
 	opUpload   = 'U' // the sink reads size bytes, then answers an 8-byte status
-	opEcho     = 'E' // the sink echoes size bytes, then waits for the client's close
+	opEcho     = 'E' // the sink echoes size bytes, then half-closes
+	opHold     = 'H' // the sink echoes size bytes, then waits for the client's close
 	reqLen     = 17
 )
 
@@ -120,7 +121,7 @@ func (s *sink) serve(c *net.TCPConn) {
 		c.Write(st[:])
 		c.CloseWrite()
 		io.Copy(io.Discard, c)
-	case opEcho:
+	case opEcho, opHold:
 		var done int64
 		for done < r.size {
 			n, err := c.Read(buf[:min(int64(len(buf)), r.size-done)])
@@ -134,7 +135,10 @@ func (s *sink) serve(c *net.TCPConn) {
 				return
 			}
 		}
-		io.Copy(io.Discard, c) // held open until the client closes
+		if r.op == opEcho {
+			c.CloseWrite()
+		}
+		io.Copy(io.Discard, c) // until the client closes
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"io"
 	"math"
 	"math/rand/v2"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -29,6 +30,8 @@ type SoakConfig struct {
 	Settle  time.Duration
 	Enctype string
 	Log     io.Writer
+	// Interrupt: as Config.Interrupt.
+	Interrupt <-chan os.Signal
 }
 
 // SoakResult is what a soak saw.
@@ -76,6 +79,7 @@ func Soak(cfg SoakConfig) (*SoakResult, error) {
 		return nil, err
 	}
 	defer e.close()
+	e.onInterrupt(cfg.Interrupt)
 	s := e.gssocks
 	d, err := e.dialer(s, cfg.Enctype, encap.LevelConfidentiality)
 	if err != nil {
@@ -297,6 +301,14 @@ func (r *SoakResult) Markdown(command string) string {
 	fmt.Fprintf(&b, "| gateway RSS: baseline → peak during the run | %.1f → %.1f MiB (PSS peak %.1f MiB) |\n", kib(r.Baseline.RSS), kib(s.PeakRSS), kib(s.PeakPSS))
 	fmt.Fprintf(&b, "| gateway RSS after the warm-up (first quarter) | %.1f – %.1f MiB, slope %+.2f MiB/min |\n", kib(s.SteadyMinRSS), kib(s.SteadyMaxRSS), s.SteadyRSSSlope)
 	fmt.Fprintf(&b, "| gateway RSS %s after the last session closed | %.1f MiB (%.2f × baseline) |\n", c.Settle, kib(s.FinalRSS), float64(s.FinalRSS)/float64(max(1, r.Baseline.RSS)))
+	_, after := r.phases()
+	var marks []string
+	for _, p := range after {
+		if d := p.At - r.Closed; len(marks) < 6 && (d >= time.Duration(len(marks)+1)*c.Settle/6) {
+			marks = append(marks, fmt.Sprintf("+%ds %.1f", int(d.Seconds()), kib(p.Mem.RSS)))
+		}
+	}
+	fmt.Fprintf(&b, "| gateway RSS after the close, MiB | %s |\n", strings.Join(marks, ", "))
 	fmt.Fprintf(&b, "| gateway FDs: baseline / peak / after | %d / %d / %d |\n", r.Baseline.FDs, s.PeakFDs, s.FinalFDs)
 	for _, e := range r.FirstErrs {
 		fmt.Fprintf(&b, "\nerror: %s\n", e)
