@@ -310,13 +310,15 @@ func AppendRequest(dst []byte, req Request) ([]byte, error) {
 const ReplyLen = 8
 
 // AppendReply appends VN 0 | CD | DSTPORT | DSTIP. addr is the address
-// the reply reports (BIND's listening socket, or its peer); a zero or
-// non-IPv4 addr is sent as 0.0.0.0:0 (clients ignore it for CONNECT).
+// the reply reports (BIND's listening socket, or its peer; clients ignore
+// it for CONNECT). An address that is not IPv4 is sent as 0.0.0.0 with
+// its port, which a client reads as "the SOCKS server's address" ("SOCKS
+// 4", BIND).
 func AppendReply(dst []byte, rep Reply, addr netip.AddrPort) []byte {
 	var ip [4]byte
-	var port uint16
+	port := addr.Port()
 	if a := addr.Addr().Unmap(); a.Is4() {
-		ip, port = a.As4(), addr.Port()
+		ip = a.As4()
 	}
 	dst = append(dst, ReplyVersion, byte(rep), byte(port>>8), byte(port))
 	return append(dst, ip[:]...)

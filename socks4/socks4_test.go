@@ -146,7 +146,7 @@ func TestReply(t *testing.T) {
 	if b := AppendReply(nil, ReplyRejected, netip.AddrPort{}); !bytes.Equal(b, []byte{0, 0x5b, 0, 0, 0, 0, 0, 0}) {
 		t.Fatalf("rejected: % x", b)
 	}
-	if b := AppendReply(nil, ReplyGranted, netip.MustParseAddrPort("[::1]:80")); !bytes.Equal(b, []byte{0, 0x5a, 0, 0, 0, 0, 0, 0}) {
+	if b := AppendReply(nil, ReplyGranted, netip.MustParseAddrPort("[::1]:80")); !bytes.Equal(b, []byte{0, 0x5a, 0, 80, 0, 0, 0, 0}) {
 		t.Fatalf("IPv6: % x", b)
 	}
 	if _, _, err := ParseReply([]byte{4, 0x5a, 0, 0, 0, 0, 0, 0}); !errors.Is(err, ErrReplyVersion) {
