@@ -53,7 +53,7 @@ func (s *session) greeting() io.Reader {
 func (s *session) socks4() {
 	s.hs.authMethod = policy.MethodSOCKS4
 	s.hs.rw, s.hs.level = s.conn, encap.LevelClear
-	s.rec.update(func(a *audit.Record) { a.Method, a.Level = s.hs.authMethod.String(), s.hs.level.String() })
+	s.rec.update(func(a *audit.Record) { a.Method = s.hs.authMethod.String() })
 	req, err := socks4.ReadRequest(s.greeting())
 	if err != nil {
 		s.socks4RequestError(err)
@@ -80,6 +80,9 @@ func (s *session) socks4() {
 		s.socks4Reply(socks4.ReplyRejected, netip.AddrPort{})
 		return
 	}
+	// Like a method-00 session: no level is negotiated, the session
+	// runs (and is decided) in the clear.
+	s.rec.update(func(a *audit.Record) { a.Level = s.hs.level.String() })
 	s.log.Info("SOCKS4 session allowed by no_auth sources", "socks4a", req.Is4a())
 	s.conn.SetDeadline(time.Time{})
 	if cmd == socks5.CmdBind {
