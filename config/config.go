@@ -33,6 +33,7 @@ type Config struct {
 	// SOCKS4a from the NoAuth sources; off by default, and everywhere
 	// else SOCKS4 is refused (reply 0x5b).
 	NoAuthSOCKS4 bool
+
 	Groups map[string][]string // group alias -> SIDs, from the group blocks
 	// GatewayLocal is the gateway_local block: the built-in deny of
 	// destinations on the gateway itself (on by default) and more
