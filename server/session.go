@@ -52,16 +52,17 @@ type session struct {
 // handshakeResult is what the greeting, the GSS-API context and the
 // protection-level subnegotiation established.
 type handshakeResult struct {
-	method socks5.Method
+	method   socks5.Method
+	identity policy.Identity
+	ctx      *gssapi.Context // nil for method 00
+	level    encap.Level
+	nec      bool
+	rw       io.ReadWriter // the SOCKS stream: conn, or enc
+	enc      *encap.Conn   // nil at level clear
+
 	// authMethod is the session's front door and authentication as the
 	// policy and the audit record name it (policy.Request.Method).
 	authMethod policy.Method
-	identity   policy.Identity
-	ctx        *gssapi.Context // nil for method 00
-	level      encap.Level
-	nec        bool
-	rw         io.ReadWriter // the SOCKS stream: conn, or enc
-	enc        *encap.Conn   // nil at level clear
 }
 
 // lifecycle holds what a session must close when it ends or is cut.
