@@ -83,7 +83,7 @@ func (s *session) socks4() {
 	// Like a method-00 session: no level is negotiated, the session
 	// runs (and is decided) in the clear.
 	s.rec.update(func(a *audit.Record) { a.Level = s.hs.level.String() })
-	s.log.Info("SOCKS4 session allowed by no_auth sources", "socks4a", req.Is4a())
+	s.log.Warn("SOCKS4 session allowed by no_auth sources", "socks4a", req.Is4a())
 	s.conn.SetDeadline(time.Time{})
 	if cmd == socks5.CmdBind {
 		s.socks4Bind(dest)
