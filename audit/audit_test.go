@@ -232,3 +232,29 @@ func TestLogSinkLevels(t *testing.T) {
 		})
 	}
 }
+
+// TestSOCKS4Record: a SOCKS4 session's record has method "socks4", its
+// USERID under socks4_userid after method, no principal, and the USERID
+// escaped in the text form like every client-chosen string.
+func TestSOCKS4Record(t *testing.T) {
+	r := &Record{SessionID: "x", Method: "socks4", SOCKS4UserID: "bob\nend_reason=completed", Level: "clear",
+		Replied: true, Reply: 91, ReplyText: "request rejected or failed", EndReason: EndRefused}
+	b, err := json.Marshal(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), `"method":"socks4","socks4_userid":"bob\nend_reason=completed","level":"clear"`) ||
+		strings.Contains(string(b), `"principal"`) || !strings.Contains(string(b), `"reply":91`) {
+		t.Fatalf("%s", b)
+	}
+	var buf bytes.Buffer
+	if err := NewLogSink(hclog.New(&hclog.LoggerOptions{Output: &buf})).Write(r); err != nil {
+		t.Fatal(err)
+	}
+	if out := buf.String(); strings.Count(out, "\n") != 1 || !strings.Contains(out, `socks4_userid="bob\nend_reason=completed"`) {
+		t.Fatalf("text record: %s", out)
+	}
+	if b, _ := json.Marshal(&Record{Method: "gssapi"}); strings.Contains(string(b), "socks4_userid") {
+		t.Fatalf("empty socks4_userid written: %s", b)
+	}
+}

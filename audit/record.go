@@ -84,9 +84,15 @@ type Record struct {
 	// Service is the service principal the ticket was for.
 	Service string
 
-	// Method is the SOCKS authentication method ("gssapi", "none"), or ""
-	// when none was selected.
+	// Method is the session's front door and authentication, as
+	// policy.Method names it: "gssapi" (SOCKS5, RFC 1961), "password"
+	// (SOCKS5, RFC 1929), "negotiate" (HTTP proxy, RFC 4559), "none"
+	// (SOCKS5 method 00 from a no_auth source) or "socks4" (SOCKS4/4a);
+	// "" when no method was selected.
 	Method string
+	// SOCKS4UserID is the USERID a SOCKS4 client sent: what it claims,
+	// never an identity (Principal stays empty).
+	SOCKS4UserID string
 	// Level is the negotiated protection level: "clear", "integrity",
 	// "confidentiality", or "none" when no level was negotiated.
 	Level string
@@ -107,8 +113,9 @@ type Record struct {
 
 	// Rule is the rule that decided, "(default deny)", or "".
 	Rule string
-	// Reply is the SOCKS reply code sent (REP field, RFC 1928 §6); Replied
-	// says whether one was sent at all. ReplyText is its meaning.
+	// Reply is the SOCKS reply code sent (REP field, RFC 1928 §6; for
+	// SOCKS4 the CD field, 90 granted or 91 rejected); Replied says
+	// whether one was sent at all. ReplyText is its meaning.
 	Reply     uint8
 	Replied   bool
 	ReplyText string
@@ -171,6 +178,7 @@ func (r *Record) Fields() []any {
 	}
 	str("service", r.Service)
 	str("method", r.Method)
+	str("socks4_userid", r.SOCKS4UserID)
 	level := r.Level
 	if level == "" {
 		level = "none"

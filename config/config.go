@@ -29,6 +29,11 @@ type Config struct {
 	// NoAuth lists the source networks allowed to use SOCKS method 00 (no
 	// authentication); empty by default.
 	NoAuth policy.Sources
+	// NoAuthSOCKS4 (no_auth { socks4 = true }) also accepts SOCKS4 and
+	// SOCKS4a from the NoAuth sources; off by default, and everywhere
+	// else SOCKS4 is refused (reply 0x5b).
+	NoAuthSOCKS4 bool
+
 	Groups map[string][]string // group alias -> SIDs, from the group blocks
 	// GatewayLocal is the gateway_local block: the built-in deny of
 	// destinations on the gateway itself (on by default) and more

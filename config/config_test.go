@@ -169,6 +169,7 @@ func TestExampleConfig(t *testing.T) {
 			Addrs:    []netip.Addr{netip.MustParseAddr(addr)},
 			Port:     port,
 			Level:    policy.LevelIntegrity,
+			Method:   policy.MethodGSSAPI, // "staff" lists its methods
 		})
 	}
 	if d := decide(vpnUser, "wiki.corp.example.test", "10.2.3.4", 443); !d.Allow || d.Rule != "staff" {

@@ -83,6 +83,7 @@ func (d *decoder) config(fb *fileBody, fileStart hcl.Range) *Config {
 			}
 			cfg.NoAuth = append(cfg.NoAuth, p)
 		}
+		cfg.NoAuthSOCKS4 = d.boolean(n.SOCKS4)
 	}
 
 	if g := fb.Gateway; g != nil {

@@ -109,6 +109,8 @@ func (d *decoder) rule(fr *fileRule, groups map[string][]string, groupRanges map
 		}
 	}
 
+	d.methods(fr, &r)
+
 	r.Protection = policy.DefaultProtection()
 	hasClear := false
 	if items, ok := d.nonEmptyList(fr.Protection, "accept integrity and confidentiality"); ok {
@@ -160,6 +162,44 @@ func (d *decoder) rule(fr *fileRule, groups map[string][]string, groupRanges map
 		}
 	}
 	return r
+}
+
+// methodNames are the values of a methods matcher, in policy.Method order.
+func methodNames() []string {
+	var out []string
+	for m := policy.MethodGSSAPI; ; m++ {
+		if _, ok := policy.ParseMethod(m.String()); !ok {
+			return out
+		}
+		out = append(out, m.String())
+	}
+}
+
+// methods decodes a rule's methods matcher into r.Methods. A method that
+// carries no identity (none, socks4) in a rule with identity matchers is
+// warned about: those matchers never match such sessions, so the rule
+// cannot match them.
+func (d *decoder) methods(fr *fileRule, r *policy.Rule) {
+	items, ok := d.nonEmptyList(fr.Methods, "match every method")
+	if !ok {
+		return
+	}
+	names := methodNames()
+	identity := fr.Principals != nil || fr.Realms != nil || fr.Groups != nil
+	r.Methods = []policy.Method{}
+	for _, it := range items {
+		if !d.oneOf(it, "method", names...) {
+			continue
+		}
+		m, _ := policy.ParseMethod(it.s)
+		if identity && !m.Authenticates() {
+			d.warnf(it.rng, "Method without identity",
+				"%q sessions are not authenticated, and the principals, realms and groups of rule %q never match an unauthenticated session: the rule cannot match them. Put them in a rule without identity matchers.", it.s, fr.Name)
+		}
+		if !slices.Contains(r.Methods, m) {
+			r.Methods = append(r.Methods, m)
+		}
+	}
 }
 
 // groupRef resolves a groups entry: a literal SID, or a group alias.

@@ -74,6 +74,7 @@ type fileLog struct {
 
 type fileNoAuth struct {
 	Sources  *hcl.Attribute `hcl:"sources"`
+	SOCKS4   *hcl.Attribute `hcl:"socks4,optional"` // rules.go
 	DefRange hcl.Range      `hcl:",def_range"`
 }
 
@@ -111,6 +112,7 @@ type fileRule struct {
 	Destinations            *hcl.Attribute `hcl:"destinations,optional"`
 	Ports                   *hcl.Attribute `hcl:"ports,optional"`
 	Commands                *hcl.Attribute `hcl:"commands,optional"`
+	Methods                 *hcl.Attribute `hcl:"methods,optional"` // rules.go
 	Protection              *hcl.Attribute `hcl:"protection,optional"`
 	NEC                     *hcl.Attribute `hcl:"nec,optional"`
 	AuthOnly                *hcl.Attribute `hcl:"auth_only,optional"`

@@ -183,6 +183,7 @@ func provision(cfg *config.Config, pp provisionParams) (*provisioned, error) {
 		Timeouts:     serverTimeouts(cfg.Timeouts),
 		MaxSessions:  cfg.Limits.MaxSessions,
 		NoAuth:       cfg.NoAuth,
+		SOCKS4:       cfg.NoAuthSOCKS4,
 		UDPAdvertise: cfg.UDP.Advertise,
 
 		MaxHandshakes:          cfg.Limits.MaxHandshakes,

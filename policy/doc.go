@@ -34,6 +34,11 @@
 //   - sources: the client address is inside one of the networks, as
 //     Sources.Contains tests it (IPv4-mapped addresses unmapped, IPv6
 //     zones dropped); the server tests no_auth membership the same way.
+//   - methods: the session's front door and authentication
+//     (Request.Method: gssapi, password, negotiate, none, socks4) is
+//     listed. An absent matcher matches every method, MethodUnknown (a
+//     caller that did not say) included; a list never matches
+//     MethodUnknown.
 //   - commands, ports: the SOCKS command and destination port are listed.
 //   - destinations: a name pattern matches Request.Host ("*.corp.example"
 //     matches names below corp.example, not corp.example itself; an exact
@@ -83,8 +88,10 @@
 // audit record.
 //
 // Identity matchers (principals, realms, groups) never match an
-// unauthenticated session (SOCKS method 00, allowed by no_auth): only rules
-// without identity matchers can admit those.
+// unauthenticated session (SOCKS method 00 or SOCKS4, allowed by no_auth):
+// only rules without identity matchers can admit those. A Request whose
+// Method does not authenticate (Method.Authenticates) is judged without
+// its Identity, whatever the caller put there.
 //
 // Protection is not a matcher: when the first matching rule does not
 // accept the negotiated level, the request is denied by that rule rather

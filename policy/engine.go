@@ -45,6 +45,9 @@ func (r Request) String() string {
 	if r.NEC {
 		b.WriteString(" (NEC)")
 	}
+	if r.Method != MethodUnknown {
+		fmt.Fprintf(&b, ", method %s", r.Method)
+	}
 	return b.String()
 }
 
@@ -122,6 +125,7 @@ type compiled struct {
 	Rule
 	sids        map[string]struct{}
 	commands    uint8 // bit 1<<Command
+	methods     uint8 // bit 1<<Method
 	levels      uint8 // bit 1<<Level
 	names       map[string]struct{}
 	suffixes    []string // ".corp.example.test" for "*.corp.example.test"
@@ -281,6 +285,11 @@ func validate(r *Rule) error {
 			return fmt.Errorf("unknown command %s", c)
 		}
 	}
+	for _, m := range r.Methods {
+		if _, ok := ParseMethod(m.String()); !ok {
+			return fmt.Errorf("unknown method %s", m)
+		}
+	}
 	for _, l := range r.Protection {
 		if l > LevelConfidentiality {
 			return fmt.Errorf("protection level %s is not supported", l)
@@ -309,6 +318,9 @@ func compile(r Rule) *compiled {
 	}
 	for _, cmd := range r.Commands {
 		c.commands |= 1 << cmd
+	}
+	for _, m := range r.Methods {
+		c.methods |= 1 << m
 	}
 	for _, l := range c.protection() {
 		c.levels |= 1 << l
@@ -364,6 +376,12 @@ type view struct {
 }
 
 func (e *Engine) newView(r *Request) view {
+	if r.Method != MethodUnknown && !r.Method.Authenticates() {
+		// A session of an unauthenticated method has no identity,
+		// whatever the caller put in the request (a SOCKS4 USERID
+		// must never become one).
+		r.Identity = Identity{}
+	}
 	v := view{r: r, src: normAddr(r.Source)}
 	v.principal, v.name, v.realm = r.Identity.parts()
 	if r.Identity.CaseInsensitive {
@@ -539,8 +557,10 @@ func (e *Engine) ChooseLevel(id Identity, src netip.Addr, requested Level, nec b
 }
 
 // ChooseLevelFor picks the protection level granted to a client that
-// requested one (RFC 1961 §4), before its SOCKS request is known. The
-// candidates are the allow rules whose identity and source matchers match,
+// requested one (RFC 1961 §4), before its SOCKS request is known. Only
+// GSS-API sessions negotiate a level, so a methods matcher is judged for
+// MethodGSSAPI. The candidates are the allow rules whose identity, method
+// and source matchers match,
 // in order, up to the first rule without request matchers (destinations,
 // ports, commands), which decides every request: after it nothing is
 // reached. A deny rule without request matchers ends the scan likewise.
@@ -557,7 +577,9 @@ func (e *Engine) ChooseLevelFor(lr LevelRequest) (LevelChoice, error) {
 	if requested > LevelConfidentiality {
 		return LevelChoice{}, &Denied{Reason: fmt.Sprintf("protection level %s is not supported", requested)}
 	}
-	r := Request{Identity: id, Source: src}
+	// Only GSS-API negotiates a level (RFC 1961 §4): the candidates are
+	// the rules that match GSS-API sessions.
+	r := Request{Identity: id, Source: src, Method: MethodGSSAPI}
 	v := e.newView(&r)
 	var cands []*compiled
 	for _, c := range e.rules {
@@ -663,7 +685,7 @@ func (c *compiled) match(v *view) match {
 
 // matchIdentity covers what is known before the SOCKS request.
 func (c *compiled) matchIdentity(v *view) match {
-	if !c.admits(v.r.Identity.Kind) || !c.matchPrincipal(v) || !c.matchRealm(v) || !c.matchSource(v.src) {
+	if !c.admits(v.r.Identity.Kind) || !c.matchMethod(v.r.Method) || !c.matchPrincipal(v) || !c.matchRealm(v) || !c.matchSource(v.src) {
 		return noMatch
 	}
 	return c.matchGroups(v)
@@ -674,6 +696,9 @@ func (c *compiled) why(v *view) []string {
 	var out []string
 	if k := v.r.Identity.Kind; !c.admits(k) {
 		out = append(out, fmt.Sprintf("%s client: allow rule without allow_%s", k, kindOptIn(k)))
+	}
+	if !c.matchMethod(v.r.Method) {
+		out = append(out, fmt.Sprintf("method %s not in %s", v.r.Method, joinStrings(c.Methods)))
 	}
 	if !c.matchPrincipal(v) {
 		if v.principal == "" {
@@ -834,6 +859,12 @@ func (c *compiled) matchGroups(v *view) match {
 
 func (c *compiled) matchSource(src netip.Addr) bool {
 	return c.Sources == nil || Sources(c.Sources).Contains(src)
+}
+
+// matchMethod: an absent matcher matches every method, MethodUnknown
+// included; a list never matches MethodUnknown (it has no bit).
+func (c *compiled) matchMethod(m Method) bool {
+	return c.Methods == nil || (m != MethodUnknown && m < 8 && c.methods&(1<<m) != 0)
 }
 
 func (c *compiled) matchCommand(cmd socks5.Command) bool {

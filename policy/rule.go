@@ -90,6 +90,10 @@ type Rule struct {
 	Destinations []Destination
 	Ports        []PortRange
 	Commands     []socks5.Command
+	// Methods lists the front doors and authentication methods the rule
+	// matches (Request.Method); nil matches every method, MethodUnknown
+	// included, and a list never matches MethodUnknown (fail closed).
+	Methods []Method
 
 	// Protection lists the levels this rule accepts; nil means
 	// DefaultProtection.
@@ -145,6 +149,7 @@ func (r Rule) clone() Rule {
 	r.Destinations = cloneNil(r.Destinations)
 	r.Ports = cloneNil(r.Ports)
 	r.Commands = cloneNil(r.Commands)
+	r.Methods = cloneNil(r.Methods)
 	r.Protection = cloneNil(r.Protection)
 	return r
 }

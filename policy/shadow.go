@@ -56,6 +56,7 @@ func coversLive(a, b *Rule, live kinds) bool {
 		coversGroups(a, b) &&
 		coversNets(a.Sources, b.Sources) &&
 		coversSubset(a.Commands, b.Commands) &&
+		coversSubset(a.Methods, b.Methods) &&
 		coversPorts(a.Ports, b.Ports) &&
 		coversDestinations(a, b)
 }

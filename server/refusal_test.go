@@ -87,8 +87,9 @@ rule "nec-ok" {
 			c.Write([]byte{5, 1, 0})
 			return closedByServer(t, c)
 		}, []byte{5, 0xff}, audit.EndRefused, "no acceptable authentication method"},
+		// Version 4 is SOCKS4 (socks4_test.go), refused with its own reply.
 		{"not SOCKS 5", func(t *testing.T, c net.Conn) []byte {
-			c.Write([]byte{4, 1, 0, 80, 127, 0, 0, 1, 0})
+			c.Write([]byte{6, 1, 0, 80, 127, 0, 0, 1, 0})
 			return closedByServer(t, c)
 		}, []byte{}, audit.EndRefused, "greeting"},
 		{"garbage after the greeting", func(t *testing.T, c net.Conn) []byte {

@@ -45,6 +45,10 @@ type Settings struct {
 	MaxHandshakes, MaxHandshakesPerSource int
 	// NoAuth are the source networks allowed to use SOCKS method 00.
 	NoAuth policy.Sources
+	// SOCKS4 also accepts SOCKS4 and SOCKS4a from the NoAuth sources
+	// (policy.MethodSOCKS4, no identity, level clear); off, or from
+	// elsewhere, a SOCKS4 request is refused with reply 0x5b.
+	SOCKS4 bool
 	// UDPAdvertise, when valid, is the BND.ADDR of UDP ASSOCIATE replies
 	// (RFC 1928 §7) in place of the relay socket's local address, which is
 	// the local address of the client's TCP connection: the address

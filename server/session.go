@@ -15,6 +15,7 @@ import (
 	"github.com/gssocks/gssocks/encap"
 	"github.com/gssocks/gssocks/gssapi"
 	"github.com/gssocks/gssocks/policy"
+	"github.com/gssocks/gssocks/socks4"
 	"github.com/gssocks/gssocks/socks5"
 	"github.com/hashicorp/go-hclog"
 )
@@ -39,6 +40,10 @@ type session struct {
 	life lifecycle
 	exp  expiry
 
+	// prefix is what run read of the connection to tell SOCKS4 from
+	// SOCKS5 (its first byte), for the handshake to read again.
+	prefix []byte
+
 	inHandshake bool // holds a handshake slot (Server.hs)
 	counted     bool // holds a session slot (Settings.MaxSessions)
 	principal   bool // counted against its principal's limit
@@ -54,6 +59,10 @@ type handshakeResult struct {
 	nec      bool
 	rw       io.ReadWriter // the SOCKS stream: conn, or enc
 	enc      *encap.Conn   // nil at level clear
+
+	// authMethod is the session's front door and authentication as the
+	// policy and the audit record name it (policy.Request.Method).
+	authMethod policy.Method
 }
 
 // lifecycle holds what a session must close when it ends or is cut.
@@ -139,6 +148,10 @@ func (s *session) run(refusal string) {
 	}
 	s.inHandshake = true
 	s.conn.SetDeadline(time.Now().Add(s.st.Timeouts.Negotiation))
+	if s.readVersion() == socks4.Version {
+		s.socks4()
+		return
+	}
 	hs, err := s.handshake()
 	if err != nil {
 		return
@@ -187,7 +200,7 @@ func (s *session) becomeSession() bool {
 // error the end reason is recorded and the caller closes.
 func (s *session) handshake() (handshakeResult, error) {
 	var hs handshakeResult
-	methods, err := socks5.ReadGreeting(s.conn)
+	methods, err := socks5.ReadGreeting(s.greeting())
 	if err != nil {
 		s.log.Info("bad greeting", "error", logErr(err))
 		return hs, s.fail(audit.EndRefused, fmt.Errorf("greeting: %w", err))
@@ -214,11 +227,12 @@ func (s *session) handshake() (handshakeResult, error) {
 		// No level is negotiated: the session runs in the clear, and
 		// policy decides it at level clear.
 		s.log.Warn("no-auth session allowed by no_auth sources")
-		hs.rw, hs.level = s.conn, encap.LevelClear
-		s.rec.update(func(a *audit.Record) { a.Method, a.Level = hs.method.String(), hs.level.String() })
+		hs.rw, hs.level, hs.authMethod = s.conn, encap.LevelClear, policy.MethodNone
+		s.rec.update(func(a *audit.Record) { a.Method, a.Level = hs.authMethod.String(), hs.level.String() })
 		return hs, nil
 	}
-	s.rec.update(func(a *audit.Record) { a.Method = hs.method.String() })
+	hs.authMethod = policy.MethodGSSAPI
+	s.rec.update(func(a *audit.Record) { a.Method = hs.authMethod.String() })
 
 	acceptStart := time.Now()
 	ctx, err := encap.AcceptContext(s.conn, s.st.Acceptor, s.src.Addr())

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -21,12 +22,14 @@ type stringList []string
 func (s *stringList) String() string     { return strings.Join(*s, ",") }
 func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
 
-// explain shows how the configuration decides one request: the identity
-// the client's ticket yields, the protection level a client asking
-// --level gets, the built-in gateway-local deny and each rule in order
-// with why it does or does not match, and the decision.
+// explain shows how the configuration decides one request: the method
+// the client came in by, the identity its ticket yields, the protection
+// level a GSS-API client asking --level gets, the built-in gateway-local
+// deny and each rule in order with why it does or does not match, and
+// the decision.
 func explain(args []string, stdout, stderr io.Writer) int {
 	fs, path := configFlag("explain", stderr)
+	methodName := fs.String("method", "gssapi", "how the client comes in: gssapi, password (SOCKS5 username/password) or negotiate (HTTP proxy), which take --principal; none (SOCKS5 without authentication) or socks4, which take none")
 	principal := fs.String("principal", "", "the client `principal` as its ticket spells it, e.g. alice@EXAMPLE.TEST or alice@corp.example@EXAMPLE.TEST")
 	var groups, addrs stringList
 	fs.Var(&groups, "group", "a group `SID` from the client's PAC (repeatable; implies --pac)")
@@ -44,6 +47,18 @@ func explain(args []string, stdout, stderr io.Writer) int {
 	clientName := fs.String("client", "", "the `client` program, setting its GSS flags: curl (>= 8.17, no sequence flag; same as --no-sequence) or socksify (sequence flag, the default)")
 	if err := fs.Parse(args); err != nil {
 		return 2
+	}
+	method, ok := policy.ParseMethod(*methodName)
+	if !ok {
+		fmt.Fprintf(stderr, "gssocks explain: --method %q: want gssapi, password, negotiate, none or socks4\n", *methodName)
+		return 2
+	}
+	if msg := methodFlagsConflict(fs, method); msg != "" {
+		fmt.Fprintf(stderr, "gssocks explain: %s\n", msg)
+		return 2
+	}
+	if !method.Authenticates() {
+		return explainUnauthenticated(*path, method, *source, *dest, addrs, *command, stdout, stderr)
 	}
 	switch *clientName {
 	case "", "socksify":
@@ -86,14 +101,24 @@ func explain(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "gssocks explain: %v\n", err)
 		return 2
 	}
+	fmt.Fprintf(stdout, "method:     %s\n", describeMethod(method))
 	id, err := cfg.Engine.Identify(policy.Client{Name: name, Realm: realm, PAC: hasPAC, Account: *account, UserSID: *userSID, GroupSIDs: groups})
 	if err != nil {
 		fmt.Fprintf(stdout, "identity:   %s: refused: %v\n", *principal, err)
 		fmt.Fprintf(stdout, "decision:   DENY (the session ends after authentication)\n")
 		return 0
 	}
-	req.Identity = id
+	req.Identity, req.Method = id, method
 	fmt.Fprintf(stdout, "identity:   %s\n", describeIdentity(cfg.Engine, id))
+	if method != policy.MethodGSSAPI {
+		// Only GSS-API negotiates a level (RFC 1961 §4): the others
+		// run, and are decided, in the clear.
+		req.Level = policy.LevelClear
+		fmt.Fprintf(stdout, "request:    %s\n", req)
+		fmt.Fprintf(stdout, "protection: clear (%s sessions negotiate no protection level)\n", method)
+		explainRules(cfg.Engine, req, method, stdout)
+		return 0
+	}
 	choice, err := cfg.Engine.ChooseLevelFor(policy.LevelRequest{Identity: req.Identity, Source: req.Source,
 		Requested: asked, NEC: *nec, CanProtectStream: !*noSeq})
 	req.Level, req.NEC = choice.Level, *nec
@@ -111,17 +136,24 @@ func explain(args []string, stdout, stderr io.Writer) int {
 		flags = "GSS flags without sequence (cannot protect a stream)"
 	}
 	fmt.Fprintf(stdout, "protection: asked %s, %s, granted %s (%s)\n", asked, flags, choice.Level, choice.Reason)
-	d, misses := cfg.Engine.Explain(req)
+	explainRules(cfg.Engine, req, method, stdout)
+	return 0
+}
+
+// explainRules prints the gateway-local deny, each rule with why it does
+// or does not match req, and the decision.
+func explainRules(e *policy.Engine, req policy.Request, method policy.Method, stdout io.Writer) {
+	d, misses := e.Explain(req)
 	gl := fmt.Sprintf("%-33s", "gateway-local (built-in)")
 	switch {
 	case d.GatewayLocal == "":
 		fmt.Fprintf(stdout, "  %s no match: the destination is not the gateway itself\n", gl)
-	case cfg.Engine.GatewayLocal().Off:
+	case e.GatewayLocal().Off:
 		fmt.Fprintf(stdout, "  %s off (gateway_local { deny = false }): %s\n", gl, d.GatewayLocal)
 	default:
 		fmt.Fprintf(stdout, "  %s MATCH: %s; refused unless the allowing rule names it\n", gl, d.GatewayLocal)
 	}
-	rules := cfg.Engine.Rules()
+	rules := e.Rules()
 	for i, r := range rules {
 		line := fmt.Sprintf("rule %-16q line %-4d", r.Name, r.Pos.Line)
 		switch {
@@ -135,11 +167,105 @@ func explain(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stdout, "  %s not reached\n", line)
 		}
 	}
-	verdict := "DENY (SOCKS reply 02)"
+	verdict := "DENY (" + denialReply(method) + ")"
 	if d.Allow {
 		verdict = "ALLOW"
 	}
 	fmt.Fprintf(stdout, "decision:   %s: %s\n", verdict, d.Reason)
+}
+
+// denialReply is what a client of method m gets for a denied request.
+func denialReply(m policy.Method) string {
+	switch m {
+	case policy.MethodSOCKS4:
+		return "SOCKS4 reply 0x5b"
+	case policy.MethodNegotiate:
+		return "the HTTP proxy refuses the request"
+	}
+	return "SOCKS reply 02"
+}
+
+// describeMethod says what method m is.
+func describeMethod(m policy.Method) string {
+	switch m {
+	case policy.MethodGSSAPI:
+		return "gssapi (SOCKS5 with GSS-API/Kerberos, RFC 1961)"
+	case policy.MethodPassword:
+		return "password (SOCKS5 username/password, RFC 1929, checked by the KDC; clear)"
+	case policy.MethodNegotiate:
+		return "negotiate (HTTP proxy with Proxy-Authorization: Negotiate, RFC 4559; clear)"
+	case policy.MethodNone:
+		return "none (SOCKS5 without authentication, from no_auth sources; no identity, clear)"
+	case policy.MethodSOCKS4:
+		return "socks4 (SOCKS4/4a, from no_auth sources with socks4 = true; no identity, clear)"
+	}
+	return m.String()
+}
+
+// methodFlagsConflict names flags that do not apply to method m: the
+// client's identity for unauthenticated methods, the protection level
+// for every method but GSS-API, UDP for SOCKS4.
+func methodFlagsConflict(fs *flag.FlagSet, m policy.Method) string {
+	var identity, level []string
+	fs.Visit(func(f *flag.Flag) {
+		switch f.Name {
+		case "principal", "group", "user-sid", "account", "pac", "no-pac":
+			identity = append(identity, "--"+f.Name)
+		case "level", "nec", "no-sequence", "client":
+			level = append(level, "--"+f.Name)
+		}
+	})
+	switch {
+	case !m.Authenticates() && len(identity) > 0:
+		return fmt.Sprintf("%s: --method %s carries no identity", strings.Join(identity, ", "), m)
+	case m != policy.MethodGSSAPI && len(level) > 0:
+		return fmt.Sprintf("%s: only --method gssapi negotiates a protection level; %s sessions are clear", strings.Join(level, ", "), m)
+	case m == policy.MethodSOCKS4 && fs.Lookup("command").Value.String() == "udp":
+		return "--command udp: SOCKS4 has no UDP"
+	}
+	return ""
+}
+
+// explainUnauthenticated explains a request of a session without
+// identity (none, socks4): whether the source may come in at all
+// (no_auth, and socks4 = true for SOCKS4), then the rules at level clear.
+func explainUnauthenticated(path string, m policy.Method, source, dest string, addrs []string, command string, stdout, stderr io.Writer) int {
+	if dest == "" {
+		fmt.Fprintln(stderr, "gssocks explain: --dest is required")
+		return 2
+	}
+	cfg := loadConfig(path, stderr)
+	if cfg == nil {
+		return 1
+	}
+	req, err := explainRequest(source, dest, addrs, command)
+	if err != nil {
+		fmt.Fprintf(stderr, "gssocks explain: %v\n", err)
+		return 2
+	}
+	req.Method, req.Level = m, policy.LevelClear
+	fmt.Fprintf(stdout, "method:     %s\n", describeMethod(m))
+	fmt.Fprintf(stdout, "identity:   none (%s sessions are not authenticated: rules with principals, realms or groups do not match)\n", m)
+	fmt.Fprintf(stdout, "request:    %s\n", req)
+	var refusal string
+	switch {
+	case !cfg.NoAuth.Contains(req.Source):
+		refusal = fmt.Sprintf("source %s is not in no_auth sources", req.Source)
+	case m == policy.MethodSOCKS4 && !cfg.NoAuthSOCKS4:
+		refusal = "SOCKS4 is not enabled (no_auth { socks4 = true })"
+	}
+	if refusal != "" {
+		fmt.Fprintf(stdout, "front door: refused: %s\n", refusal)
+		if m == policy.MethodSOCKS4 {
+			fmt.Fprintf(stdout, "decision:   DENY (SOCKS4 reply 0x5b before any rule): %s\n", refusal)
+		} else {
+			fmt.Fprintf(stdout, "decision:   DENY (method selection answers 05 ff before any rule): %s\n", refusal)
+		}
+		return 0
+	}
+	fmt.Fprintf(stdout, "front door: source %s is in no_auth sources\n", req.Source)
+	fmt.Fprintf(stdout, "protection: clear (%s sessions negotiate no protection level)\n", m)
+	explainRules(cfg.Engine, req, m, stdout)
 	return 0
 }
 

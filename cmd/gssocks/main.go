@@ -29,10 +29,12 @@ commands:
            [--group SID]... [--user-sid SID] [--account NAME] [--pac | --no-pac]
            [--source IP] [--addr IP]...
            [--command connect|bind|udp] [--level clear|integrity|confidentiality] [--nec]
+           [--method gssapi|password|negotiate|none|socks4]
                            show the client's canonical identity, the protection level,
                            the gateway-local deny and the rule deciding a request, and
                            why each earlier rule did not match; groups are unknown
-                           (fail closed) unless a PAC is given (--group, --pac, ...)
+                           (fail closed) unless a PAC is given (--group, --pac, ...);
+                           --method none and socks4 take no --principal
   keytab   --config FILE   list principals, kvnos and enctypes the gateway accepts (no keys)
   sessions [--metrics HOST:PORT]   list a running gateway's live sessions (metrics listener)
   import-dante [--host NAME] SOCKD.CONF   convert a Dante sockd.conf to gssocks HCL (stdout)

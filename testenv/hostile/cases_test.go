@@ -185,6 +185,7 @@ func Cases() []Case {
 	cs = append(cs, slowCases()...)
 	cs = append(cs, destinationCases()...)
 	cs = append(cs, issue8Cases()...)
+	cs = append(cs, socks4Cases()...)
 	for i := range cs {
 		if cs[i].Profile == "" {
 			cs[i].Profile = "base"
@@ -203,7 +204,7 @@ func greetingCases() []Case {
 		c("NMETHODS without methods, FIN", "0501", true, "close", closes(), "greeting"),
 		c("2 methods announced, 1 sent, FIN", "050201", true, "close", closes(), "greeting"),
 		c("NMETHODS 0", "0500", false, "close", closes(), "greeting"),
-		c("SOCKS version 4", "040100507f00000100", false, "close", closes(), "greeting"),
+		c("SOCKS version 4 (not enabled)", "040100507f00000100", false, "00 5b, close", socks4Rejected(), "SOCKS4 is not enabled"),
 		c("HTTP request", hex.EncodeToString([]byte("GET / HTTP/1.1\r\n\r\n")), false, "close", closes(), "greeting"),
 		c("only method 00 (no auth not allowed)", "050100", false, "05 ff, close", refusesMethod(), "no acceptable"),
 		c("255 unknown methods", methods255, false, "05 ff, close", refusesMethod(), "no acceptable"),

@@ -51,6 +51,14 @@ rule "bob-connect-only" {
   principals = ["bob@%REALM%"]
   commands   = ["connect"]
 }`},
+		// SOCKS4 from loopback (issue 12): a rule without identity for it.
+		{name: "socks4", top: "no_auth {\n  sources = [\"127.0.0.1/32\"]\n  socks4  = true\n}\n", rules: `
+rule "lab" {
+  methods      = ["socks4"]
+  destinations = ["127.0.0.1/32"]
+  ports        = ["%ECHO%"]
+  protection   = ["clear"]
+}` + allowAll},
 		// Issue 8.4: names of this realm compared ignoring case.
 		{name: "case-insensitive", top: "realm \"%REALM%\" {\n  case_insensitive_names = true\n}\n", rules: `
 rule "deny-alice" {
@@ -84,7 +92,8 @@ rule "health" {
   ports        = ["%d", "%d"]
 }
 `, realm, w.Echo.Port(), w.UDPEcho.Addr.Port())
-	b.WriteString(strings.ReplaceAll(p.rules, "%REALM%", realm))
+	rules := strings.ReplaceAll(p.rules, "%REALM%", realm)
+	b.WriteString(strings.ReplaceAll(rules, "%ECHO%", fmt.Sprint(w.Echo.Port())))
 	b.WriteString("\n")
 	return b.String()
 }
