@@ -8,6 +8,7 @@ import (
 
 	"github.com/gssocks/gssocks/audit"
 	"github.com/gssocks/gssocks/gssapi"
+	"github.com/gssocks/gssocks/server"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 )
@@ -73,6 +74,8 @@ type metrics struct {
 	rules       *prometheus.CounterVec // rule
 	bytes       *prometheus.CounterVec // direction, level
 	limitRefuse prometheus.Counter
+	udpRelayed  [2]prometheus.Counter  // by server.UDPDirection
+	udpDropped  []prometheus.Counter   // by server.UDPDropReason
 	reloads     *prometheus.CounterVec // outcome
 	keytabLoads *prometheus.CounterVec // outcome
 	kvnos       *prometheus.GaugeVec   // principal (service principals of the keytab)
@@ -108,6 +111,23 @@ func newMetrics() *metrics {
 		Name: "gssocks_principal_limit_refusals_total",
 		Help: "Requests refused by a rule's per-principal session limit.",
 	})
+	udpRelayed := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "gssocks_udp_datagrams_total",
+		Help: "Datagrams relayed by UDP associations, by direction (up: client to destination, down: destination to client).",
+	}, []string{"direction"})
+	udpDropped := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "gssocks_udp_datagrams_dropped_total",
+		Help: "Datagrams of UDP associations dropped, either way, by reason (wrong_source, unwrap, fragment, malformed_header, resolve, policy_denied, principal_limit, ticket_expired, unsolicited, encapsulate, oversize, send_error, read_error).",
+	}, []string{"reason"})
+	// The children are made once, every label value included, so that
+	// each series exists (at 0) from the start and the per-datagram path
+	// is one atomic add, no label lookup.
+	for _, d := range []server.UDPDirection{server.UDPUp, server.UDPDown} {
+		m.udpRelayed[d] = udpRelayed.WithLabelValues(d.String())
+	}
+	for _, r := range server.UDPDropReasons() {
+		m.udpDropped = append(m.udpDropped, udpDropped.WithLabelValues(r.String()))
+	}
 	m.reloads = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "gssocks_reloads_total",
 		Help: "Configuration reloads by outcome (ok, error).",
@@ -137,7 +157,7 @@ func newMetrics() *metrics {
 		m.reloads.WithLabelValues(o)
 		m.keytabLoads.WithLabelValues(o)
 	}
-	m.reg.MustRegister(m.sessions, m.handshakes, m.hsLatency, m.rules, m.bytes, m.limitRefuse,
+	m.reg.MustRegister(m.sessions, m.handshakes, m.hsLatency, m.rules, m.bytes, m.limitRefuse, udpRelayed, udpDropped,
 		m.reloads, m.keytabLoads, m.kvnos, build,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
@@ -184,6 +204,20 @@ func (m *metrics) Handshake(err error, d time.Duration) {
 
 // PrincipalLimitRefused implements server.Observer.
 func (m *metrics) PrincipalLimitRefused() { m.limitRefuse.Inc() }
+
+// UDPRelayed implements server.Observer.
+func (m *metrics) UDPRelayed(dir server.UDPDirection) {
+	if int(dir) < len(m.udpRelayed) {
+		m.udpRelayed[dir].Inc()
+	}
+}
+
+// UDPDropped implements server.Observer.
+func (m *metrics) UDPDropped(reason server.UDPDropReason) {
+	if int(reason) < len(m.udpDropped) {
+		m.udpDropped[reason].Inc()
+	}
+}
 
 // sessionEnd counts an ended session from its audit record.
 func (m *metrics) sessionEnd(r audit.Record) {
