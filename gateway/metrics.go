@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"errors"
+	"runtime"
 	"runtime/debug"
 	"sync"
 	"time"
@@ -84,7 +85,9 @@ type metrics struct {
 	ruleNames map[string]bool // rule label values in use, at most MaxRuleLabels
 }
 
-func newMetrics() *metrics {
+// newMetrics builds the series; version is gssocks_build_info's version
+// label (see Options.Version).
+func newMetrics(version string) *metrics {
 	m := &metrics{reg: prometheus.NewRegistry(), ruleNames: map[string]bool{}}
 	m.sessions = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "gssocks_sessions_total",
@@ -140,14 +143,27 @@ func newMetrics() *metrics {
 		Name: "gssocks_keytab_kvnos",
 		Help: "Distinct key version numbers loaded per service principal of the keytab the acceptor accepts.",
 	}, []string{"principal"})
-	version, goVersion := "unknown", "unknown"
+	goVersion, revision := runtime.Version(), ""
 	if bi, ok := debug.ReadBuildInfo(); ok {
-		version, goVersion = bi.Main.Version, bi.GoVersion
+		if version == "" {
+			version = bi.Main.Version
+		}
+		if bi.GoVersion != "" {
+			goVersion = bi.GoVersion
+		}
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" {
+				revision = s.Value
+			}
+		}
+	}
+	if version == "" {
+		version = "unknown"
 	}
 	build := prometheus.NewGauge(prometheus.GaugeOpts{
 		Name:        "gssocks_build_info",
-		Help:        "Always 1; the labels say which build runs.",
-		ConstLabels: prometheus.Labels{"version": version, "goversion": goVersion},
+		Help:        "Always 1; the labels say which build runs: version (as `gssocks version` prints it), goversion, revision (the VCS commit, \"\" when not stamped).",
+		ConstLabels: prometheus.Labels{"version": version, "goversion": goVersion, "revision": revision},
 	})
 	build.Set(1)
 	for _, o := range []string{OutcomeOK, OutcomeReplay, OutcomeSkew, OutcomeUnknownPrincipal, OutcomeBadToken, OutcomeRefusedLevel, OutcomePolicyDenied, OutcomeOther} {
