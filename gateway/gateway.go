@@ -47,6 +47,11 @@ type Options struct {
 	// has filled them in, before the server is built (tests: a dialer, a
 	// logger, an audit sink of their own). nil: none.
 	Server func(*server.Options)
+	// Version is the release the binary reports (`gssocks version`,
+	// main.version set with -ldflags -X), the version label of
+	// gssocks_build_info. "": the main module's version from the build
+	// information, else "unknown".
+	Version string
 }
 
 func (o Options) listen() func(string) (net.Listener, error) {
@@ -105,7 +110,7 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 		opts:      opts,
 		out:       &lockedWriter{w: opts.Stderr},
 		log:       newLiveLogger(hclog.NewNullLogger()),
-		metrics:   newMetrics(),
+		metrics:   newMetrics(opts.Version),
 		lns:       make(map[string]net.Listener),
 		stopWatch: make(chan struct{}),
 		watchDone: make(chan struct{}),

@@ -2,12 +2,14 @@ package gateway
 
 import (
 	"errors"
+	"runtime"
 	"runtime/debug"
 	"sync"
 	"time"
 
 	"github.com/gssocks/gssocks/audit"
 	"github.com/gssocks/gssocks/gssapi"
+	"github.com/gssocks/gssocks/server"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 )
@@ -73,6 +75,8 @@ type metrics struct {
 	rules       *prometheus.CounterVec // rule
 	bytes       *prometheus.CounterVec // direction, level
 	limitRefuse prometheus.Counter
+	udpRelayed  [2]prometheus.Counter  // by server.UDPDirection
+	udpDropped  []prometheus.Counter   // by server.UDPDropReason
 	reloads     *prometheus.CounterVec // outcome
 	keytabLoads *prometheus.CounterVec // outcome
 	kvnos       *prometheus.GaugeVec   // principal (service principals of the keytab)
@@ -81,7 +85,9 @@ type metrics struct {
 	ruleNames map[string]bool // rule label values in use, at most MaxRuleLabels
 }
 
-func newMetrics() *metrics {
+// newMetrics builds the series; version is gssocks_build_info's version
+// label (see Options.Version).
+func newMetrics(version string) *metrics {
 	m := &metrics{reg: prometheus.NewRegistry(), ruleNames: map[string]bool{}}
 	m.sessions = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "gssocks_sessions_total",
@@ -108,6 +114,23 @@ func newMetrics() *metrics {
 		Name: "gssocks_principal_limit_refusals_total",
 		Help: "Requests refused by a rule's per-principal session limit.",
 	})
+	udpRelayed := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "gssocks_udp_datagrams_total",
+		Help: "Datagrams relayed by UDP associations, by direction (up: client to destination, down: destination to client).",
+	}, []string{"direction"})
+	udpDropped := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "gssocks_udp_datagrams_dropped_total",
+		Help: "Datagrams of UDP associations dropped, either way, by reason (wrong_source, unwrap, fragment, malformed_header, resolve, policy_denied, principal_limit, ticket_expired, unsolicited, encapsulate, oversize, send_error, read_error).",
+	}, []string{"reason"})
+	// The children are made once, every label value included, so that
+	// each series exists (at 0) from the start and the per-datagram path
+	// is one atomic add, no label lookup.
+	for _, d := range []server.UDPDirection{server.UDPUp, server.UDPDown} {
+		m.udpRelayed[d] = udpRelayed.WithLabelValues(d.String())
+	}
+	for _, r := range server.UDPDropReasons() {
+		m.udpDropped = append(m.udpDropped, udpDropped.WithLabelValues(r.String()))
+	}
 	m.reloads = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "gssocks_reloads_total",
 		Help: "Configuration reloads by outcome (ok, error).",
@@ -120,14 +143,27 @@ func newMetrics() *metrics {
 		Name: "gssocks_keytab_kvnos",
 		Help: "Distinct key version numbers loaded per service principal of the keytab the acceptor accepts.",
 	}, []string{"principal"})
-	version, goVersion := "unknown", "unknown"
+	goVersion, revision := runtime.Version(), ""
 	if bi, ok := debug.ReadBuildInfo(); ok {
-		version, goVersion = bi.Main.Version, bi.GoVersion
+		if version == "" {
+			version = bi.Main.Version
+		}
+		if bi.GoVersion != "" {
+			goVersion = bi.GoVersion
+		}
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" {
+				revision = s.Value
+			}
+		}
+	}
+	if version == "" {
+		version = "unknown"
 	}
 	build := prometheus.NewGauge(prometheus.GaugeOpts{
 		Name:        "gssocks_build_info",
-		Help:        "Always 1; the labels say which build runs.",
-		ConstLabels: prometheus.Labels{"version": version, "goversion": goVersion},
+		Help:        "Always 1; the labels say which build runs: version (as `gssocks version` prints it), goversion, revision (the VCS commit, \"\" when not stamped).",
+		ConstLabels: prometheus.Labels{"version": version, "goversion": goVersion, "revision": revision},
 	})
 	build.Set(1)
 	for _, o := range []string{OutcomeOK, OutcomeReplay, OutcomeSkew, OutcomeUnknownPrincipal, OutcomeBadToken, OutcomeRefusedLevel, OutcomePolicyDenied, OutcomeOther} {
@@ -137,7 +173,7 @@ func newMetrics() *metrics {
 		m.reloads.WithLabelValues(o)
 		m.keytabLoads.WithLabelValues(o)
 	}
-	m.reg.MustRegister(m.sessions, m.handshakes, m.hsLatency, m.rules, m.bytes, m.limitRefuse,
+	m.reg.MustRegister(m.sessions, m.handshakes, m.hsLatency, m.rules, m.bytes, m.limitRefuse, udpRelayed, udpDropped,
 		m.reloads, m.keytabLoads, m.kvnos, build,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
@@ -184,6 +220,20 @@ func (m *metrics) Handshake(err error, d time.Duration) {
 
 // PrincipalLimitRefused implements server.Observer.
 func (m *metrics) PrincipalLimitRefused() { m.limitRefuse.Inc() }
+
+// UDPRelayed implements server.Observer.
+func (m *metrics) UDPRelayed(dir server.UDPDirection) {
+	if int(dir) < len(m.udpRelayed) {
+		m.udpRelayed[dir].Inc()
+	}
+}
+
+// UDPDropped implements server.Observer.
+func (m *metrics) UDPDropped(reason server.UDPDropReason) {
+	if int(reason) < len(m.udpDropped) {
+		m.udpDropped[reason].Inc()
+	}
+}
 
 // sessionEnd counts an ended session from its audit record.
 func (m *metrics) sessionEnd(r audit.Record) {

@@ -41,7 +41,7 @@ func TestHandshakeOutcome(t *testing.T) {
 // are counted under "other", and the names already seen keep their own
 // series.
 func TestRuleLabelsBounded(t *testing.T) {
-	m := newMetrics()
+	m := newMetrics("")
 	for i := range MaxRuleLabels + 10 {
 		m.sessionEnd(audit.Record{Rule: fmt.Sprintf("r%d", i), EndReason: audit.EndCompleted})
 	}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -19,6 +20,8 @@ import (
 	"github.com/gssocks/gssocks/gateway"
 	"github.com/gssocks/gssocks/gssapi"
 	"github.com/gssocks/gssocks/internal/testutil"
+	"github.com/gssocks/gssocks/server"
+	"github.com/gssocks/gssocks/socks5"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
@@ -389,4 +392,100 @@ rule "one-each" {
 	wantValue(t, fams, 1, "gssocks_principal_limit_refusals_total")
 	wantValue(t, fams, 1, "gssocks_handshakes_total", "outcome", "policy_denied")
 	wantValue(t, fams, 1, "gssocks_sessions_active")
+}
+
+// TestUDPMetrics: before any association every direction and drop reason
+// has its series at 0; after one datagram relayed each way and one to a
+// denied destination, the scrape shows exactly those.
+func TestUDPMetrics(t *testing.T) {
+	env := realm.Get(t)
+	g := testutil.StartGateway(t, fmt.Sprintf(`
+listen = ["127.0.0.1:1080"]
+kerberos {
+  keytab = %q
+}
+metrics {
+  listen = "127.0.0.1:9180"
+}
+rule "no-udp-to-3" {
+  action       = "deny"
+  destinations = ["127.0.0.3/32"]
+}
+rule "loopback" {
+  principals   = ["*@EXAMPLE.TEST"]
+  destinations = ["127.0.0.0/8"]
+}
+`, env.Keytab))
+	fams := scrape(t, g.MetricsAddr())
+	for _, d := range []server.UDPDirection{server.UDPUp, server.UDPDown} {
+		wantValue(t, fams, 0, "gssocks_udp_datagrams_total", "direction", d.String())
+	}
+	for _, r := range server.UDPDropReasons() {
+		wantValue(t, fams, 0, "gssocks_udp_datagrams_dropped_total", "reason", r.String())
+	}
+	if n := len(fams["gssocks_udp_datagrams_dropped_total"].GetMetric()); n != len(server.UDPDropReasons()) {
+		t.Errorf("%d drop reason series, want %d", n, len(server.UDPDropReasons()))
+	}
+
+	echo, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer echo.Close()
+	go func() {
+		buf := make([]byte, 2048)
+		for {
+			n, from, err := echo.ReadFromUDPAddrPort(buf)
+			if err != nil {
+				return
+			}
+			echo.WriteToUDPAddrPort(buf[:n], from)
+		}
+	}()
+	echoAddr := echo.LocalAddr().(*net.UDPAddr).AddrPort()
+	s, err := client.Open(context.Background(), g.Addr, client.Config{
+		Level: encap.LevelIntegrity,
+		Ticket: func(context.Context) (gssapi.InitiatorConfig, error) {
+			return env.InitiatorConfig("alice", "rcmd/localhost", "")
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	local, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer local.Close()
+	local.SetDeadline(time.Now().Add(10 * time.Second))
+	a, err := s.Associate(local)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.WriteTo([]byte("denied"), socks5.Addr{IP: netip.MustParseAddr("127.0.0.3"), Port: echoAddr.Port()})
+	if err := a.WriteTo([]byte("ping"), socks5.AddrFromAddrPort(echoAddr)); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 100)
+	if n, _, err := a.ReadFrom(buf); err != nil || string(buf[:n]) != "ping" {
+		t.Fatalf("echo through the association: %q %v", buf[:n], err)
+	}
+	// The reply is counted once its send returned, maybe after the
+	// client has it.
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		fams = scrape(t, g.MetricsAddr())
+		if v, _ := value(fams, "gssocks_udp_datagrams_total", "direction", "down"); v > 0 || time.Now().After(deadline) {
+			break
+		}
+	}
+	wantValue(t, fams, 1, "gssocks_udp_datagrams_total", "direction", "up")
+	wantValue(t, fams, 1, "gssocks_udp_datagrams_total", "direction", "down")
+	for _, r := range server.UDPDropReasons() {
+		want := 0.0
+		if r == server.UDPDropPolicyDenied {
+			want = 1
+		}
+		wantValue(t, fams, want, "gssocks_udp_datagrams_dropped_total", "reason", r.String())
+	}
 }

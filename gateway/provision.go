@@ -48,7 +48,8 @@ type Runtime struct {
 // has an AES key for each configured principal, builds the acceptor,
 // checks that the audit file can be opened for appending (without
 // creating it), builds the loggers and the server settings, and with
-// opts.Bind binds each listen address and closes it again. It is `gssocks
+// opts.Bind binds each listen address, and the metrics listener's, and
+// closes it again. It is `gssocks
 // check`: what it refuses, serve refuses. Without opts.Bind the addresses
 // are not tried, since a running gateway holds its own port.
 //
@@ -81,7 +82,7 @@ func Provision(cfg *config.Config, opts Options) (*Runtime, error) {
 // provisionParams say how far provision goes.
 type provisionParams struct {
 	check  bool // create nothing: check the audit path instead of opening it
-	bind   bool // (check) bind each listen address, then close it
+	bind   bool // (check) bind each listen address (metrics too), then close it
 	listen func(string) (net.Listener, error)
 	replay gssapi.ReplayStore // shared by every acceptor of the process
 	stderr io.Writer
@@ -167,6 +168,15 @@ func provision(cfg *config.Config, pp provisionParams) (*provisioned, error) {
 				continue
 			}
 			ln.Close()
+		}
+		// The metrics (and admin) listener too: New refuses to start
+		// when it cannot bind it.
+		if m := cfg.Metrics.Listen; m != "" {
+			if ln, err := pp.listen(m); err != nil {
+				errs = append(errs, fmt.Errorf("%w: metrics: %w", ErrListen, err))
+			} else {
+				ln.Close()
+			}
 		}
 	}
 

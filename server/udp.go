@@ -35,14 +35,29 @@ const (
 	// maxUDPDenialsLogged is how many denied destinations of one
 	// association are logged at Info; the rest at Debug.
 	maxUDPDenialsLogged = 8
+	// maxUDPPayload4 and maxUDPPayload6 are the largest UDP payloads
+	// (65535 less the IPv4 and UDP headers; less the UDP header for IPv6
+	// without jumbograms): a datagram past them is dropped as oversize
+	// here rather than refused by the kernel.
+	maxUDPPayload4 = 65535 - 20 - 8
+	maxUDPPayload6 = 65535 - 8
 )
+
+// maxUDPPayload is the largest datagram that can be sent to to.
+func maxUDPPayload(to netip.AddrPort) int {
+	if to.Addr().Unmap().Is4() {
+		return maxUDPPayload4
+	}
+	return maxUDPPayload6
+}
 
 // udpDest is what an association remembers of one destination.
 type udpDest struct {
-	to   netip.AddrPort  // where datagrams go; invalid when refused
-	d    policy.Decision // zero when the name did not resolve
-	why  string          // the drop reason when refused
-	seen time.Time       // when it was resolved and judged
+	to     netip.AddrPort  // where datagrams go; invalid when refused
+	d      policy.Decision // zero when the name did not resolve
+	reason UDPDropReason   // why it is refused, when it is
+	why    string          // the same, for the log
+	seen   time.Time       // when it was resolved and judged
 }
 
 // udpKey is a destination as normalised (policy.NormalizeDest), with its
@@ -171,32 +186,41 @@ func (a *association) fromClient(act *activity, idle time.Duration) {
 				a.s.abort()
 				return
 			}
-			a.drop("read error", err)
+			a.drop(UDPDropReadError, "read error", err)
 			continue
 		}
 		from = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
 		if from.Addr() != a.wantIP {
-			a.drop("datagram from another address than the client's", nil, "from", from.String())
+			a.drop(UDPDropWrongSource, "datagram from another address than the client's", nil, "from", from.String())
 			continue
 		}
 		if p := a.pinned.Load(); p != nil && *p != from {
-			a.drop("datagram from another port than the client's", nil, "from", from.String())
+			a.drop(UDPDropWrongSource, "datagram from another port than the client's", nil, "from", from.String())
 			continue
 		}
 		pkt := buf[:n]
 		if a.dgram != nil {
 			if pkt, err = a.dgram.Open(pkt); err != nil {
-				a.drop("datagram protection", err)
+				a.drop(UDPDropUnwrap, "datagram protection", err)
 				continue
 			}
 		}
 		dst, payload, err := socks5.ParseUDPHeader(pkt)
 		if err != nil {
-			a.drop("datagram header", err)
+			reason := UDPDropMalformed
+			if errors.Is(err, socks5.ErrFragmented) {
+				reason = UDPDropFragment
+			}
+			a.drop(reason, "datagram header", err)
 			continue
 		}
 		to, ok := a.authorize(dst)
 		if !ok {
+			continue
+		}
+		if len(payload) > maxUDPPayload(to) {
+			// An IPv6 client's datagram for an IPv4 destination.
+			a.drop(UDPDropOversize, "datagram too large for its destination", nil, "dest", to.String(), "size", len(payload))
 			continue
 		}
 		if a.pinned.Load() == nil {
@@ -206,9 +230,10 @@ func (a *association) fromClient(act *activity, idle time.Duration) {
 		a.peers.put(to, struct{}{})
 		a.mu.Unlock()
 		if _, err := a.out.WriteToUDPAddrPort(payload, to); err != nil {
-			a.drop("send", err, "dest", to.String())
+			a.drop(UDPDropSendError, "send", err, "dest", to.String())
 			continue
 		}
+		a.s.srv.observeUDPRelayed(UDPUp)
 		a.s.rec.up.Add(int64(len(payload)))
 		act.touch()
 	}
@@ -231,11 +256,11 @@ func (a *association) authorize(dst socks5.Addr) (netip.AddrPort, bool) {
 		a.mu.Unlock()
 	}
 	if !e.to.IsValid() {
-		a.drop(e.why, nil, "dest", logStr(dst.String()))
+		a.drop(e.reason, e.why, nil, "dest", logStr(dst.String()))
 		return netip.AddrPort{}, false
 	}
 	if end, ok := a.s.lifetimeEnd(e.d); ok && !now.Before(end) {
-		a.drop("the client's ticket has ended", nil, "dest", logStr(dst.String()), "rule", logStr(e.d.Rule))
+		a.drop(UDPDropTicketExpired, "the client's ticket has ended", nil, "dest", logStr(dst.String()), "rule", logStr(e.d.Rule))
 		return netip.AddrPort{}, false
 	}
 	return e.to, true
@@ -250,7 +275,7 @@ func (a *association) judge(dst socks5.Addr, key udpKey, now time.Time) udpDest 
 	cancel()
 	if err != nil {
 		s.log.Debug("udp datagram dropped: cannot resolve its destination", "dest", logStr(dst.String()), "error", logErr(err))
-		return udpDest{why: "cannot resolve the destination", seen: now}
+		return udpDest{reason: UDPDropResolve, why: "cannot resolve the destination", seen: now}
 	}
 	d := s.st.Policy.Decide(s.policyRequest(socks5.CmdUDPAssociate, t, key.port))
 	if !d.Allow {
@@ -261,12 +286,12 @@ func (a *association) judge(dst socks5.Addr, key udpKey, now time.Time) udpDest 
 			log = s.log.Info
 		}
 		log("udp datagram denied", "dest", logStr(dst.String()), "rule", logStr(ruleName(d.Rule)), "reason", logStr(d.Reason))
-		return udpDest{d: d, why: "denied by policy", seen: now}
+		return udpDest{d: d, reason: UDPDropPolicyDenied, why: "denied by policy", seen: now}
 	}
 	if !s.countPrincipal(d) {
 		// The datagram's rule limits sessions and this association was
 		// not counted yet: it is refused, the association goes on.
-		return udpDest{d: d, why: "per-principal session limit of rule " + d.Rule, seen: now}
+		return udpDest{d: d, reason: UDPDropPrincipalLimit, why: "per-principal session limit of rule " + d.Rule, seen: now}
 	}
 	return udpDest{to: netip.AddrPortFrom(t.addrs[0], key.port), d: d, seen: now}
 }
@@ -281,7 +306,7 @@ func (a *association) fromDestinations(act *activity) {
 			if errors.Is(err, net.ErrClosed) {
 				return
 			}
-			a.drop("read error", err)
+			a.drop(UDPDropReadError, "read error", err)
 			continue
 		}
 		from = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
@@ -289,41 +314,57 @@ func (a *association) fromDestinations(act *activity) {
 		_, ok := a.peers.get(from)
 		a.mu.Unlock()
 		if !ok {
-			a.drop("datagram from a host the client did not send to", nil, "from", from.String())
+			a.drop(UDPDropUnsolicited, "datagram from a host the client did not send to", nil, "from", from.String())
 			continue
 		}
 		to := a.pinned.Load()
 		if to == nil {
+			// Not reached: the client's address is pinned before its
+			// first destination is remembered. Counted all the same.
+			a.drop(UDPDropUnsolicited, "reply before the client's address is known", nil, "from", from.String())
 			continue
 		}
 		msg, err := socks5.AppendUDPHeader(out[:0], socks5.AddrFromAddrPort(from))
 		if err != nil {
-			a.drop("header", err)
+			a.drop(UDPDropEncapsulate, "header", err)
 			continue
 		}
 		msg = append(msg, buf[:n]...)
 		out = msg[:0]
 		if a.dgram != nil {
 			if sealed, err = a.dgram.Seal(sealed[:0], msg); err != nil {
-				a.drop("seal", err)
+				reason := UDPDropEncapsulate
+				if errors.Is(err, encap.ErrTooLarge) {
+					// Past the largest token (encap.MaxToken).
+					reason = UDPDropOversize
+				}
+				a.drop(reason, "seal", err)
 				continue
 			}
 			msg = sealed
 		}
-		if _, err := a.client.WriteToUDPAddrPort(msg, *to); err != nil {
-			a.drop("send to client", err)
+		if len(msg) > maxUDPPayload(*to) {
+			// A reply near the UDP maximum, grown by the header and the
+			// wrap token past it.
+			a.drop(UDPDropOversize, "reply too large once encapsulated", nil, "from", from.String(), "size", len(msg))
 			continue
 		}
+		if _, err := a.client.WriteToUDPAddrPort(msg, *to); err != nil {
+			a.drop(UDPDropSendError, "send to client", err)
+			continue
+		}
+		a.s.srv.observeUDPRelayed(UDPDown)
 		a.s.rec.down.Add(int64(n))
 		act.touch()
 	}
 }
 
-// drop counts and logs (at debug: a flood must not flood the log) a
-// dropped datagram.
-func (a *association) drop(why string, err error, kv ...any) {
+// drop counts (for the record and the observer) and logs (at debug: a
+// flood must not flood the log) a dropped datagram; why details reason.
+func (a *association) drop(reason UDPDropReason, why string, err error, kv ...any) {
 	a.dropped.Add(1)
-	args := append([]any{"reason", why}, kv...)
+	a.s.srv.observeUDPDropped(reason)
+	args := append([]any{"reason", reason.String(), "detail", why}, kv...)
 	if err != nil {
 		args = append(args, "error", logErr(err))
 	}

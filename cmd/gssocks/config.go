@@ -40,12 +40,13 @@ func configFlag(name string, stderr io.Writer) (*flag.FlagSet, *string) {
 // check validates a configuration the way serve would start it: the file
 // (diagnostics), then gateway.Provision: the keytab (an AES key for each
 // configured principal), the audit file (can it be opened for appending;
-// it is not created), and with --bind each listen address. It then lists
+// it is not created), and with --bind each listen address and the
+// metrics listener's. It then lists
 // the keytab as the acceptor built will use it (gssapi.KeytabFacts); when
 // the keytab is refused for want of AES keys the listing shows why.
 func check(args []string, stdout, stderr io.Writer) int {
 	fs, path := configFlag("check", stderr)
-	bind := fs.Bool("bind", false, "also bind each listen address and release it (fails while a gateway holds the port)")
+	bind := fs.Bool("bind", false, "also bind each listen address, the metrics listener's too, and release it (fails while a gateway holds the port)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}

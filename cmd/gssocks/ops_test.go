@@ -224,8 +224,8 @@ func TestServeJSONLog(t *testing.T) {
 // TestCheckRefusals runs `gssocks check` (the real binary) on what serve
 // would refuse: exit status 1 and the reason, for an RC4-only keytab, an
 // audit path that cannot be opened for appending, and with --bind a
-// listen address in use (without --bind it is not tried). A valid audit
-// path is not created by check.
+// listen address or the metrics listen address in use (without --bind
+// neither is tried). A valid audit path is not created by check.
 func TestCheckRefusals(t *testing.T) {
 	env := realm.Get(t)
 	bin := buildGssocks(t)
@@ -250,6 +250,10 @@ func TestCheckRefusals(t *testing.T) {
 			"refused: cannot append to the audit file: open " + filepath.Join(kt, "audit.log") + ": not a directory"},
 		{"listen in use, --bind", busy.Addr().String(), kt, "", []string{"--bind"}, 1, "refused: cannot listen: listen tcp " + busy.Addr().String() + ": bind: address already in use"},
 		{"listen in use, no --bind", busy.Addr().String(), kt, "", nil, 0, "OK: 1 listener(s)"},
+		{"metrics listen in use, --bind", freeAddr(t), kt, fmt.Sprintf("metrics {\n  listen = %q\n}\n", busy.Addr().String()), []string{"--bind"}, 1,
+			"refused: cannot listen: metrics: listen tcp " + busy.Addr().String() + ": bind: address already in use"},
+		{"metrics listen in use, no --bind", freeAddr(t), kt, fmt.Sprintf("metrics {\n  listen = %q\n}\n", busy.Addr().String()), nil, 0, "OK: 1 listener(s)"},
+		{"metrics listen free, --bind", freeAddr(t), kt, fmt.Sprintf("metrics {\n  listen = %q\n}\n", freeAddr(t)), []string{"--bind"}, 0, "listen addresses bound and released"},
 		{"fine, audit not created", freeAddr(t), kt, fmt.Sprintf("log {\n  audit = %q\n}\n", newAudit), []string{"--bind"}, 0, "audit to " + newAudit + "; listen addresses bound and released"},
 	}
 	for _, tc := range cases {

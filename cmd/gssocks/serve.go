@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strings"
 	"syscall"
 
@@ -30,7 +31,9 @@ func serve(args []string, stderr io.Writer) int {
 		boot.Error("configuration has errors; not starting", "file", *path, "errors", len(diags.Errs()))
 		return 1
 	}
-	g, err := gateway.New(cfg, gateway.Options{Stderr: stderr})
+	bi, ok := debug.ReadBuildInfo()
+	// The version `gssocks version` prints, for gssocks_build_info.
+	g, err := gateway.New(cfg, gateway.Options{Stderr: stderr, Version: readBuildVersion(bi, ok, version).Version})
 	if err != nil {
 		gateway.LogErrors(boot, "cannot start", err)
 		return 1

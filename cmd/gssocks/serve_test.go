@@ -64,10 +64,12 @@ func (p *process) waitLog(t *testing.T, s string, n int) {
 	}
 }
 
-func buildGssocks(t *testing.T) string {
+// buildGssocks builds the binary, with extra go build flags (-ldflags).
+func buildGssocks(t *testing.T, flags ...string) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "gssocks")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+	args := append(append([]string{"build"}, flags...), "-o", bin, ".")
+	if out, err := exec.Command("go", args...).CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
 	return bin

@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -9,6 +11,11 @@ import (
 	"runtime/debug"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/gssocks/gssocks/internal/testutil"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 )
 
 func TestReadBuildVersion(t *testing.T) {
@@ -141,5 +148,50 @@ func TestVersionCommandStampsCommit(t *testing.T) {
 	}
 	if want := "go       " + runtime.Version() + " "; !strings.HasPrefix(lines[2], want) {
 		t.Errorf("go line %q, want prefix %q", lines[2], want)
+	}
+}
+
+// TestBuildInfoMetricVersion: a binary built with -X main.version serves
+// gssocks_build_info with that version, the one `gssocks version`
+// prints, scraped from its metrics listener.
+func TestBuildInfoMetricVersion(t *testing.T) {
+	env := realm.Get(t)
+	bin := buildGssocks(t, "-ldflags", "-X main.version=1.2.3-test")
+	out, err := exec.Command(bin, "version").CombinedOutput()
+	if err != nil || !strings.HasPrefix(string(out), "gssocks 1.2.3-test\n") {
+		t.Fatalf("gssocks version: %q %v", out, err)
+	}
+	dir := t.TempDir()
+	kt := testutil.CopyKeytab(t, env.Keytab, dir, 0o600)
+	conf := filepath.Join(dir, "gssocks.hcl")
+	maddr := freeAddr(t)
+	opsConfig(t, conf, freeAddr(t), kt, "80", fmt.Sprintf("metrics {\n  listen = %q\n}\n", maddr))
+	startProcess(t, bin, conf, env.Realm.Env("", ""))
+
+	c := http.Client{Timeout: 10 * time.Second}
+	resp, err := c.Get("http://" + maddr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := parser.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		t.Fatalf("parsing /metrics: %v", err)
+	}
+	f := fams["gssocks_build_info"]
+	if f == nil || len(f.GetMetric()) != 1 {
+		t.Fatalf("gssocks_build_info: %v", f)
+	}
+	m := f.GetMetric()[0]
+	labels := map[string]string{}
+	for _, l := range m.GetLabel() {
+		labels[l.GetName()] = l.GetValue()
+	}
+	if labels["version"] != "1.2.3-test" || labels["goversion"] != runtime.Version() || m.GetGauge().GetValue() != 1 {
+		t.Errorf("gssocks_build_info %v = %v, want version 1.2.3-test, goversion %s, value 1", labels, m.GetGauge().GetValue(), runtime.Version())
+	}
+	if _, ok := labels["revision"]; !ok {
+		t.Errorf("gssocks_build_info has no revision label: %v", labels)
 	}
 }

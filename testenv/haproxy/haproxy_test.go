@@ -60,10 +60,15 @@ func freePort(t *testing.T) int {
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
+// haproxySource is the address haproxy connects to the nodes from: not
+// the clients' 127.0.0.1, so that a record whose source is 127.0.0.1 can
+// only have it from the PROXY header.
+const haproxySource = "127.0.0.5"
+
 // startHAProxy runs haproxy in the foreground in front of backends
-// (round robin, send-proxy-v2, a failed connect redispatched to another
-// node) and returns its frontend address; it is stopped by its PID when
-// the test ends.
+// (round robin, send-proxy-v2 from haproxySource, a failed connect
+// redispatched to another node) and returns its frontend address; it is
+// stopped by its PID when the test ends.
 func startHAProxy(t *testing.T, backends []string) string {
 	t.Helper()
 	bin := requireHAProxy(t)
@@ -84,7 +89,8 @@ frontend socks
     default_backend nodes
 backend nodes
     balance roundrobin
-`, front)
+    source %s
+`, front, haproxySource)
 	for i, a := range backends {
 		fmt.Fprintf(&b, "    server n%d %s send-proxy-v2\n", i+1, a)
 	}
@@ -132,21 +138,29 @@ type cluster struct {
 	env   *krbtest.Env
 	nodes []*testutil.Gateway
 	front string
-	dest  string
+	dest  string // a TCP echo server
+	web   *webServer
 }
 
 // startCluster starts Redis, three gateways sharing it as their replay
-// store and trusting PROXY headers from loopback, and haproxy in front.
+// store, trusting PROXY headers from haproxySource only and serving
+// metrics, and haproxy in front. The nodes allow the echo server and the
+// web server.
 func startCluster(t *testing.T) *cluster {
 	env := realm.Get(t)
 	rds := redistest.Start(t)
 	dest := testutil.EchoServer(t)
 	_, port, _ := net.SplitHostPort(dest)
+	web := startWeb(t)
+	_, webPort, _ := net.SplitHostPort(web.addr)
 	kt := testutil.CopyKeytab(t, env.Keytab, "", 0o600)
-	cl := &cluster{env: env, dest: dest}
+	cl := &cluster{env: env, dest: dest, web: web}
 	var addrs []string
 	for range 3 {
+		// The top-level listen is written out: testutil adds one only to
+		// a file without any "listen =" line, and metrics has one.
 		g := testutil.StartGateway(t, fmt.Sprintf(`
+listen = ["127.0.0.1:1080"]
 kerberos {
   keytab = %q
   replay_cache {
@@ -158,14 +172,17 @@ kerberos {
   }
 }
 proxy_protocol {
-  trusted = ["127.0.0.1/32"]
+  trusted = ["%s/32"]
+}
+metrics {
+  listen = "127.0.0.1:9180"
 }
 rule "echo" {
   principals   = ["*@EXAMPLE.TEST"]
   destinations = ["127.0.0.0/8"]
-  ports        = ["%s"]
+  ports        = ["%s", "%s"]
 }
-`, kt, rds.Addr, port))
+`, kt, rds.Addr, haproxySource, port, webPort))
 		cl.nodes = append(cl.nodes, g)
 		addrs = append(addrs, g.Addr)
 	}
