@@ -31,6 +31,11 @@ type Dialer interface {
 // Settings they started with.
 type Settings struct {
 	Acceptor *gssapi.Acceptor
+	// HTTPAcceptor verifies the Negotiate tokens of HTTP proxy
+	// connections (ServeHTTPProxy): an acceptor for the HTTP/ service
+	// principals, sharing Acceptor's replay store. nil: HTTP proxy
+	// connections are refused with 503.
+	HTTPAcceptor *gssapi.Acceptor
 	Policy   *policy.Engine
 	Timeouts Timeouts
 	// MaxSessions bounds concurrent sessions past their handshake (0: no
@@ -191,7 +196,11 @@ func (s *Server) logger(st *Settings) hclog.Logger {
 var ErrServerClosed = errors.New("server: closed")
 
 // Serve accepts connections on ln until Shutdown or a listener error.
-func (s *Server) Serve(ln net.Listener) error {
+func (s *Server) Serve(ln net.Listener) error { return s.serveListener(ln, (*session).run) }
+
+// serveListener is the accept loop of Serve and ServeHTTPProxy; run
+// serves one connection.
+func (s *Server) serveListener(ln net.Listener, run func(*session, string)) error {
 	s.mu.Lock()
 	if s.closing {
 		s.mu.Unlock()
@@ -222,11 +231,11 @@ func (s *Server) Serve(ln net.Listener) error {
 			continue
 		}
 		backoff = 0
-		s.startSession(c)
+		s.startSession(c, run)
 	}
 }
 
-func (s *Server) startSession(c net.Conn) {
+func (s *Server) startSession(c net.Conn, run func(*session, string)) {
 	st := s.settings.Load()
 	sess := newSession(s, st, c, time.Now())
 	s.mu.Lock()
@@ -248,7 +257,7 @@ func (s *Server) startSession(c net.Conn) {
 			s.mu.Unlock()
 			s.wg.Done()
 		}()
-		sess.run(refusal)
+		run(sess, refusal)
 	}()
 }
 
