@@ -83,6 +83,29 @@ type httpConn struct {
 	// upstream is the destination connection of the request being
 	// forwarded, closed with the connection.
 	upstream connSlot
+	// linger: a response closing the connection was sent while the
+	// client may still be sending; see lingerClose.
+	linger bool
+}
+
+// Lingering close bounds: how long and how much of the client's unread
+// input is discarded after a response that closes the connection.
+const (
+	lingerTime  = 500 * time.Millisecond
+	lingerBytes = 256 << 10
+)
+
+// lingerClose half-closes the connection and discards what the client
+// still sends, for a while: closing a socket with unread input sends a
+// reset, which can destroy the response in flight before the client read
+// it (RFC 9112 §9.6).
+func (h *httpConn) lingerClose() {
+	cw, ok := h.s.conn.(interface{ CloseWrite() error })
+	if !ok || cw.CloseWrite() != nil {
+		return
+	}
+	h.s.conn.SetReadDeadline(time.Now().Add(lingerTime))
+	io.Copy(io.Discard, io.LimitReader(h.s.conn, lingerBytes))
 }
 
 // connSlot holds the connection of the current request so that the
@@ -134,6 +157,9 @@ func (s *session) runHTTP(refusal string) {
 	s.life.add(closerFunc(func() error { cancel(); return nil }))
 	s.life.add(&h.upstream)
 	defer func() {
+		if h.linger {
+			h.lingerClose()
+		}
 		s.abort()
 		s.endHandshake()
 		if s.counted {
@@ -549,6 +575,7 @@ func (h *httpConn) respond(code int, closing bool, hdr http.Header) {
 	hdr.Set("Content-Length", strconv.Itoa(len(body)))
 	if closing {
 		hdr.Set("Connection", "close")
+		h.linger = true
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "HTTP/1.1 %d %s\r\n", code, http.StatusText(code))

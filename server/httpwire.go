@@ -226,12 +226,22 @@ func parseNegotiate(values []string) ([]byte, error) {
 	case base64.StdEncoding.DecodedLen(len(b64)) > maxNegotiateToken:
 		return nil, fmt.Errorf("%w: token longer than %d bytes", errBadCredentials, maxNegotiateToken)
 	}
+	if strings.ContainsFunc(b64, func(r rune) bool { return !isBase64Char(r) }) {
+		// The decoder skips CR and LF; a token68 holds neither.
+		return nil, fmt.Errorf("%w: the token is not base64", errBadCredentials)
+	}
 	tok, err := base64.StdEncoding.Strict().DecodeString(b64)
 	if err != nil || len(tok) == 0 {
 		// base64's error quotes an offset, not the input; say less still.
 		return nil, fmt.Errorf("%w: the token is not base64", errBadCredentials)
 	}
 	return tok, nil
+}
+
+// isBase64Char reports whether r is in the standard base64 alphabet or
+// its padding (RFC 4648 §4).
+func isBase64Char(r rune) bool {
+	return r >= 'A' && r <= 'Z' || r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '+' || r == '/' || r == '='
 }
 
 // negotiateChallenge is the Proxy-Authenticate value with the acceptor's

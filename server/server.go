@@ -31,11 +31,6 @@ type Dialer interface {
 // Settings they started with.
 type Settings struct {
 	Acceptor *gssapi.Acceptor
-	// HTTPAcceptor verifies the Negotiate tokens of HTTP proxy
-	// connections (ServeHTTPProxy): an acceptor for the HTTP/ service
-	// principals, sharing Acceptor's replay store. nil: HTTP proxy
-	// connections are refused with 503.
-	HTTPAcceptor *gssapi.Acceptor
 	Policy   *policy.Engine
 	Timeouts Timeouts
 	// MaxSessions bounds concurrent sessions past their handshake (0: no
@@ -60,6 +55,12 @@ type Settings struct {
 	// so that a reload can change the log level and format. Audit records
 	// do not go here but to Options.Audit.
 	Logger hclog.Logger
+
+	// HTTPAcceptor verifies the Negotiate tokens of HTTP proxy
+	// connections (ServeHTTPProxy): an acceptor for the HTTP/ service
+	// principals, sharing Acceptor's replay store. nil: HTTP proxy
+	// connections are refused with 503.
+	HTTPAcceptor *gssapi.Acceptor
 }
 
 // Timeouts bound the phases of a session. The caller fills them from its
