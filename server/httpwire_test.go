@@ -84,23 +84,23 @@ func TestParseProxyTarget(t *testing.T) {
 		{"CONNECT a.test:443 HTTP/1.1\r\n\r\n", true, "a.test:443", false},
 		{"CONNECT [2001:db8::1]:443 HTTP/1.1\r\n\r\n", true, "[2001:db8::1]:443", false},
 		{"CONNECT 192.0.2.1:22 HTTP/1.1\r\n\r\n", true, "192.0.2.1:22", false},
-		{"CONNECT a.test HTTP/1.1\r\n\r\n", false, "", true},      // RFC 9110 §9.3.6: port required
-		{"CONNECT a.test:0 HTTP/1.1\r\n\r\n", false, "", true},    // no port 0
-		{"CONNECT a.test:+80 HTTP/1.1\r\n\r\n", false, "", true},  // not a plain number
+		{"CONNECT a.test HTTP/1.1\r\n\r\n", false, "", true},       // RFC 9110 §9.3.6: port required
+		{"CONNECT a.test:0 HTTP/1.1\r\n\r\n", false, "", true},     // no port 0
+		{"CONNECT a.test:+80 HTTP/1.1\r\n\r\n", false, "", true},   // not a plain number
 		{"CONNECT a.test:99999 HTTP/1.1\r\n\r\n", false, "", true}, // out of range
 		{"CONNECT [fe80::1%25eth0]:22 HTTP/1.1\r\n\r\n", false, "", true},
 		{"GET http://a.test/x?y HTTP/1.1\r\nHost: evil.test\r\n\r\n", false, "a.test:80", false},
 		{"GET http://a.test:8080/ HTTP/1.1\r\n\r\n", false, "a.test:8080", false},
 		{"GET http://[::1]/ HTTP/1.1\r\n\r\n", false, "[::1]:80", false},
 		{"GET HTTP://A.test/ HTTP/1.1\r\n\r\n", false, "A.test:80", false},
-		{"GET /x HTTP/1.1\r\nHost: a.test\r\n\r\n", false, "", true},         // origin-form
-		{"GET https://a.test/ HTTP/1.1\r\n\r\n", false, "", true},            // TLS goes through CONNECT
-		{"GET http://u:p@a.test/ HTTP/1.1\r\n\r\n", false, "", true},         // userinfo
-		{"GET http://a.test:/ HTTP/1.1\r\n\r\n", false, "", true},            // empty port
-		{"GET http://a%20b.test/ HTTP/1.1\r\n\r\n", false, "", true},         // not a host name
-		{"GET http:///x HTTP/1.1\r\n\r\n", false, "", true},                  // no host
-		{"OPTIONS * HTTP/1.1\r\nHost: a.test\r\n\r\n", false, "", true},      // asterisk-form
-		{"GET ftp://a.test/ HTTP/1.1\r\n\r\n", false, "", true},              // scheme
+		{"GET /x HTTP/1.1\r\nHost: a.test\r\n\r\n", false, "", true},    // origin-form
+		{"GET https://a.test/ HTTP/1.1\r\n\r\n", false, "", true},       // TLS goes through CONNECT
+		{"GET http://u:p@a.test/ HTTP/1.1\r\n\r\n", false, "", true},    // userinfo
+		{"GET http://a.test:/ HTTP/1.1\r\n\r\n", false, "", true},       // empty port
+		{"GET http://a%20b.test/ HTTP/1.1\r\n\r\n", false, "", true},    // not a host name
+		{"GET http:///x HTTP/1.1\r\n\r\n", false, "", true},             // no host
+		{"OPTIONS * HTTP/1.1\r\nHost: a.test\r\n\r\n", false, "", true}, // asterisk-form
+		{"GET ftp://a.test/ HTTP/1.1\r\n\r\n", false, "", true},         // scheme
 		{"GET http://" + strings.Repeat("a", 256) + "/ HTTP/1.1\r\n\r\n", false, "", true},
 	} {
 		req, err := http.ReadRequest(bufio.NewReader(strings.NewReader(tc.head)))
