@@ -299,6 +299,26 @@ func TestHTTPProxyRefusals(t *testing.T) {
 		}
 		waitLogLine(t, g, "denied", "127.0.0.1:1")
 	})
+	t.Run("rule without clear", func(t *testing.T) {
+		// The default protection (integrity, confidentiality) never
+		// allows an HTTP request: it is decided at level clear.
+		g2, addr2 := startHTTPGateway(t, fmt.Sprintf(`
+rule "socks-only" {
+  principals   = ["alice@EXAMPLE.TEST"]
+  destinations = ["127.0.0.0/8"]
+  ports        = ["%s"]
+}
+`, port))
+		_, tok := g2.env.Initiator(t, "alice", httpService, "")
+		p := dialProxy(t, addr2)
+		if resp := p.roundTrip(t, "CONNECT", connect, negotiate(tok)); resp.StatusCode != http.StatusForbidden {
+			t.Fatalf("status %s, want 403", resp.Status)
+		}
+		r := g2.waitRecord(t, "denied at clear", func(r audit.Record) bool { return r.EndReason == audit.EndDenied })
+		if !strings.Contains(r.Detail, "clear") {
+			t.Fatalf("record %v", r.Fields())
+		}
+	})
 	t.Run("unreachable destination", func(t *testing.T) {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
