@@ -20,6 +20,7 @@ import (
 	"github.com/gssocks/gssocks/audit"
 	"github.com/gssocks/gssocks/internal/krbtest"
 	"github.com/gssocks/gssocks/internal/testutil"
+	"github.com/gssocks/gssocks/server"
 )
 
 // httpService is the principal curl and browsers ask a ticket for when
@@ -504,5 +505,66 @@ rule "tls" {
 		if string(out) != "403" {
 			t.Fatalf("curl to a denied destination: %q", out)
 		}
+	})
+}
+
+// TestHTTPProxyLifecycle: the SOCKS sessions' bounds hold for HTTP
+// connections: an unauthenticated connection ends at the negotiation
+// timeout, a rule's per-principal limit counts HTTP connections, and
+// Shutdown's deadline cuts a tunnel with its record saying so.
+func TestHTTPProxyLifecycle(t *testing.T) {
+	echo := echoServer(t)
+	_, port, _ := net.SplitHostPort(echo)
+	g, addr := startHTTPGateway(t, fmt.Sprintf(`
+rule "web" {
+  principals   = ["alice@EXAMPLE.TEST"]
+  destinations = ["127.0.0.0/8"]
+  ports        = ["%s"]
+  protection   = ["clear"]
+  max_sessions_per_principal = 1
+}
+`, port))
+	connect := "CONNECT " + echo + " HTTP/1.1"
+
+	t.Run("negotiation timeout", func(t *testing.T) {
+		g.tune(t, func(st *server.Settings) { st.Timeouts.Negotiation = 300 * time.Millisecond })
+		defer g.tune(t, func(st *server.Settings) { st.Timeouts.Negotiation = 20 * time.Second })
+		mark := g.mark()
+		p := dialProxy(t, addr)
+		// The challenge, and then silence.
+		resp := p.roundTrip(t, "CONNECT", connect)
+		io.Copy(io.Discard, resp.Body)
+		if resp.StatusCode != http.StatusProxyAuthRequired || !p.closed(t) {
+			t.Fatal("the unauthenticated connection outlived the negotiation timeout")
+		}
+		g.waitRecordFrom(t, mark, "timeout", func(r audit.Record) bool {
+			return r.EndReason == audit.EndRefused && strings.Contains(r.Detail, "negotiation timeout")
+		})
+	})
+	t.Run("per-principal limit and shutdown", func(t *testing.T) {
+		_, tok := g.env.Initiator(t, "alice", httpService, "")
+		p := dialProxy(t, addr)
+		if resp := p.roundTrip(t, "CONNECT", connect, negotiate(tok)); resp.StatusCode != http.StatusOK {
+			t.Fatalf("first: %s", resp.Status)
+		}
+		mark := g.mark()
+		_, tok2 := g.env.Initiator(t, "alice", httpService, "")
+		p2 := dialProxy(t, addr)
+		resp := p2.roundTrip(t, "CONNECT", connect, negotiate(tok2))
+		if resp.StatusCode != http.StatusForbidden {
+			t.Fatalf("second while the first holds the limit: %s", resp.Status)
+		}
+		g.waitRecordFrom(t, mark, "limit", func(r audit.Record) bool {
+			return r.EndReason == audit.EndDenied && strings.Contains(r.Detail, "more than 1 sessions")
+		})
+		mark = g.mark()
+		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+		defer cancel()
+		if err := g.Shutdown(ctx); err == nil {
+			t.Fatal("Shutdown cut nothing")
+		}
+		g.waitRecordFrom(t, mark, "cut", func(r audit.Record) bool {
+			return r.EndReason == audit.EndShutdown && r.Method == "negotiate" && r.Command == "connect"
+		})
 	})
 }
