@@ -302,7 +302,13 @@ func (h *httpConn) authenticate(tok []byte) bool {
 		s.rec.setEnd(audit.EndAuthFailed, "re-authentication as another principal on the same connection")
 		return false
 	}
-	s.hs.ctx, s.hs.identity = ctx, id
+	if !h.authed {
+		// A later token of the same principal is verified (and spent in
+		// the replay store) but the connection keeps its first context:
+		// the expiry timer reads it from another goroutine, and the
+		// connection's lifetime stays that of its first ticket.
+		s.hs.ctx, s.hs.identity = ctx, id
+	}
 	if perr := ctx.PACError(); perr != nil {
 		s.log.Warn("ticket PAC unusable; no group SIDs for policy", "error", logErr(perr))
 	}
