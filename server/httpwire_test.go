@@ -142,6 +142,8 @@ func TestParseNegotiate(t *testing.T) {
 		{"garbage", []string{"Negotiate !!!notbase64"}, errBadCredentials},
 		{"unpadded", []string{"Negotiate " + strings.TrimRight(base64.StdEncoding.EncodeToString([]byte{1, 2}), "=")}, errBadCredentials},
 		{"url alphabet", []string{"Negotiate -_-_"}, errBadCredentials},
+		// Found by FuzzParseNegotiate: encoding/base64 skips CR and LF.
+		{"line break in the token", []string{"NegotiAte 000\n0"}, errBadCredentials},
 		{"too long", []string{"Negotiate " + strings.Repeat("A", 4*maxNegotiateToken/3+8)}, errBadCredentials},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
