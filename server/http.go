@@ -465,6 +465,7 @@ func (h *httpConn) forward(req *http.Request, conn net.Conn, d policy.Decision) 
 	out.RequestURI = ""
 	removeHopByHop(out.Header)
 	out.Header.Del("Expect")
+	out.Header.Add("Via", via)
 	out.Host = req.URL.Host
 	// One request per outbound connection: the response's end is then
 	// its framing or the close, never a guess.
@@ -487,7 +488,10 @@ func (h *httpConn) forward(req *http.Request, conn net.Conn, d policy.Decision) 
 	}
 	ubr := bufio.NewReaderSize(conn, h.lim.MaxBytes)
 	var resp *http.Response
-	for {
+	for interim := 0; ; interim++ {
+		if interim > maxInterimResponses {
+			return h.forwardFailed(req, "read response: ", errors.New("too many interim (1xx) responses"))
+		}
 		deadline(conn)
 		r, err := readResponse(ubr, h.lim, out)
 		if err != nil {
@@ -504,6 +508,7 @@ func (h *httpConn) forward(req *http.Request, conn net.Conn, d policy.Decision) 
 		return h.forwardFailed(req, "", errors.New("the destination switched protocols, which was not asked for"))
 	}
 	removeHopByHop(resp.Header)
+	resp.Header.Add("Via", via)
 	if h.answer != nil {
 		resp.Header.Set("Proxy-Authenticate", negotiateChallenge(h.answer))
 		h.answer = nil
@@ -549,6 +554,14 @@ func (h *httpConn) forwardFailed(req *http.Request, what string, err error) bool
 	h.respond(code, true, nil)
 	return false
 }
+
+// via is this proxy's entry in the Via field of the messages it forwards
+// (RFC 9110 §7.6.3: a proxy must send one); the pseudonym names no host.
+const via = "1.1 gssocks"
+
+// maxInterimResponses bounds the 1xx responses skipped before the final
+// one: a destination could otherwise send them for ever.
+const maxInterimResponses = 8
 
 func chunked(te []string) bool { return len(te) > 0 && te[0] == "chunked" }
 

@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -397,6 +398,9 @@ func TestHTTPProxyKeepAlive(t *testing.T) {
 	if h.Get("X-Kept") != "1" {
 		t.Error("an end-to-end field was dropped")
 	}
+	if h.Get("Via") != "1.1 gssocks" || resp.Header.Get("Via") != "1.1 gssocks" {
+		t.Errorf("Via %q on the request, %q on the response (RFC 9110 §7.6.3)", h.Get("Via"), resp.Header.Get("Via"))
+	}
 	// The same connection, no credentials: the connection is
 	// authenticated, and the rules decide the new destination.
 	resp = p.roundTrip(t, "GET", "GET http://127.0.0.1:1/two HTTP/1.1", "Host: 127.0.0.1:1")
@@ -567,4 +571,63 @@ rule "web" {
 			return r.EndReason == audit.EndShutdown && r.Method == "negotiate" && r.Command == "connect"
 		})
 	})
+}
+
+// TestHTTPProxyForwardBounds: what a destination answers is bounded as
+// the client's requests are (a flood of 1xx, a head past the limits: 502
+// and close), and a body it ends by closing reaches a keep-alive client
+// re-framed as chunked.
+func TestHTTPProxyForwardBounds(t *testing.T) {
+	reply := func(resp string) func(net.Conn) {
+		return func(c net.Conn) {
+			br := bufio.NewReader(c)
+			if _, err := http.ReadRequest(br); err != nil {
+				return
+			}
+			io.WriteString(c, resp)
+		}
+	}
+	flood := testutil.Serve(t, "127.0.0.1:0", reply(strings.Repeat("HTTP/1.1 100 Continue\r\n\r\n", 20)+"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"))
+	big := testutil.Serve(t, "127.0.0.1:0", reply("HTTP/1.1 200 OK\r\nX-Big: "+strings.Repeat("a", 70<<10)+"\r\n\r\n"))
+	unframed := testutil.Serve(t, "127.0.0.1:0", reply("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nuntil close"))
+	g, addr := startHTTPGateway(t, `
+rule "web" {
+  principals   = ["alice@EXAMPLE.TEST"]
+  destinations = ["127.0.0.0/8"]
+  protection   = ["clear"]
+}
+`)
+	for _, tc := range []struct {
+		name, dest string
+		code       int
+		body       string
+	}{
+		{"1xx flood", flood, http.StatusBadGateway, ""},
+		{"head too large", big, http.StatusBadGateway, ""},
+		{"body ended by close", unframed, http.StatusOK, "until close"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, tok := g.env.Initiator(t, "alice", httpService, "")
+			p := dialProxy(t, addr)
+			resp := p.roundTrip(t, "GET", "GET http://"+tc.dest+"/ HTTP/1.1", "Host: "+tc.dest, negotiate(tok))
+			body, err := io.ReadAll(resp.Body)
+			if err != nil || resp.StatusCode != tc.code {
+				t.Fatalf("%s, %v", resp.Status, err)
+			}
+			if tc.code != http.StatusOK {
+				if !resp.Close || !p.closed(t) {
+					t.Fatal("the connection stays open after a failed exchange")
+				}
+				return
+			}
+			if string(body) != tc.body || !slices.Equal(resp.TransferEncoding, []string{"chunked"}) || resp.Close {
+				t.Fatalf("body %q, transfer-encoding %v, close %v", body, resp.TransferEncoding, resp.Close)
+			}
+			// The connection carries the next request.
+			resp = p.roundTrip(t, "GET", "GET http://"+tc.dest+"/ HTTP/1.1", "Host: "+tc.dest)
+			if body, _ := io.ReadAll(resp.Body); resp.StatusCode != 200 || string(body) != tc.body {
+				t.Fatalf("second: %s %q", resp.Status, body)
+			}
+		})
+	}
 }
