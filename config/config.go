@@ -48,6 +48,12 @@ type Config struct {
 	UDP UDP
 	// Realms are the realm blocks, in file order.
 	Realms []policy.Realm
+	// HTTPListen are the addresses of the HTTP proxy listener (CONNECT
+	// and absolute-form forwarding authenticated with Negotiate, RFC
+	// 4559); empty: no such listener. See http.go.
+	HTTPListen []string
+	// HTTPProxy is the http_proxy block.
+	HTTPProxy HTTPProxy
 	// Engine decides by the file's rules, in file order (Engine.Rules
 	// lists them, each with its position in the file), with the
 	// gateway-local settings, LocalAddrs and Realms.
@@ -298,6 +304,7 @@ func (l Loader) Parse(src []byte, filename string) (*Config, map[string]*hcl.Fil
 	var fb fileBody
 	d.diags = append(d.diags, gohcl.DecodeBody(file.Body, nil, &fb)...)
 	cfg := d.config(&fb, fileStart)
+	d.httpProxy(&fb, cfg)
 	cfg.File = filename
 	if !d.diags.HasErrors() {
 		// On a broken file these would guess at rules half read.
@@ -306,6 +313,7 @@ func (l Loader) Parse(src []byte, filename string) (*Config, map[string]*hcl.Fil
 	ktSrc := d.resolveKeytab(cfg, &fb, fileStart)
 	if !l.SkipKeytabCheck {
 		d.checkKeytab(cfg, &fb, ktSrc)
+		d.checkHTTPKeytab(cfg, &fb, ktSrc)
 		d.checkRedisPasswordFile(cfg, &fb)
 	}
 

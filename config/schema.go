@@ -18,6 +18,9 @@ type fileBody struct {
 	Realms   []*fileRealm       `hcl:"realm,block"`
 	Groups   []*fileGroup       `hcl:"group,block"`
 	Rules    []*fileRule        `hcl:"rule,block"`
+	// http.go
+	HTTPListen *hcl.Attribute `hcl:"http_listen,optional"`
+	HTTPProxy  *fileHTTPProxy `hcl:"http_proxy,block"`
 }
 
 type fileKerberos struct {

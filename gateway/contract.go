@@ -71,6 +71,8 @@ var reloadContract = []ReloadRule{
 	{"ProxyProtocol.Trusted", "proxy_protocol.trusted", Applied,
 		"connections accepted after the reload: PROXY headers required from the new trusted networks, refused from others"},
 	{"UDP.Advertise", "udp.advertise", Applied, "UDP ASSOCIATE replies of new sessions"},
+	{"HTTPListen", "http_listen", Applied, "new HTTP proxy addresses are bound, removed ones closed; unchanged ones keep their socket"},
+	{"HTTPProxy.Principals", "http_proxy.principals", Applied, "new HTTP acceptor for new connections (without the attribute: the keytab's HTTP/ principals, listed again)"},
 	{"Realms", "realm", Applied, "compiled into the engine: identities of new sessions"},
 	{"Groups", "group", Applied, "compiled into the rules of new sessions"},
 	{"Engine", "rule", Applied, "new sessions; running sessions keep the rules they started with"},

@@ -157,7 +157,7 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 		g.replay.close()
 		return nil, err
 	}
-	opened, err := g.bind(cfg.Listen)
+	opened, err := g.bind(endpoints(cfg))
 	if err != nil {
 		p.abandon()
 		g.replay.close()
@@ -196,8 +196,8 @@ func (g *Gateway) Start() error {
 		return errors.New("gateway: already started or shut down")
 	}
 	g.started = true
-	for _, a := range g.cfg.Listen {
-		g.serve(a, g.lns[a])
+	for _, e := range endpoints(g.cfg) {
+		g.serve(e, g.lns[e.key])
 	}
 	poll := g.opts.KeytabPoll
 	if poll == 0 {
@@ -207,20 +207,26 @@ func (g *Gateway) Start() error {
 	return nil
 }
 
-// serve runs the server on ln; g.mu is held.
-func (g *Gateway) serve(addr string, ln net.Listener) {
+// serve runs the server on ln, as a SOCKS or an HTTP proxy listener;
+// g.mu is held.
+func (g *Gateway) serve(e endpoint, ln net.Listener) {
+	serve := g.srv.Serve
+	if e.http {
+		serve = g.srv.ServeHTTPProxy
+	}
 	g.wg.Add(1)
 	go func() {
 		defer g.wg.Done()
-		if err := g.srv.Serve(ln); err != nil && !errors.Is(err, server.ErrServerClosed) {
-			g.log.Error("listener stopped", "addr", addr, "error", err)
+		if err := serve(ln); err != nil && !errors.Is(err, server.ErrServerClosed) {
+			g.log.Error("listener stopped", "addr", e.addr, "error", err)
 		}
 	}()
 }
 
-// bind opens the listeners of addrs that are not open yet. On an error it
-// closes those it opened and returns it, wrapping ErrListen.
-func (g *Gateway) bind(addrs []string) (map[string]net.Listener, error) {
+// bind opens the listeners of eps that are not open yet, keyed by
+// endpoint.key. On an error it closes those it opened and returns it,
+// wrapping ErrListen.
+func (g *Gateway) bind(eps []endpoint) (map[string]net.Listener, error) {
 	g.mu.Lock()
 	have := make(map[string]bool, len(g.lns))
 	for a := range g.lns {
@@ -229,18 +235,18 @@ func (g *Gateway) bind(addrs []string) (map[string]net.Listener, error) {
 	g.mu.Unlock()
 	listen := g.opts.listen()
 	opened := make(map[string]net.Listener)
-	for _, a := range addrs {
-		if have[a] {
+	for _, e := range eps {
+		if have[e.key] {
 			continue
 		}
-		ln, err := listen(a)
+		ln, err := listen(e.addr)
 		if err != nil {
 			for _, l := range opened {
 				l.Close()
 			}
 			return nil, fmt.Errorf("%w: %w", ErrListen, err)
 		}
-		opened[a] = newProxyListener(ln, g.proxy)
+		opened[e.key] = newProxyListener(ln, g.proxy)
 	}
 	return opened, nil
 }
@@ -274,7 +280,8 @@ func (g *Gateway) Reload(cfg *config.Config) (err error) {
 		}
 		return err
 	}
-	opened, err := g.bind(cfg.Listen)
+	eps := endpoints(cfg)
+	opened, err := g.bind(eps)
 	if err != nil {
 		p.abandon()
 		return err
@@ -322,17 +329,19 @@ func (g *Gateway) Reload(cfg *config.Config) (err error) {
 	g.proxy.trusted.Store(&cfg.ProxyProtocol.Trusted)
 	g.mu.Lock()
 	g.cfg, g.ktStamp, g.ktFailed, g.ktPrincipals, g.admin = cfg, stamp, "", ktPrincipals, newAdmin
-	for a, ln := range g.lns {
-		if !slices.Contains(cfg.Listen, a) {
-			g.log.Info("closing listener", "addr", a)
+	for k, ln := range g.lns {
+		if !slices.ContainsFunc(eps, func(e endpoint) bool { return e.key == k }) {
+			g.log.Info("closing listener", "addr", k)
 			ln.Close()
-			delete(g.lns, a)
+			delete(g.lns, k)
 		}
 	}
-	for a, ln := range opened {
-		g.lns[a] = ln
-		if g.started {
-			g.serve(a, ln)
+	for _, e := range eps {
+		if ln := opened[e.key]; ln != nil {
+			g.lns[e.key] = ln
+			if g.started {
+				g.serve(e, ln)
+			}
 		}
 	}
 	g.mu.Unlock()
@@ -422,6 +431,9 @@ func (g *Gateway) CheckKeytab() {
 		return
 	}
 	g.srv.Settings().Acceptor.SetKeytab(kt)
+	if acc := g.srv.Settings().HTTPAcceptor; acc != nil {
+		acc.SetKeytab(kt)
+	}
 	g.mu.Lock()
 	g.ktStamp, g.ktFailed, g.ktPrincipals = st, "", n
 	g.mu.Unlock()

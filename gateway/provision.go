@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"slices"
 
 	"github.com/gssocks/gssocks/audit"
 	"github.com/gssocks/gssocks/config"
@@ -138,6 +139,11 @@ func provision(cfg *config.Config, pp provisionParams) (*provisioned, error) {
 		}
 	}
 
+	httpAcc, err := httpAcceptor(cfg, kt, pp.replay)
+	if err != nil {
+		errs = append(errs, err)
+	}
+
 	var file *audit.File
 	switch path := cfg.Log.Audit; {
 	case path == "":
@@ -161,7 +167,7 @@ func provision(cfg *config.Config, pp provisionParams) (*provisioned, error) {
 	}
 
 	if pp.check && pp.bind {
-		for _, a := range cfg.Listen {
+		for _, a := range append(slices.Clone(cfg.Listen), cfg.HTTPListen...) {
 			ln, err := pp.listen(a)
 			if err != nil {
 				errs = append(errs, fmt.Errorf("%w: %w", ErrListen, err))
@@ -189,6 +195,7 @@ func provision(cfg *config.Config, pp provisionParams) (*provisioned, error) {
 	p.rt.Keytab = kt
 	p.rt.Settings = server.Settings{
 		Acceptor:     acc,
+		HTTPAcceptor: httpAcc,
 		Policy:       cfg.Engine,
 		Timeouts:     serverTimeouts(cfg.Timeouts),
 		MaxSessions:  cfg.Limits.MaxSessions,

@@ -3,6 +3,9 @@
 // greeting, authenticates the client's Kerberos ticket, negotiates the
 // protection level, reads the request under that protection and carries
 // out CONNECT, BIND and UDP ASSOCIATE as policy allows, relaying the data.
+// ServeHTTPProxy is a second front door to the same sessions: an HTTP/1.1
+// proxy (CONNECT and http:// forwarding) whose clients authenticate with
+// Negotiate (RFC 4559); see http.go.
 //
 // What it holds to, whatever the client sends:
 //

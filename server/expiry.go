@@ -60,9 +60,12 @@ func (s *session) limitLifetime(d policy.Decision) bool {
 	if s.exp.timer != nil {
 		s.exp.timer.Stop()
 	}
+	// The logger as of now: an HTTP proxy connection moves s.log to each
+	// request's session id on its own goroutine.
+	log := s.log
 	s.exp.timer = time.AfterFunc(time.Until(end), func() {
 		s.rec.setEnd(audit.EndTicketExpired, s.expiredDetail(d))
-		s.log.Info("session ended: the client's ticket has ended", "rule", logStr(d.Rule), "outlive_ticket", d.OutliveTicket.String())
+		log.Info("session ended: the client's ticket has ended", "rule", logStr(d.Rule), "outlive_ticket", d.OutliveTicket.String())
 		s.abort()
 	})
 	return true

@@ -59,6 +59,12 @@ type Settings struct {
 	// so that a reload can change the log level and format. Audit records
 	// do not go here but to Options.Audit.
 	Logger hclog.Logger
+
+	// HTTPAcceptor verifies the Negotiate tokens of HTTP proxy
+	// connections (ServeHTTPProxy): an acceptor for the HTTP/ service
+	// principals, sharing Acceptor's replay store. nil: HTTP proxy
+	// connections are refused with 503.
+	HTTPAcceptor *gssapi.Acceptor
 }
 
 // Timeouts bound the phases of a session. The caller fills them from its
@@ -195,7 +201,11 @@ func (s *Server) logger(st *Settings) hclog.Logger {
 var ErrServerClosed = errors.New("server: closed")
 
 // Serve accepts connections on ln until Shutdown or a listener error.
-func (s *Server) Serve(ln net.Listener) error {
+func (s *Server) Serve(ln net.Listener) error { return s.serveListener(ln, (*session).run) }
+
+// serveListener is the accept loop of Serve and ServeHTTPProxy; run
+// serves one connection.
+func (s *Server) serveListener(ln net.Listener, run func(*session, string)) error {
 	s.mu.Lock()
 	if s.closing {
 		s.mu.Unlock()
@@ -226,11 +236,11 @@ func (s *Server) Serve(ln net.Listener) error {
 			continue
 		}
 		backoff = 0
-		s.startSession(c)
+		s.startSession(c, run)
 	}
 }
 
-func (s *Server) startSession(c net.Conn) {
+func (s *Server) startSession(c net.Conn, run func(*session, string)) {
 	st := s.settings.Load()
 	sess := newSession(s, st, c, time.Now())
 	s.mu.Lock()
@@ -252,7 +262,7 @@ func (s *Server) startSession(c net.Conn) {
 			s.mu.Unlock()
 			s.wg.Done()
 		}()
-		sess.run(refusal)
+		run(sess, refusal)
 	}()
 }
 
