@@ -1,6 +1,7 @@
 package gssapi
 
 import (
+	"encoding/binary"
 	"fmt"
 	"io"
 	"log"
@@ -45,14 +46,42 @@ func adInfoFromTicket(etp *messages.EncTicketPart, serviceKey types.EncryptionKe
 	return nil, nil
 }
 
+// pacHeaderSize and pacInfoBufferSize are the sizes of PACTYPE's fixed
+// part (cBuffers, Version) and of one PAC_INFO_BUFFER ([MS-PAC] §2.3,
+// §2.4), in bytes.
+const (
+	pacHeaderSize     = 8
+	pacInfoBufferSize = 16
+)
+
+// checkPACHeader refuses a PAC whose cBuffers claims more PAC_INFO_BUFFERs
+// than the PAC's bytes hold. gokrb5's PACType.Unmarshal allocates
+// cBuffers entries before reading any: a 4-byte count from the wire would
+// otherwise make it allocate up to 64 GiB (16 bytes × 2³²), which the
+// runtime may have to zero page by page.
+func checkPACHeader(b []byte) error {
+	if len(b) < pacHeaderSize {
+		return fmt.Errorf("%w: PAC shorter than its header", ErrDefectiveToken)
+	}
+	if uint64(binary.LittleEndian.Uint32(b)) > uint64(len(b)-pacHeaderSize)/pacInfoBufferSize {
+		return fmt.Errorf("%w: PAC claims more buffers than its %d bytes hold", ErrDefectiveToken, len(b))
+	}
+	return nil
+}
+
 func decodePAC(b []byte, serviceKey types.EncryptionKey) (*ADInfo, error) {
+	if err := checkPACHeader(b); err != nil {
+		return nil, err
+	}
 	var p pac.PACType
 	if err := p.Unmarshal(b); err != nil {
 		return nil, fmt.Errorf("%w: PAC does not decode", ErrDefectiveToken)
 	}
 	hasLogon := false
 	for _, buf := range p.Buffers {
-		if uint64(buf.Offset)+uint64(buf.CBBufferSize) > uint64(len(p.Data)) {
+		// Offset is a 64-bit wire value: compare without adding, which
+		// could wrap around.
+		if buf.Offset > uint64(len(p.Data)) || uint64(buf.CBBufferSize) > uint64(len(p.Data))-buf.Offset {
 			return nil, fmt.Errorf("%w: PAC buffer type %d beyond the PAC", ErrDefectiveToken, buf.ULType)
 		}
 		hasLogon = hasLogon || buf.ULType == pacLogonInfo

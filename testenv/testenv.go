@@ -149,10 +149,19 @@ func Start(opts Options) (*Realm, error) {
 }
 
 // start writes the configuration, creates the database and starts the KDC,
-// on a new port for each try.
+// on a new port for each try. The port is picked right before krb5kdc
+// starts, not before the (slow) database creation, to keep short the time
+// in which another process can be given the same port.
 func (r *Realm) start() error {
+	r.KDCAddr = "127.0.0.1:0" // for kdb5_util, which does not listen
+	if err := r.writeConfigs(); err != nil {
+		return err
+	}
+	if err := r.createDB(); err != nil {
+		return err
+	}
 	var lastErr error
-	for try := 0; try < kdcAttempts; try++ {
+	for range kdcAttempts {
 		port, err := freePort()
 		if err != nil {
 			return err
@@ -161,12 +170,7 @@ func (r *Realm) start() error {
 		if err := r.writeConfigs(); err != nil {
 			return err
 		}
-		if try == 0 {
-			if err := r.createDB(); err != nil {
-				return err
-			}
-		}
-		kdc, err := r.startKDC()
+		kdc, err := r.startKDC(port)
 		if err == nil {
 			r.kdc = kdc
 			return nil
@@ -227,9 +231,13 @@ func (r *Realm) createDB() error {
 	return err
 }
 
-// startKDC runs krb5kdc in the foreground and waits until it accepts TCP
-// connections on r.KDCAddr.
-func (r *Realm) startKDC() (*kdcProcess, error) {
+// errKDCPortShared is returned by startKDC when another process listens
+// on the port given to our krb5kdc.
+var errKDCPortShared = errors.New("another process listens on the same port")
+
+// startKDC runs krb5kdc in the foreground on port (r.KDCAddr) and waits,
+// at most kdcStartTimeout, until it is ready (see kdcReady).
+func (r *Realm) startKDC(port int) (*kdcProcess, error) {
 	bin, err := lookTool("krb5kdc")
 	if err != nil {
 		return nil, err
@@ -260,16 +268,13 @@ func (r *Realm) startKDC() (*kdcProcess, error) {
 			return nil, fmt.Errorf("krb5kdc on %s exited (%v): %s", r.KDCAddr, k.waitErr, r.logTail(outPath, "kdc.log"))
 		default:
 		}
-		if conn, err := net.DialTimeout("tcp", r.KDCAddr, 200*time.Millisecond); err == nil {
-			conn.Close()
-			// If krb5kdc failed to bind, something else answered: it
-			// exits right away, so give it a moment to do so.
-			select {
-			case <-k.exited:
-				continue
-			case <-time.After(50 * time.Millisecond):
-				return k, nil
-			}
+		ready, err := r.kdcReady(cmd.Process.Pid, port)
+		if err != nil {
+			k.stop()
+			return nil, fmt.Errorf("krb5kdc on %s: %w", r.KDCAddr, err)
+		}
+		if ready {
+			return k, nil
 		}
 		if time.Now().After(deadline) {
 			k.stop()
@@ -277,6 +282,49 @@ func (r *Realm) startKDC() (*kdcProcess, error) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// kdcReady reports whether the krb5kdc of process pid serves the port
+// alone: it has logged that it set up its sockets ("commencing
+// operation", in this realm's kdc.log, under its own pid), it is the only
+// TCP listener and UDP receiver on 127.0.0.1:port, and it accepts a TCP
+// connection. A dial alone proves nothing: krb5kdc sets SO_REUSEPORT, so
+// the KDC of a realm started at the same time elsewhere and given the same
+// free port binds it too, and the kernel splits the clients between both,
+// half of them then getting tickets of the wrong database. The error is
+// errKDCPortShared when the port is shared, for another try elsewhere.
+func (r *Realm) kdcReady(pid, port int) (bool, error) {
+	log, err := os.ReadFile(filepath.Join(r.Dir, "kdc.log"))
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return false, fmt.Errorf("testenv: %w", err)
+	}
+	me := fmt.Sprintf("krb5kdc[%d]", pid)
+	commenced := false
+	for _, line := range strings.Split(string(log), "\n") {
+		if strings.Contains(line, me) && strings.Contains(line, "commencing operation") {
+			commenced = true
+			break
+		}
+	}
+	if !commenced {
+		return false, nil
+	}
+	tcp, udp, known, err := loopbackListeners(port)
+	if err != nil {
+		return false, err
+	}
+	if known && (tcp > 1 || udp > 1) {
+		return false, fmt.Errorf("%w (%d TCP listeners, %d UDP receivers on 127.0.0.1:%d)", errKDCPortShared, tcp, udp, port)
+	}
+	if known && (tcp == 0 || udp == 0) {
+		return false, nil
+	}
+	conn, err := net.DialTimeout("tcp", r.KDCAddr, time.Second)
+	if err != nil {
+		return false, nil
+	}
+	conn.Close()
+	return true, nil
 }
 
 // logTail returns the last lines of the given log files, for error messages.

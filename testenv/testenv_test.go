@@ -312,6 +312,57 @@ func TestClose(t *testing.T) {
 	}
 }
 
+// TestKDCPortShared: krb5kdc sets SO_REUSEPORT, so a KDC given the port
+// of another realm's running KDC binds it without error and the kernel
+// splits the clients between the two. startKDC refuses such a KDC (stops
+// it, errKDCPortShared, for Start to try another port), and the realm
+// that had the port keeps it alone.
+func TestKDCPortShared(t *testing.T) {
+	t.Parallel()
+	Require(t)
+	a := StartForTest(t, Options{Realm: "PORTA.TEST"})
+	b := StartForTest(t, Options{Realm: "PORTB.TEST"})
+	_, ps, err := net.SplitHostPort(a.KDCAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	port, err := strconv.Atoi(ps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	own := b.KDCAddr
+	b.KDCAddr = a.KDCAddr
+	if err := b.writeConfigs(); err != nil {
+		t.Fatal(err)
+	}
+	k, err := b.startKDC(port)
+	b.KDCAddr = own
+	if err := b.writeConfigs(); err != nil {
+		t.Fatal(err)
+	}
+	if !errors.Is(err, errKDCPortShared) {
+		if k != nil {
+			k.stop()
+		}
+		t.Fatalf("second KDC on %s: %v, want errKDCPortShared", a.KDCAddr, err)
+	}
+	if tcp, udp, known, err := loopbackListeners(port); err != nil || (known && (tcp != 1 || udp != 1)) {
+		t.Fatalf("after the refusal, 127.0.0.1:%d has %d TCP listeners, %d UDP receivers (%v), want 1 and 1", port, tcp, udp, err)
+	}
+	// Both realms still answer, each on its own port, with its own
+	// database.
+	for _, r := range []*Realm{a, b} {
+		if err := r.AddUser("carol", "carol-password-1"); err != nil {
+			t.Fatal(err)
+		}
+		for range 4 {
+			if _, err := r.Kinit("carol", "carol-password-1"); err != nil {
+				t.Fatalf("%s: %v", r.Name, err)
+			}
+		}
+	}
+}
+
 func TestEnv(t *testing.T) {
 	t.Setenv("KRB5_CONFIG", "/etc/krb5.conf")
 	t.Setenv("KRB5CCNAME", "FILE:/tmp/not-ours")

@@ -39,8 +39,13 @@ var peerSource []byte
 // krb5-config is not installed.
 var ErrToolsMissing = errors.New("mitpeer: C compiler or krb5-config missing (apt-get install gcc libkrb5-dev)")
 
-// ReplyTimeout bounds the wait for each reply of the peer.
+// ReplyTimeout bounds the wait for each reply of the peer, and for the
+// peer to take each command.
 const ReplyTimeout = 30 * time.Second
+
+// closeTimeout bounds each wait of Close: for the peer to take QUIT, to
+// exit, and, once killed, for its output to end.
+const closeTimeout = 5 * time.Second
 
 // GSS-API context flags as reported by Flags (RFC 2744).
 const (
@@ -171,11 +176,12 @@ func (e *PeerError) Error() string {
 // Peer is a running MIT GSS-API peer process.
 type Peer struct {
 	cmd    *exec.Cmd
-	stdin  io.WriteCloser
+	stdin  *os.File // write end of a pipe, for write deadlines
 	stdout *os.File // read end of a pipe, for read deadlines
 	lines  *bufio.Reader
 	stderr *lockedBuffer
 
+	timeout  time.Duration // ReplyTimeout; shorter in tests of stuck peers
 	acceptor bool
 	ready    bool
 	exited   bool // the peer has reported a fatal error and exits
@@ -218,29 +224,41 @@ func StartAcceptor(bin string, env []string) (*Peer, error) {
 func start(bin string, env []string, args ...string) (*Peer, error) {
 	cmd := exec.Command(bin, args...)
 	cmd.Env = env
-	stdin, err := cmd.StdinPipe()
+	// Both pipes are made here, not by exec, so that writes to the peer
+	// have deadlines as reads from it do: a peer that stops reading
+	// (a 64 KiB pipe holds less than one hex-encoded 65 KiB message)
+	// must not block a test forever.
+	inR, inW, err := os.Pipe()
 	if err != nil {
 		return nil, fmt.Errorf("mitpeer: %w", err)
 	}
 	r, w, err := os.Pipe()
 	if err != nil {
+		inR.Close()
+		inW.Close()
 		return nil, fmt.Errorf("mitpeer: %w", err)
 	}
-	cmd.Stdout = w
+	cmd.Stdin, cmd.Stdout = inR, w
 	stderr := &lockedBuffer{}
 	cmd.Stderr = stderr
+	// Wait returns at most this long after the peer has exited even if
+	// something it started still holds its stderr.
+	cmd.WaitDelay = closeTimeout
 	err = cmd.Start()
+	inR.Close()
 	w.Close()
 	if err != nil {
+		inW.Close()
 		r.Close()
 		return nil, fmt.Errorf("mitpeer: %w", err)
 	}
 	return &Peer{
-		cmd:    cmd,
-		stdin:  stdin,
-		stdout: r,
-		lines:  bufio.NewReaderSize(r, 1<<16),
-		stderr: stderr,
+		cmd:     cmd,
+		stdin:   inW,
+		timeout: ReplyTimeout,
+		stdout:  r,
+		lines:   bufio.NewReaderSize(r, 1<<16),
+		stderr:  stderr,
 	}, nil
 }
 
@@ -366,16 +384,22 @@ func (p *Peer) Info() (enctype int, acceptorSubkey bool, err error) {
 	return enctype, f[2] == "1", nil
 }
 
-// Close asks the peer to quit and waits for it, killing it after 5 seconds.
+// Close asks the peer to quit and waits for it, killing it if it does not
+// take QUIT within a second or has not exited closeTimeout later.
 func (p *Peer) Close() error {
-	io.WriteString(p.stdin, "QUIT\n")
+	p.stdin.SetWriteDeadline(time.Now().Add(time.Second))
+	_, werr := io.WriteString(p.stdin, "QUIT\n")
 	p.stdin.Close()
 	done := make(chan error, 1)
 	go func() { done <- p.cmd.Wait() }()
+	wait := closeTimeout
+	if errors.Is(werr, os.ErrDeadlineExceeded) {
+		wait = 0 // it is not reading: QUIT cannot reach it
+	}
 	var err error
 	select {
 	case err = <-done:
-	case <-time.After(5 * time.Second):
+	case <-time.After(wait):
 		p.cmd.Process.Kill()
 		<-done
 		err = errors.New("mitpeer: peer did not quit, killed")
@@ -403,6 +427,7 @@ func (p *Peer) call(n int, args ...string) ([]string, error) {
 }
 
 func (p *Peer) send(args ...string) error {
+	p.stdin.SetWriteDeadline(time.Now().Add(p.timeout))
 	if _, err := io.WriteString(p.stdin, strings.Join(args, " ")+"\n"); err != nil {
 		return fmt.Errorf("mitpeer: write to peer: %w (stderr: %s)", err, p.stderr)
 	}
@@ -427,7 +452,7 @@ func (p *Peer) readReply(keyword string, n int) ([]string, error) {
 }
 
 func (p *Peer) readLine() (string, error) {
-	p.stdout.SetReadDeadline(time.Now().Add(ReplyTimeout))
+	p.stdout.SetReadDeadline(time.Now().Add(p.timeout))
 	line, err := p.lines.ReadString('\n')
 	if err != nil {
 		return "", fmt.Errorf("mitpeer: read from peer: %w (stderr: %s)", err, p.stderr)

@@ -4,16 +4,14 @@ import (
 	"bytes"
 	"crypto/rand"
 	"errors"
-	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
+	"github.com/gssocks/gssocks/testenv"
 	"github.com/gssocks/gssocks/testenv/mitpeer"
 )
 
@@ -257,158 +255,27 @@ func randomBytes(n int) []byte {
 	return b
 }
 
-// newRealm creates a throwaway realm EXAMPLE.TEST with principals alice
+// newRealm creates a throwaway realm (testenv) with principals alice
 // (password "pw", logged in) and rcmd/localhost (in svc.keytab), runs its
 // KDC until cleanup and returns the environment for the peers.
 func newRealm(t *testing.T) []string {
 	t.Helper()
-	tools := map[string]string{}
-	for _, name := range []string{"krb5kdc", "kdb5_util", "kadmin.local", "kinit"} {
-		tools[name] = lookTool(t, name)
+	r := testenv.StartForTest(t, testenv.Options{})
+	keytab := filepath.Join(r.Dir, "svc.keytab")
+	if err := r.AddUser("alice", "pw"); err != nil {
+		t.Fatal(err)
 	}
-
-	dir := t.TempDir()
-	port := freePort(t)
-	kdcConf := filepath.Join(dir, "kdc.conf")
-	krb5Conf := filepath.Join(dir, "krb5.conf")
-	writeFile(t, kdcConf, fmt.Sprintf(`[kdcdefaults]
-	kdc_listen = 127.0.0.1:%[2]d
-	kdc_tcp_listen = 127.0.0.1:%[2]d
-[realms]
-	EXAMPLE.TEST = {
-		database_name = %[1]s/principal
-		key_stash_file = %[1]s/stash
-		kdc_listen = 127.0.0.1:%[2]d
-		kdc_tcp_listen = 127.0.0.1:%[2]d
+	if err := r.AddService("rcmd/localhost"); err != nil {
+		t.Fatal(err)
 	}
-[logging]
-	kdc = FILE:%[1]s/kdc.log
-`, dir, port))
-	writeFile(t, krb5Conf, fmt.Sprintf(`[libdefaults]
-	default_realm = EXAMPLE.TEST
-	udp_preference_limit = 1
-	rdns = false
-	dns_canonicalize_hostname = false
-	dns_lookup_kdc = false
-	dns_lookup_realm = false
-[realms]
-	EXAMPLE.TEST = {
-		kdc = 127.0.0.1:%d
+	if err := r.ExportKeytab(keytab, "rcmd/localhost"); err != nil {
+		t.Fatal(err)
 	}
-[domain_realm]
-	localhost = EXAMPLE.TEST
-`, port))
-
-	var env []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "KRB5") {
-			env = append(env, kv)
-		}
-	}
-	env = append(env,
-		"KRB5_CONFIG="+krb5Conf,
-		"KRB5_KDC_PROFILE="+kdcConf,
-		"KRB5CCNAME=FILE:"+filepath.Join(dir, "cc"),
-		"KRB5_KTNAME=FILE:"+filepath.Join(dir, "svc.keytab"),
-		"KRB5RCACHEDIR="+dir,
-	)
-	run := func(stdin string, name string, args ...string) {
-		t.Helper()
-		cmd := exec.Command(tools[name], args...)
-		cmd.Env = env
-		cmd.Stdin = strings.NewReader(stdin)
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
-		}
-	}
-
-	run("", "kdb5_util", "create", "-s", "-r", "EXAMPLE.TEST", "-P", rand.Text())
-	run("", "kadmin.local", "-q", "addprinc -pw pw alice")
-	run("", "kadmin.local", "-q", "addprinc -randkey rcmd/localhost")
-	run("", "kadmin.local", "-q", "ktadd -k "+filepath.Join(dir, "svc.keytab")+" rcmd/localhost")
-
-	kdc := exec.Command(tools["krb5kdc"], "-n")
-	kdc.Env = env
-	logf, err := os.Create(filepath.Join(dir, "krb5kdc.out"))
+	cc, err := r.Kinit("alice", "pw")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer logf.Close()
-	kdc.Stdout, kdc.Stderr = logf, logf
-	if err := kdc.Start(); err != nil {
-		t.Fatalf("krb5kdc: %v", err)
-	}
-	exited := make(chan struct{})
-	go func() { kdc.Wait(); close(exited) }()
-	t.Cleanup(func() {
-		kdc.Process.Kill()
-		<-exited
-	})
-	waitForKDC(t, dir, port, exited)
-
-	run("pw\n", "kinit", "alice")
-	return env
-}
-
-// lookTool finds a Kerberos program, also in /usr/sbin, which may not be
-// in PATH. Missing tools skip the test, or fail it when CI=true.
-func lookTool(t *testing.T, name string) string {
-	t.Helper()
-	if p, err := exec.LookPath(name); err == nil {
-		return p
-	}
-	p := filepath.Join("/usr/sbin", name)
-	if _, err := os.Stat(p); err == nil {
-		return p
-	}
-	msg := fmt.Sprintf("%s not found (apt-get install krb5-kdc krb5-admin-server krb5-user)", name)
-	if os.Getenv("CI") == "true" {
-		t.Fatal(msg)
-	}
-	t.Skip(msg)
-	return ""
-}
-
-// freePort returns a loopback port that is free for both TCP and UDP.
-func freePort(t *testing.T) int {
-	t.Helper()
-	for range 50 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		port := l.Addr().(*net.TCPAddr).Port
-		u, err := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", port))
-		l.Close()
-		if err == nil {
-			u.Close()
-			return port
-		}
-	}
-	t.Fatal("no free port for TCP and UDP")
-	return 0
-}
-
-func waitForKDC(t *testing.T, dir string, port int, exited <-chan struct{}) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
-		if err == nil {
-			c.Close()
-			return
-		}
-		select {
-		case <-exited:
-		case <-time.After(50 * time.Millisecond):
-			if time.Now().Before(deadline) {
-				continue
-			}
-		}
-		out, _ := os.ReadFile(filepath.Join(dir, "krb5kdc.out"))
-		log, _ := os.ReadFile(filepath.Join(dir, "kdc.log"))
-		t.Fatalf("KDC not reachable on port %d: %v\n%s\n%s", port, err, out, log)
-	}
+	return append(r.Env("", "FILE:"+cc), "KRB5_KTNAME=FILE:"+keytab)
 }
 
 func writeFile(t *testing.T, name, content string) {
