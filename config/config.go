@@ -29,7 +29,10 @@ type Config struct {
 	// NoAuth lists the source networks allowed to use SOCKS method 00 (no
 	// authentication); empty by default.
 	NoAuth policy.Sources
-	Groups map[string][]string // group alias -> SIDs, from the group blocks
+	// PasswordAuth is the password_auth block: RFC 1929 username/password
+	// checked with the KDC, off by default (password.go).
+	PasswordAuth PasswordAuth
+	Groups       map[string][]string // group alias -> SIDs, from the group blocks
 	// GatewayLocal is the gateway_local block: the built-in deny of
 	// destinations on the gateway itself (on by default) and more
 	// networks of the gateway.

@@ -85,6 +85,9 @@ func (d *decoder) config(fb *fileBody, fileStart hcl.Range) *Config {
 		}
 	}
 
+	if p := fb.Password; p != nil {
+		d.passwordAuth(p, &cfg.PasswordAuth)
+	}
 	if g := fb.Gateway; g != nil {
 		d.gatewayLocal(g, &cfg.GatewayLocal)
 	}

@@ -67,6 +67,7 @@ func (s *session) policyRequest(cmd socks5.Command, t target, port uint16) polic
 		Port:     port,
 		Level:    policy.Level(s.hs.level),
 		NEC:      s.hs.nec,
+		Method:   policyMethod(s.hs.method),
 	}
 }
 

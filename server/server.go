@@ -45,6 +45,9 @@ type Settings struct {
 	MaxHandshakes, MaxHandshakesPerSource int
 	// NoAuth are the source networks allowed to use SOCKS method 00.
 	NoAuth policy.Sources
+	// Password enables SOCKS method 02, USERNAME/PASSWORD (RFC 1929),
+	// checked with the KDC (password.go); nil: off.
+	Password *PasswordAuth
 	// UDPAdvertise, when valid, is the BND.ADDR of UDP ASSOCIATE replies
 	// (RFC 1928 §7) in place of the relay socket's local address, which is
 	// the local address of the client's TCP connection: the address
@@ -103,6 +106,7 @@ type Server struct {
 	active    atomic.Int64 // connections being served
 	sessionsN atomic.Int64 // of them, sessions past their handshake
 	hs        handshakes
+	pw        passwordState // kept across reloads
 	panics    atomic.Int64
 
 	mu       sync.Mutex
