@@ -73,6 +73,7 @@ type metrics struct {
 	rules       *prometheus.CounterVec // rule
 	bytes       *prometheus.CounterVec // direction, level
 	limitRefuse prometheus.Counter
+	passwords   *prometheus.CounterVec // outcome (RFC 1929)
 	reloads     *prometheus.CounterVec // outcome
 	keytabLoads *prometheus.CounterVec // outcome
 	kvnos       *prometheus.GaugeVec   // principal (service principals of the keytab)
@@ -108,6 +109,10 @@ func newMetrics() *metrics {
 		Name: "gssocks_principal_limit_refusals_total",
 		Help: "Requests refused by a rule's per-principal session limit.",
 	})
+	m.passwords = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "gssocks_password_auth_total",
+		Help: "RFC 1929 username/password verifications by outcome (server.Password* values).",
+	}, []string{"outcome"})
 	m.reloads = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "gssocks_reloads_total",
 		Help: "Configuration reloads by outcome (ok, error).",
@@ -137,7 +142,7 @@ func newMetrics() *metrics {
 		m.reloads.WithLabelValues(o)
 		m.keytabLoads.WithLabelValues(o)
 	}
-	m.reg.MustRegister(m.sessions, m.handshakes, m.hsLatency, m.rules, m.bytes, m.limitRefuse,
+	m.reg.MustRegister(m.sessions, m.handshakes, m.hsLatency, m.rules, m.bytes, m.limitRefuse, m.passwords,
 		m.reloads, m.keytabLoads, m.kvnos, build,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
@@ -180,6 +185,12 @@ func (m *metrics) Handshake(err error, d time.Duration) {
 	if err != nil {
 		m.handshakes.WithLabelValues(HandshakeOutcome(err)).Inc()
 	}
+}
+
+// PasswordAuth implements server.PasswordObserver. The outcome comes
+// from the server's fixed set: no label takes a client's value.
+func (m *metrics) PasswordAuth(outcome string, _ time.Duration) {
+	m.passwords.WithLabelValues(outcome).Inc()
 }
 
 // PrincipalLimitRefused implements server.Observer.
