@@ -114,6 +114,7 @@ func (d *decoder) config(fb *fileBody, fileStart hcl.Range) *Config {
 		d.ruleRanges = append(d.ruleRanges, fr.DefRange)
 	}
 	d.checkClientOptIns(fb, cfg)
+	d.checkPasswordRules(fb, cfg)
 	return cfg
 }
 

@@ -2,6 +2,7 @@ package config
 
 import (
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -159,6 +160,22 @@ func (d *decoder) passwordAuth(p *filePasswordAuth, out *PasswordAuth) {
 		d.warnf(p.MaxFailuresPerPrincipal.Expr.Range(), "No per-principal failure limit",
 			"With max_failures_per_principal = 0 clients can try passwords for one account as fast as the KDC answers, and lock it out where the KDC has a lockout policy.")
 	}
+}
+
+// checkPasswordRules warns when password_auth is on but no allow rule
+// accepts level clear, the only level a password session has: every such
+// session would be denied.
+func (d *decoder) checkPasswordRules(fb *fileBody, cfg *Config) {
+	if fb.Password == nil || !cfg.PasswordAuth.Enabled() || d.diags.HasErrors() {
+		return
+	}
+	for _, r := range d.rules {
+		if r.Action == policy.ActionAllow && slices.Contains(r.Protection, policy.LevelClear) {
+			return
+		}
+	}
+	d.warnf(fb.Password.DefRange, "No rule allows password sessions",
+		"Password sessions run at protection level clear, and no allow rule has \"clear\" in its protection list: every password session will be denied.")
 }
 
 // durationMax is duration with an upper bound.

@@ -93,6 +93,15 @@ rule "r" {}
 			t.Errorf("%s: diagnostics %v, want an error with %q at %s", c.name, diags, c.want, c.pos)
 		}
 	}
+	_, _, diags := Loader{SkipKeytabCheck: true, Getenv: env(nil)}.Parse([]byte(head+`password_auth { sources = ["10.0.0.0/8"] }`), "test.hcl")
+	if diags.HasErrors() || !strings.Contains(diags.Error(), "No rule allows password sessions") {
+		t.Errorf("no rule accepting clear: %v, want a warning", diags)
+	}
+	_, _, diags = Loader{SkipKeytabCheck: true, Getenv: env(nil)}.Parse([]byte(head+`password_auth { sources = ["10.0.0.0/8"] }
+rule "clear" { protection = ["clear"] }`), "test.hcl")
+	if strings.Contains(diags.Error(), "No rule allows password sessions") {
+		t.Errorf("a rule accepting clear: %v", diags)
+	}
 	for _, src := range []string{
 		`password_auth { sources = ["0.0.0.0/0"] }`,
 		`password_auth {
