@@ -123,3 +123,30 @@ func TestPasswordSpoofedKDC(t *testing.T) {
 		t.Fatalf("spoofed KDC without the service: %v", err)
 	}
 }
+
+// TestPasswordVerifyConcurrent: one verifier (one parsed krb5.conf) serves
+// concurrent verifications (run under -race).
+func TestPasswordVerifyConcurrent(t *testing.T) {
+	r := liveRealm(t)
+	acc := liveAcceptor(t, AcceptorConfig{})
+	v := passwordVerifier(t, r.Krb5Conf)
+	errs := make(chan error, 8)
+	for i := range 8 {
+		go func() {
+			user, pw := "alice", alicePassword
+			if i%2 == 1 {
+				user, pw = "bob", bobPassword
+			}
+			ctx, err := v.Verify(acc, user, pw, netip.Addr{})
+			if err == nil && ctx.Client().Name != user {
+				err = errors.New("context of " + ctx.Client().String())
+			}
+			errs <- err
+		}()
+	}
+	for range 8 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+}
