@@ -399,3 +399,60 @@ func TestPasswordCurl(t *testing.T) {
 	}
 	noPasswordInLog(t, g, "alice-password-1", "wrong-password-5")
 }
+
+// TestPasswordKDCSilent: a KDC address that accepts and never answers.
+// The verification is given up at kdc_timeout (kdc_unreachable, not
+// counted against the user), and while it still holds its slot
+// (gokrb5 waits 5 s per KDC) max_concurrent = 1 refuses the next attempt
+// at once without contacting the KDC.
+func TestPasswordKDCSilent(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan net.Conn, 16)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			accepted <- c
+		}
+	}()
+	conf := filepath.Join(t.TempDir(), "krb5.conf")
+	os.WriteFile(conf, []byte("[libdefaults]\n udp_preference_limit = 1\n[realms]\n EXAMPLE.TEST = {\n  kdc = "+ln.Addr().String()+"\n }\n"), 0o600)
+	obs := &outcomes{}
+	g := passwordGateway(t, `["127.0.0.0/8"]`, "kdc_timeout = \"1s\"\n  max_concurrent = 1\n  max_failures_per_principal = 1", conf, passwordRules,
+		testutil.WithServerOption(func(o *server.Options) { o.Observer = obs }))
+	start := time.Now()
+	if _, st := passwordLogin(t, rawDial(t, g), []byte{2}, userPass(t, "alice", "alice-password-1")); st == 0 {
+		t.Fatal("served without a KDC")
+	}
+	if d := time.Since(start); d > 4*time.Second || obs.last() != server.PasswordKDCUnreachable {
+		t.Fatalf("after %s: outcome %q", d, obs.last())
+	}
+	if _, st := passwordLogin(t, rawDial(t, g), []byte{2}, userPass(t, "alice", "alice-password-1")); st == 0 || obs.last() != server.PasswordBusy {
+		t.Fatalf("second attempt: status %#x, outcome %q", st, obs.last())
+	}
+	if n := len(accepted); n != 1 {
+		t.Fatalf("%d connections to the KDC, want 1", n)
+	}
+	// Once the first exchange has given up, alice is tried again: the
+	// unreachable KDC did not count against her (max_failures_per_principal = 1).
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		time.Sleep(500 * time.Millisecond)
+		passwordLogin(t, rawDial(t, g), []byte{2}, userPass(t, "alice", "alice-password-1"))
+		if o := obs.last(); o != server.PasswordBusy {
+			if o != server.PasswordKDCUnreachable {
+				t.Fatalf("after the slot was given back: outcome %q", o)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the slot of the abandoned verification was never given back")
+		}
+	}
+}
