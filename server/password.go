@@ -306,9 +306,11 @@ func (s *session) passwordAllowed() bool {
 // the verified ticket's client.
 func (s *session) passwordHandshake(hs handshakeResult) (handshakeResult, error) {
 	s.rec.update(func(a *audit.Record) { a.Method = policy.MethodPassword.String() })
+	// The outcome is reported before the client hears it, so that
+	// whoever watches both sees them in that order.
 	fail := func(outcome string, d time.Duration, reason audit.EndReason, err error) (handshakeResult, error) {
-		s.conn.Write(socks5.AppendUserPassReply(nil, socks5.UserPassFailure))
 		s.srv.observePassword(outcome, d)
+		s.conn.Write(socks5.AppendUserPassReply(nil, socks5.UserPassFailure))
 		return hs, s.fail(reason, err)
 	}
 	req, err := socks5.ReadUserPassRequest(s.conn)
@@ -348,10 +350,10 @@ func (s *session) passwordHandshake(hs handshakeResult) (handshakeResult, error)
 	if !s.becomeSession() {
 		return fail(outcome, d, audit.EndRefused, errors.New("session limit reached"))
 	}
+	s.srv.observePassword(outcome, d)
 	if _, err := s.conn.Write(socks5.AppendUserPassReply(nil, socks5.UserPassSuccess)); err != nil {
 		return hs, s.fail(audit.EndError, fmt.Errorf("username/password reply: %w", err))
 	}
-	s.srv.observePassword(outcome, d)
 	s.log.Info("password authenticated; the session runs in the clear", "username", logStr(req.Username), "outcome", outcome)
 	hs.rw, hs.level = s.conn, encap.LevelClear
 	s.rec.update(func(a *audit.Record) { a.Level = hs.level.String() })
