@@ -34,7 +34,10 @@ type Config struct {
 	// else SOCKS4 is refused (reply 0x5b).
 	NoAuthSOCKS4 bool
 
-	Groups map[string][]string // group alias -> SIDs, from the group blocks
+	// PasswordAuth is the password_auth block: RFC 1929 username/password
+	// checked with the KDC, off by default (password.go).
+	PasswordAuth PasswordAuth
+	Groups       map[string][]string // group alias -> SIDs, from the group blocks
 	// GatewayLocal is the gateway_local block: the built-in deny of
 	// destinations on the gateway itself (on by default) and more
 	// networks of the gateway.

@@ -86,6 +86,9 @@ func (d *decoder) config(fb *fileBody, fileStart hcl.Range) *Config {
 		cfg.NoAuthSOCKS4 = d.boolean(n.SOCKS4)
 	}
 
+	if p := fb.Password; p != nil {
+		d.passwordAuth(p, &cfg.PasswordAuth)
+	}
 	if g := fb.Gateway; g != nil {
 		d.gatewayLocal(g, &cfg.GatewayLocal)
 	}
@@ -112,6 +115,7 @@ func (d *decoder) config(fb *fileBody, fileStart hcl.Range) *Config {
 		d.ruleRanges = append(d.ruleRanges, fr.DefRange)
 	}
 	d.checkClientOptIns(fb, cfg)
+	d.checkPasswordRules(fb, cfg)
 	return cfg
 }
 

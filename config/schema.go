@@ -12,6 +12,7 @@ type fileBody struct {
 	Log      *fileLog           `hcl:"log,block"`
 	Metrics  *fileMetrics       `hcl:"metrics,block"`
 	NoAuth   *fileNoAuth        `hcl:"no_auth,block"`
+	Password *filePasswordAuth  `hcl:"password_auth,block"` // password.go
 	Gateway  *fileGateway       `hcl:"gateway_local,block"`
 	Proxy    *fileProxyProtocol `hcl:"proxy_protocol,block"`
 	UDP      *fileUDP           `hcl:"udp,block"`

@@ -66,6 +66,8 @@ var reloadContract = []ReloadRule{
 	{"Metrics.Pprof", "metrics.pprof", Applied, "/debug/pprof/ is served or refused (404) from the next request on"},
 	{"NoAuth", "no_auth", Applied, "new sessions"},
 	{"NoAuthSOCKS4", "no_auth.socks4", Applied, "new connections"},
+	{"PasswordAuth", "password_auth", Applied,
+		"new sessions (krb5.conf read again); the failure counts and verifications in flight are kept, cached successes are not reused"},
 	{"GatewayLocal", "gateway_local", Applied, "compiled into the engine of new sessions"},
 	{"LocalAddrs", "(the host's interface addresses)", Applied, "listed again on every reload, for the gateway-local deny"},
 	{"ProxyProtocol.Trusted", "proxy_protocol.trusted", Applied,

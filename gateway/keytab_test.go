@@ -85,7 +85,7 @@ func TestProvisionFillsEverySetting(t *testing.T) {
 	env := realm.Get(t)
 	path := filepath.Join(t.TempDir(), "gssocks.hcl")
 	writeFile(t, path, "listen = [\"127.0.0.1:1080\"]\n"+conf(testutil.CopyKeytab(t, env.Keytab, "", 0o600), "1",
-		"no_auth {\n  sources = [\"10.9.0.0/16\"]\n  socks4 = true\n}\nlimits {\n  max_sessions = 7\n}\nudp {\n  advertise = \"203.0.113.10\"\n}\ntimeouts {\n  negotiation = \"3s\"\n  connect = \"4s\"\n  idle = \"5s\"\n  bind = \"6s\"\n}\n"))
+		"no_auth {\n  sources = [\"10.9.0.0/16\"]\n  socks4 = true\n}\npassword_auth {\n  sources = [\"10.8.0.0/16\"]\n  krb5_conf = \""+env.Realm.Krb5Conf+"\"\n}\nlimits {\n  max_sessions = 7\n}\nudp {\n  advertise = \"203.0.113.10\"\n}\ntimeouts {\n  negotiation = \"3s\"\n  connect = \"4s\"\n  idle = \"5s\"\n  bind = \"6s\"\n}\n"))
 	cfg := load(t, path, config.Loader{})
 	rt, err := gateway.Provision(cfg, gateway.Options{})
 	if err != nil {
@@ -115,6 +115,10 @@ func TestProvisionFillsEverySetting(t *testing.T) {
 	}
 	if !s.NoAuth.Contains(netip.MustParseAddr("10.9.1.2")) {
 		t.Fatal("no_auth sources lost")
+	}
+	if p := s.Password; !p.Sources.Contains(netip.MustParseAddr("10.8.1.2")) || p.Verifier.Service().String() != "rcmd/localhost@EXAMPLE.TEST" ||
+		p.Verifier.Krb5Conf() != env.Realm.Krb5Conf || p.MaxConcurrent != config.DefaultPasswordMaxConcurrent {
+		t.Fatalf("password_auth: %+v", p)
 	}
 }
 

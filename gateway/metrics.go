@@ -77,6 +77,7 @@ type metrics struct {
 	limitRefuse prometheus.Counter
 	udpRelayed  [2]prometheus.Counter  // by server.UDPDirection
 	udpDropped  []prometheus.Counter   // by server.UDPDropReason
+	passwords   *prometheus.CounterVec // outcome (RFC 1929)
 	reloads     *prometheus.CounterVec // outcome
 	keytabLoads *prometheus.CounterVec // outcome
 	kvnos       *prometheus.GaugeVec   // principal (service principals of the keytab)
@@ -131,6 +132,10 @@ func newMetrics(version string) *metrics {
 	for _, r := range server.UDPDropReasons() {
 		m.udpDropped = append(m.udpDropped, udpDropped.WithLabelValues(r.String()))
 	}
+	m.passwords = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "gssocks_password_auth_total",
+		Help: "RFC 1929 username/password verifications by outcome (server.Password* values).",
+	}, []string{"outcome"})
 	m.reloads = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "gssocks_reloads_total",
 		Help: "Configuration reloads by outcome (ok, error).",
@@ -173,7 +178,7 @@ func newMetrics(version string) *metrics {
 		m.reloads.WithLabelValues(o)
 		m.keytabLoads.WithLabelValues(o)
 	}
-	m.reg.MustRegister(m.sessions, m.handshakes, m.hsLatency, m.rules, m.bytes, m.limitRefuse, udpRelayed, udpDropped,
+	m.reg.MustRegister(m.sessions, m.handshakes, m.hsLatency, m.rules, m.bytes, m.limitRefuse, udpRelayed, udpDropped, m.passwords,
 		m.reloads, m.keytabLoads, m.kvnos, build,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
@@ -216,6 +221,12 @@ func (m *metrics) Handshake(err error, d time.Duration) {
 	if err != nil {
 		m.handshakes.WithLabelValues(HandshakeOutcome(err)).Inc()
 	}
+}
+
+// PasswordAuth implements server.PasswordObserver. The outcome comes
+// from the server's fixed set: no label takes a client's value.
+func (m *metrics) PasswordAuth(outcome string, _ time.Duration) {
+	m.passwords.WithLabelValues(outcome).Inc()
 }
 
 // PrincipalLimitRefused implements server.Observer.

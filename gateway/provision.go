@@ -29,6 +29,9 @@ var (
 	ErrListen = errors.New("cannot listen")
 	// ErrConfig: the configuration file has errors (Hangup).
 	ErrConfig = errors.New("configuration has errors")
+	// ErrPasswordAuth: password_auth is on but cannot work: no krb5.conf
+	// or no KDC for its realm, no service principal to validate with.
+	ErrPasswordAuth = errors.New("password_auth cannot verify passwords")
 )
 
 // Runtime is what one configuration provisions: the values a server runs
@@ -144,6 +147,13 @@ func provision(cfg *config.Config, pp provisionParams) (*provisioned, error) {
 		errs = append(errs, err)
 	}
 
+	var password *server.PasswordAuth
+	if acc != nil && cfg.PasswordAuth.Enabled() {
+		if password, err = passwordAuth(cfg, acc); err != nil {
+			errs = append(errs, fmt.Errorf("%w: %w", ErrPasswordAuth, err))
+		}
+	}
+
 	var file *audit.File
 	switch path := cfg.Log.Audit; {
 	case path == "":
@@ -201,6 +211,7 @@ func provision(cfg *config.Config, pp provisionParams) (*provisioned, error) {
 		MaxSessions:  cfg.Limits.MaxSessions,
 		NoAuth:       cfg.NoAuth,
 		SOCKS4:       cfg.NoAuthSOCKS4,
+		Password:     password,
 		UDPAdvertise: cfg.UDP.Advertise,
 
 		MaxHandshakes:          cfg.Limits.MaxHandshakes,
@@ -215,4 +226,59 @@ func provision(cfg *config.Config, pp provisionParams) (*provisioned, error) {
 // (Shutdown is the process's: it bounds the drain on SIGTERM).
 func serverTimeouts(t config.Timeouts) server.Timeouts {
 	return server.Timeouts{Negotiation: t.Negotiation, Connect: t.Connect, Idle: t.Idle, Bind: t.Bind}
+}
+
+// passwordAuth builds the password verification of password_auth: the
+// service principal tickets are asked for is password_auth.service, else
+// the first keytab entry the acceptor opens tickets with (an AES key of a
+// configured principal), with its realm; bare usernames are of
+// password_auth.realm, else of that realm; user@REALM is accepted for the
+// trusted realms too.
+func passwordAuth(cfg *config.Config, acc *gssapi.Acceptor) (*server.PasswordAuth, error) {
+	pa := cfg.PasswordAuth
+	var service gssapi.Principal
+	if pa.Service != "" {
+		p, err := gssapi.ParsePrincipal(pa.Service)
+		if err != nil {
+			return nil, err
+		}
+		if !acc.Accepts(p) {
+			return nil, fmt.Errorf("password_auth.service %q is not one of kerberos.principals", pa.Service)
+		}
+		service = p
+	} else {
+		facts, err := acc.KeytabFacts()
+		if err != nil {
+			return nil, err
+		}
+		for _, f := range facts {
+			if f.Accepted && f.Supported && f.Principal.Realm != "" {
+				service = f.Principal
+				break
+			}
+		}
+		if service.Name == "" {
+			return nil, errors.New("the keytab has no AES key of an accepted principal to validate service tickets with; set password_auth.service")
+		}
+	}
+	v, err := gssapi.NewPasswordVerifier(gssapi.PasswordConfig{
+		Krb5Conf:     pa.Krb5Conf,
+		Service:      service,
+		DefaultRealm: pa.Realm,
+		Realms:       cfg.Kerberos.TrustedRealms,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &server.PasswordAuth{
+		Sources:                 pa.Sources,
+		Verifier:                v,
+		Timeout:                 pa.KDCTimeout,
+		MaxFailuresPerSource:    pa.MaxFailuresPerSource,
+		MaxFailuresPerPrincipal: pa.MaxFailuresPerPrincipal,
+		FailureWindow:           pa.FailureWindow,
+		MaxTracked:              pa.MaxTracked,
+		MaxConcurrent:           pa.MaxConcurrent,
+		CacheTTL:                pa.CacheTTL,
+	}, nil
 }

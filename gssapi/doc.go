@@ -31,6 +31,11 @@
 //     answered with a NegTokenResp (accept-completed, the AP-REP, and a
 //     mechListMIC when the client sent one); other offers are refused
 //     with ErrNoKrb5Mech (spnego.go);
+//   - username/password verification for RFC 1929 (password.go): an AS
+//     exchange with the password (RFC 4120 §3.1, gokrb5's client), then a
+//     service ticket for the gateway's own principal (§3.3) accepted by
+//     Acceptor.Accept as an AP-REQ, so that only the KDC that knows the
+//     keytab's key can vouch for a user (pam_krb5's "validate");
 //   - who may authenticate (clients.go): clients of the service's realm,
 //     of AcceptorConfig.TrustedRealms through cross-realm trust with every
 //     realm of the ticket's transited path (RFC 4120 §3.3.3.2,

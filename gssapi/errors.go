@@ -103,6 +103,25 @@ var (
 	// type) and AcceptorConfig.AllowServiceClients is off; krbtgt clients
 	// are refused always.
 	ErrNotAUser = errors.New("gssapi: client is not a user")
+	// Errors of PasswordVerifier.Verify (password.go); a username refused
+	// before any KDC is asked wraps ErrBadName or ErrRealmNotTrusted.
+	//
+	// ErrBadPassword: the KDC refused the password (KDC_ERR_PREAUTH_FAILED,
+	// an AS-REP that does not decrypt with it), or the account cannot log
+	// in (revoked, locked out, password expired).
+	ErrBadPassword = errors.New("gssapi: password refused by the KDC")
+	// ErrUnknownPrincipal: the KDC does not know the user
+	// (KDC_ERR_C_PRINCIPAL_UNKNOWN).
+	ErrUnknownPrincipal = errors.New("gssapi: client principal unknown to the KDC")
+	// ErrKDCUnreachable: no KDC of the realm answered (krb5.conf lists
+	// none, or every one timed out or refused the connection).
+	ErrKDCUnreachable = errors.New("gssapi: KDC unreachable")
+	// ErrPasswordValidation: the KDC accepted the password but the
+	// gateway could not validate the answer: the service ticket for the
+	// gateway's principal was refused, or the acceptor refused it (a KDC
+	// that does not know the keytab's key, a spoofed one; an untrusted
+	// realm; a client that is not a user). The cause is in the text.
+	ErrPasswordValidation = errors.New("gssapi: password login not validated")
 	// ErrFailure: a failure that is not the peer's doing: randomness,
 	// encoding our own messages, misuse of the API (GSS_S_FAILURE).
 	ErrFailure = errors.New("gssapi: failure")

@@ -25,6 +25,11 @@
 //     limits (Settings.MaxHandshakes, per source), apart from the sessions
 //     (Settings.MaxSessions); per-principal limits count every command;
 //     each UDP association's caches are bounded.
+//   - Passwords (RFC 1929, password.go) only from Settings.Password's
+//     sources and never in place of GSS-API: checked by the KDC and
+//     validated through the acceptor (gssapi.PasswordVerifier), bounded by
+//     failure limits per source and per principal and a cap on
+//     verifications in flight, never logged; the session runs clear.
 //   - A session ends with its ticket (unless its rule's OutliveTicket says
 //     otherwise), when idle, at shutdown; a panic in one of its goroutines
 //     ends it alone (Server.Panics counts them).

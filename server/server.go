@@ -49,6 +49,9 @@ type Settings struct {
 	// (policy.MethodSOCKS4, no identity, level clear); off, or from
 	// elsewhere, a SOCKS4 request is refused with reply 0x5b.
 	SOCKS4 bool
+	// Password enables SOCKS method 02, USERNAME/PASSWORD (RFC 1929),
+	// checked with the KDC (password.go); nil: off.
+	Password *PasswordAuth
 	// UDPAdvertise, when valid, is the BND.ADDR of UDP ASSOCIATE replies
 	// (RFC 1928 §7) in place of the relay socket's local address, which is
 	// the local address of the client's TCP connection: the address
@@ -113,6 +116,7 @@ type Server struct {
 	active    atomic.Int64 // connections being served
 	sessionsN atomic.Int64 // of them, sessions past their handshake
 	hs        handshakes
+	pw        passwordState // kept across reloads
 	panics    atomic.Int64
 
 	mu       sync.Mutex

@@ -208,6 +208,9 @@ func (s *session) handshake() (handshakeResult, error) {
 	hs.method = socks5.MethodNoAcceptable
 	if slices.Contains(methods, socks5.MethodGSSAPI) {
 		hs.method = socks5.MethodGSSAPI
+	} else if slices.Contains(methods, socks5.MethodUsernamePassword) && s.passwordAllowed() {
+		// Authenticated, if in the clear: preferred to none (password.go).
+		hs.method = socks5.MethodUsernamePassword
 	} else if slices.Contains(methods, socks5.MethodNoAuth) && s.noAuthAllowed() {
 		hs.method = socks5.MethodNoAuth
 		// Nothing more to authenticate: this is a session now, or none.
@@ -230,6 +233,8 @@ func (s *session) handshake() (handshakeResult, error) {
 		hs.rw, hs.level, hs.authMethod = s.conn, encap.LevelClear, policy.MethodNone
 		s.rec.update(func(a *audit.Record) { a.Method, a.Level = hs.authMethod.String(), hs.level.String() })
 		return hs, nil
+	case socks5.MethodUsernamePassword:
+		return s.passwordHandshake(hs)
 	}
 	hs.authMethod = policy.MethodGSSAPI
 	s.rec.update(func(a *audit.Record) { a.Method = hs.authMethod.String() })

@@ -1,7 +1,8 @@
 // Package socks5 is the SOCKS version 5 wire codec of RFC 1928: the
 // version identifier/method selection messages (§3), the request (§4),
 // addressing (§5), the reply (§6) and the UDP request header (§7), with
-// the method codes of RFC 1961 (GSS-API) and RFC 1929 (username/password).
+// the method codes of RFC 1961 (GSS-API) and RFC 1929 (username/password),
+// and the RFC 1929 §2 username/password subnegotiation (userpass.go).
 //
 // It holds only the protocol details: pure functions over byte slices and
 // io.Readers that decode and encode one message each, the typed constants

@@ -1,0 +1,59 @@
+package gateway_test
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/gssocks/gssocks/audit"
+	"github.com/gssocks/gssocks/internal/testutil"
+	"github.com/gssocks/gssocks/socks5"
+)
+
+// TestPasswordMetric: RFC 1929 verifications are counted by outcome, and
+// a password session is not a GSS-API handshake.
+func TestPasswordMetric(t *testing.T) {
+	env := realm.Get(t)
+	g := testutil.StartGateway(t, fmt.Sprintf(`
+listen = ["127.0.0.1:1080"]
+kerberos {
+  keytab = %q
+}
+rule "clear" {
+  principals = ["*@EXAMPLE.TEST"]
+  protection = ["clear"]
+}
+metrics {
+  listen = "127.0.0.1:9180"
+}
+password_auth {
+  sources   = ["127.0.0.0/8"]
+  krb5_conf = %q
+}
+`, env.Keytab, env.Realm.Krb5Conf))
+	login := func(password string) {
+		c, err := net.Dial("tcp", g.Addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(20 * time.Second))
+		req, err := socks5.AppendUserPassRequest([]byte{5, 1, 2}, socks5.UserPassRequest{Username: "alice", Password: password})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Write(req)
+		io.ReadFull(c, make([]byte, 4))
+	}
+	login("alice-password-1")
+	login("not-alice-password")
+	for _, end := range []audit.EndReason{audit.EndBadRequest, audit.EndAuthFailed} {
+		g.WaitRecord(t, func(r audit.Record) bool { return r.Method == "password" && r.EndReason == end })
+	}
+	fams := scrape(t, g.MetricsAddr())
+	wantValue(t, fams, 1, "gssocks_password_auth_total", "outcome", "ok")
+	wantValue(t, fams, 1, "gssocks_password_auth_total", "outcome", "bad_password")
+	wantValue(t, fams, 0, "gssocks_handshakes_total", "outcome", "ok")
+}
