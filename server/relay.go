@@ -22,28 +22,36 @@ func (a *activity) since() time.Duration { return time.Duration(time.Now().UnixN
 // both directions have ended (half-closes are passed on) or one fails or
 // the session is idle for the idle timeout in both directions. The copy
 // engine is encap.Relay's: kernel splice at level 0, wrap and unwrap
-// without per-token allocation at levels 1 and 2.
+// without per-token allocation at levels 1 and 2. The session's own
+// goroutine carries the destination-to-client direction and one more
+// goroutine the other: two per session, not a waiting third.
 func (s *session) relay(target net.Conn, idle time.Duration) {
 	var client net.Conn = s.conn
 	if s.hs.enc != nil {
 		client = s.hs.enc
 	}
 	r := &encap.Relay{Pool: s.srv.pool, Idle: idle}
-	errc := make(chan error, 2)
-	pump := func(dst, src net.Conn, count *atomic.Int64, where string) {
-		err := errPanicked // unless Copy returns
-		defer func() { errc <- err }()
-		defer s.recoverPanic(where)
-		err = r.Copy(dst, src, count)
-	}
-	go pump(target, client, &s.rec.up, "relay (client to destination)")
-	go pump(client, target, &s.rec.down, "relay (destination to client)")
-	for range 2 {
-		if err := <-errc; err != nil {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		s.pump(r, target, client, &s.rec.up, "relay (client to destination)")
+	}()
+	s.pump(r, client, target, &s.rec.down, "relay (destination to client)")
+	<-done
+}
+
+// pump runs one direction of the relay; its failure (a panic included)
+// is recorded and aborts the session, which unblocks the other direction.
+func (s *session) pump(r *encap.Relay, dst, src net.Conn, count *atomic.Int64, where string) {
+	err := errPanicked // unless Copy returns
+	defer func() {
+		if err != nil {
 			s.relayEnded(err, errors.Is(err, encap.ErrIdle))
-			s.abort() // unblocks the other direction
+			s.abort()
 		}
-	}
+	}()
+	defer s.recoverPanic(where)
+	err = r.Copy(dst, src, count)
 }
 
 // errPanicked is what a relay direction that panicked returns (its

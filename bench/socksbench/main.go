@@ -73,7 +73,7 @@ func main() {
 
 	var report string
 	if *soak > 0 {
-		r, err := Soak(SoakConfig{Duration: *soak, Sessions: *sessions, MaxSize: *maxSize, Settle: *settle, Enctype: "aes256-sha1", Log: os.Stderr, Interrupt: interrupt})
+		r, err := Soak(SoakConfig{Duration: *soak, Sessions: *sessions, MaxSize: *maxSize, Settle: *settle, Enctype: "aes256-sha1", Log: os.Stderr, Interrupt: interrupt, GssocksEnv: gssocksEnv})
 		if err != nil {
 			fail(err)
 		}

@@ -32,6 +32,8 @@ type SoakConfig struct {
 	Log     io.Writer
 	// Interrupt: as Config.Interrupt.
 	Interrupt <-chan os.Signal
+	// GssocksEnv: as Config.GssocksEnv.
+	GssocksEnv []string
 }
 
 // SoakResult is what a soak saw.
@@ -73,7 +75,7 @@ func Soak(cfg SoakConfig) (*SoakResult, error) {
 	if _, err := raiseFileLimit(uint64(8*cfg.Sessions + 4096)); err != nil {
 		return nil, err
 	}
-	bc := Config{Log: cfg.Log}
+	bc := Config{Log: cfg.Log, GssocksEnv: cfg.GssocksEnv}
 	e, err := setup(&bc)
 	if err != nil {
 		return nil, err
