@@ -2,12 +2,17 @@ package bridge
 
 import (
 	"encoding/json"
+	"errors"
+	"io"
 	"net"
 	"net/netip"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/gssocks/gssocks/client"
+	"golang.org/x/sys/unix"
 )
 
 // RenderPAC renders the PAC file for listeners at socks and http as
@@ -167,4 +172,130 @@ func FuzzPAC(f *testing.F) {
 			}
 		}
 	})
+}
+
+// tcpPair is both ends of a loopback TCP connection.
+func tcpPair(t *testing.T) (accepted, dialed *net.TCPConn) {
+	t.Helper()
+	ln, err := net.ListenTCP("tcp", &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	d, err := net.DialTCP("tcp", nil, ln.Addr().(*net.TCPAddr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := ln.AcceptTCP()
+	if err != nil {
+		d.Close()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.Close(); d.Close() })
+	return a, d
+}
+
+// TestRelayReset pins how a reset ends a tunnel. The local client closing
+// with the server's last bytes unread (curl after a TLS exchange: its
+// close_notify sent, the server's arriving before its close) resets the
+// connection: the transfer was complete, the tunnel ends without error
+// and the gateway's side is closed. A reset of the gateway's side is an
+// error.
+func TestRelayReset(t *testing.T) {
+	b, err := New(Options{Dialer: &client.Dialer{}, SOCKS: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	type result struct {
+		up, down int64
+		err      error
+	}
+	start := func(c, g net.Conn) chan result {
+		done := make(chan result, 1)
+		go func() {
+			up, down, err := b.relay(c, g)
+			done <- result{up, down, err}
+		}()
+		return done
+	}
+	wait := func(t *testing.T, done chan result) result {
+		t.Helper()
+		select {
+		case r := <-done:
+			return r
+		case <-time.After(10 * time.Second):
+			t.Fatal("relay did not end")
+			return result{}
+		}
+	}
+
+	t.Run("local client", func(t *testing.T) {
+		c, local := tcpPair(t)
+		g, gateway := tcpPair(t)
+		done := start(c, g)
+		if _, err := local.Write([]byte("request")); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.ReadFull(gateway, make([]byte, len("request"))); err != nil {
+			t.Fatal(err)
+		}
+		// The last bytes reach the client, which closes without
+		// reading them: its kernel answers with RST instead of FIN.
+		if _, err := gateway.Write([]byte("close_notify")); err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			n, err := unreadBytes(local)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n == len("close_notify") {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%d bytes reached the client", n)
+			}
+			time.Sleep(time.Millisecond)
+		}
+		local.Close()
+		r := wait(t, done)
+		if r.err != nil || r.up != int64(len("request")) || r.down != int64(len("close_notify")) {
+			t.Fatalf("relay: up %d down %d, %v", r.up, r.down, r.err)
+		}
+		gateway.SetReadDeadline(time.Now().Add(10 * time.Second))
+		if n, err := gateway.Read(make([]byte, 1)); n != 0 || err != io.EOF {
+			t.Fatalf("gateway side after the client's reset: %d, %v", n, err)
+		}
+	})
+
+	t.Run("gateway", func(t *testing.T) {
+		c, local := tcpPair(t)
+		g, gateway := tcpPair(t)
+		done := start(c, g)
+		gateway.SetLinger(0)
+		gateway.Close()
+		r := wait(t, done)
+		if !errors.Is(r.err, syscall.ECONNRESET) {
+			t.Fatalf("relay after the gateway's reset: %v", r.err)
+		}
+		local.SetReadDeadline(time.Now().Add(10 * time.Second))
+		if _, err := local.Read(make([]byte, 1)); err == nil {
+			t.Fatal("client side open after the gateway's reset")
+		}
+	})
+}
+
+// unreadBytes is the number of bytes in c's receive queue (TIOCINQ, alias FIONREAD).
+func unreadBytes(c *net.TCPConn) (int, error) {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return 0, err
+	}
+	var n int
+	var ierr error
+	if err := rc.Control(func(fd uintptr) { n, ierr = unix.IoctlGetInt(int(fd), unix.TIOCINQ) }); err != nil {
+		return 0, err
+	}
+	return n, ierr
 }

@@ -6,6 +6,7 @@ import (
 	"log"
 	"net"
 	"sync/atomic"
+	"syscall"
 
 	"github.com/hashicorp/go-hclog"
 )
@@ -34,18 +35,41 @@ func (b *Bridge) leave() { b.wg.Done() }
 // half-close (ssh and git need it); an error in either direction closes
 // both. It returns the bytes copied up (c to g) and down, and the first
 // error other than the connections closing.
+//
+// A reset by the local client (ECONNRESET, or EPIPE when writing to it)
+// ends the tunnel like its end of stream and is no error: it is how a
+// client closes a socket that still holds unread data (RFC 1122
+// §4.2.2.13, RFC 2525 §2.17). A TLS client that sends close_notify and
+// closes without waiting for the server's (RFC 8446 §6.1 allows it; curl
+// does) resets whenever that close_notify has reached it first; the
+// transfer was complete. A reset of the gateway's side stays an error:
+// the gateway ended the session.
 func (b *Bridge) relay(c, g net.Conn) (up, down int64, err error) {
 	var nUp, nDown atomic.Int64
-	errc := make(chan error, 2)
-	go func() { errc <- b.pipe(g, c, &nUp) }()
-	go func() { errc <- b.pipe(c, g, &nDown) }()
+	ends := make(chan pipeEnd, 2)
+	go func() {
+		read, write := b.pipe(g, c, &nUp)
+		ends <- pipeEnd{local: read, gateway: write}
+	}()
+	go func() {
+		read, write := b.pipe(c, g, &nDown)
+		ends <- pipeEnd{local: write, gateway: read}
+	}()
 	for range 2 {
-		if e := <-errc; e != nil {
-			c.Close()
-			g.Close()
-			if err == nil && !errors.Is(e, net.ErrClosed) {
-				err = e
-			}
+		e := <-ends
+		if e.local == nil && e.gateway == nil {
+			continue
+		}
+		c.Close()
+		g.Close()
+		switch {
+		case err != nil:
+		case e.gateway != nil && !errors.Is(e.gateway, net.ErrClosed):
+			err = e.gateway
+		case e.local != nil && !errors.Is(e.local, net.ErrClosed) && !clientReset(e.local):
+			err = e.local
+		case e.local != nil && clientReset(e.local):
+			b.log.Debug("local client reset the tunnel", "client", c.RemoteAddr().String(), "error", e.local)
 		}
 	}
 	c.Close()
@@ -53,8 +77,21 @@ func (b *Bridge) relay(c, g net.Conn) (up, down int64, err error) {
 	return nUp.Load(), nDown.Load(), err
 }
 
-// pipe copies src to dst and half-closes dst at src's end of stream.
-func (b *Bridge) pipe(dst, src net.Conn, n *atomic.Int64) error {
+// pipeEnd is how one direction of a relay ended: the error of the local
+// client's connection and of the gateway's, nil at an end of stream.
+type pipeEnd struct{ local, gateway error }
+
+// clientReset reports whether err is the local client resetting its
+// connection: ECONNRESET from a read or write, EPIPE from a write after
+// the reset arrived.
+func clientReset(err error) bool {
+	return errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
+}
+
+// pipe copies src to dst and half-closes dst at src's end of stream. It
+// returns the error of reading src or of writing dst that ended the copy
+// (both nil at src's end of stream).
+func (b *Bridge) pipe(dst, src net.Conn, n *atomic.Int64) (readErr, writeErr error) {
 	bp := b.bufs.Get().(*[]byte)
 	defer b.bufs.Put(bp)
 	buf := *bp
@@ -64,7 +101,7 @@ func (b *Bridge) pipe(dst, src net.Conn, n *atomic.Int64) error {
 			nw, werr := dst.Write(buf[:nr])
 			n.Add(int64(nw))
 			if werr != nil {
-				return werr
+				return nil, werr
 			}
 		}
 		switch {
@@ -74,12 +111,12 @@ func (b *Bridge) pipe(dst, src net.Conn, n *atomic.Int64) error {
 			// direction ends on its own.
 			if cw, ok := dst.(interface{ CloseWrite() error }); ok {
 				cw.CloseWrite()
-				return nil
+				return nil, nil
 			}
 			dst.Close()
-			return nil
+			return nil, nil
 		case rerr != nil:
-			return rerr
+			return rerr, nil
 		}
 	}
 }

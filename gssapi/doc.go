@@ -49,7 +49,10 @@
 // gokrb5's error texts, which can quote the input, are replaced by our own.
 // Identity is taken from the ticket, never from the authenticator alone; the
 // service principal is the keytab entry whose key opened the ticket, not the
-// unprotected sname beside it.
+// unprotected sname beside it. A PAC's server signature ([MS-PAC] §2.8.1)
+// is verified with the service key before anything in it is decoded, and
+// only its logon info is decoded, once the NDR counts in it are bounded by
+// its bytes (the KDC re-signs what a trusted realm wrote).
 //
 // Every error wraps exactly one of the sentinel errors in errors.go; error
 // texts never carry keys, decrypted bytes or file contents, and names taken

@@ -59,10 +59,24 @@ func (u user) apReq(t *testing.T) []byte {
 	return tok
 }
 
-// newRedis is a store on srv; cfg.Address is filled in.
+// loadedTimeout is the Redis timeout of the tests' stores instead of the
+// product's DefaultTimeout (200ms, chosen because it delays every
+// handshake): with the whole suite on two cores and -race, a loopback
+// round trip to redis-server, or the dial, takes longer at times, and a
+// check then fails with "context deadline exceeded" that says nothing
+// about what the test is about. TestRedisSlow checks both its own short
+// timeout and the default; TestRedisUnavailable checks that a refusal
+// when Redis is down does not wait for the timeout.
+const loadedTimeout = 2 * time.Second
+
+// newRedis is a store on srv; cfg.Address is filled in, and a zero
+// cfg.Timeout becomes loadedTimeout.
 func newRedis(t *testing.T, srv *redistest.Server, cfg replay.RedisConfig) *replay.Redis {
 	t.Helper()
 	cfg.Address = srv.Addr
+	if cfg.Timeout == 0 {
+		cfg.Timeout = loadedTimeout
+	}
 	r, err := replay.NewRedis(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -208,7 +222,8 @@ func TestRedisUnavailable(t *testing.T) {
 	if !errors.Is(err, gssapi.ErrReplayStoreUnavailable) || !strings.Contains(err.Error(), srv.Addr) {
 		t.Fatalf("fail-closed node, Redis down: %v", err)
 	}
-	if d := time.Since(start); d > time.Second {
+	// Refused at once (connection refused), not after the timeout.
+	if d := time.Since(start); d >= loadedTimeout/2 {
 		t.Fatalf("refusal took %v", d)
 	}
 	if closedStore.Unavailable() == 0 || closedStore.Fallbacks() != 0 {
@@ -301,6 +316,18 @@ func TestRedisSlow(t *testing.T) {
 	err = r.Check(ctx, randomKey(t), "alice@R", time.Now(), time.Minute)
 	if !errors.Is(err, gssapi.ErrReplayStoreUnavailable) || !strings.Contains(err.Error(), "next try within") || r.Unavailable() != 2 {
 		t.Fatalf("within the retry interval: %v (%d unavailable)", err, r.Unavailable())
+	}
+	// A store configured without a timeout gives up after the product's
+	// DefaultTimeout (the other tests' stores allow loadedTimeout).
+	def, err := replay.NewRedis(replay.RedisConfig{Address: srv.Addr, RetryInterval: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer def.Close()
+	start = time.Now()
+	err = def.Check(ctx, randomKey(t), "alice@R", time.Now(), time.Minute)
+	if d := time.Since(start); !errors.Is(err, gssapi.ErrReplayStoreUnavailable) || d < replay.DefaultTimeout || d >= loadedTimeout {
+		t.Fatalf("paused Redis, default timeout: %v after %v", err, d)
 	}
 }
 
