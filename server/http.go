@@ -60,7 +60,7 @@ import (
 // SOCKS sessions' (a connection is a handshake until its client is
 // authenticated, then a session).
 func (s *Server) ServeHTTPProxy(ln net.Listener) error {
-	return s.serveListener(ln, (*session).runHTTP)
+	return s.serveListener(ln, "http", (*session).runHTTP)
 }
 
 // httpConn is the state of one HTTP proxy connection beyond its session:

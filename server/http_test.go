@@ -631,3 +631,27 @@ rule "web" {
 		})
 	}
 }
+
+// TestHTTPProxyListeningLine: the "listening" line of each listener names
+// its front door, so that an operator tells the HTTP proxy's address from
+// the SOCKS one's in the log.
+func TestHTTPProxyListeningLine(t *testing.T) {
+	g, addr := startHTTPGateway(t, "")
+	wants := []string{"listening: addr=" + addr + " front_door=http", "listening: addr=" + g.Addr + " front_door=socks"}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		log, missing := g.Log.String(), ""
+		for _, w := range wants {
+			if !strings.Contains(log, w) {
+				missing = w
+			}
+		}
+		if missing == "" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no %q in the log:\n%s", missing, log)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
