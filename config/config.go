@@ -308,6 +308,7 @@ func (l Loader) Parse(src []byte, filename string) (*Config, map[string]*hcl.Fil
 	d.diags = append(d.diags, gohcl.DecodeBody(file.Body, nil, &fb)...)
 	cfg := d.config(&fb, fileStart)
 	d.httpProxy(&fb, cfg)
+	d.checkFrontDoors(&fb, cfg)
 	cfg.File = filename
 	if !d.diags.HasErrors() {
 		// On a broken file these would guess at rules half read.

@@ -169,13 +169,23 @@ func (d *decoder) checkPasswordRules(fb *fileBody, cfg *Config) {
 	if fb.Password == nil || !cfg.PasswordAuth.Enabled() || d.diags.HasErrors() {
 		return
 	}
-	for _, r := range d.rules {
-		if r.Action == policy.ActionAllow && slices.Contains(r.Protection, policy.LevelClear) {
-			return
-		}
+	if allowsClear(d.rules, policy.MethodPassword) {
+		return
 	}
 	d.warnf(fb.Password.DefRange, "No rule allows password sessions",
 		"Password sessions run at protection level clear, and no allow rule has \"clear\" in its protection list: every password session will be denied.")
+}
+
+// allowsClear reports whether an allow rule of rules accepts level clear
+// for sessions of method m, the level of every session but GSS-API's.
+func allowsClear(rules []policy.Rule, m policy.Method) bool {
+	for _, r := range rules {
+		if r.Action == policy.ActionAllow && slices.Contains(r.Protection, policy.LevelClear) &&
+			(r.Methods == nil || slices.Contains(r.Methods, m)) {
+			return true
+		}
+	}
+	return false
 }
 
 // durationMax is duration with an upper bound.

@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -42,7 +43,8 @@ type Relay struct {
 
 // Copy moves data from src to dst until src ends (EOF, or the peer's
 // half-close of an encapsulated stream), then half-closes dst (CloseWrite,
-// when dst has it) and returns nil. Otherwise it returns the first error:
+// when dst has it; a dst its peer has reset already has nothing to
+// half-close) and returns nil. Otherwise it returns the first error:
 // ErrIdle, a read or write error, or a protection error of a *Conn source
 // (ErrProtection, ErrAborted, gssapi's token errors...). count, if not
 // nil, receives the number of bytes delivered to dst as they go (plaintext
@@ -66,7 +68,13 @@ func (r *Relay) Copy(dst, src net.Conn, count *atomic.Int64) error {
 		return err
 	}
 	if cw, ok := dst.(interface{ CloseWrite() error }); ok {
-		return cw.CloseWrite()
+		if err := cw.CloseWrite(); err != nil && !errors.Is(err, syscall.ENOTCONN) {
+			return err
+		}
+		// ENOTCONN: dst's peer has reset the connection already (a TLS
+		// server that closed before reading the client's close_notify):
+		// there is no direction left to half-close, and src ended
+		// cleanly; not a failure of the session.
 	}
 	return nil
 }

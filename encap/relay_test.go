@@ -11,6 +11,7 @@ import (
 	"reflect"
 	"runtime"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -607,5 +608,39 @@ func TestRelayHonoursMaxPlaintext(t *testing.T) {
 	}
 	if !bytes.Equal(got, data) {
 		t.Fatalf("%d of %d bytes", len(got), len(data))
+	}
+}
+
+// TestRelayCopyToResetPeer: src ends cleanly while dst's peer has reset
+// the connection already (a TLS server that closes before the client's
+// close_notify and answers it with a reset): Copy returns nil, not the
+// half-close's ENOTCONN, which made every such HTTPS session an audit
+// record with end_reason error.
+func TestRelayCopyToResetPeer(t *testing.T) {
+	srcPeer, src := tcpPair(t)
+	dst, dstPeer := tcpPair(t)
+	if err := dstPeer.SetLinger(0); err != nil {
+		t.Fatal(err)
+	}
+	dstPeer.Close() // a reset, not a FIN
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		dst.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+		_, err := dst.Read(make([]byte, 1))
+		if errors.Is(err, syscall.ECONNRESET) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("dst saw no reset: %v", err)
+		}
+	}
+	dst.SetReadDeadline(time.Time{})
+	if err := dst.CloseWrite(); !errors.Is(err, syscall.ENOTCONN) {
+		t.Fatalf("half-close of a reset connection: %v, want ENOTCONN (the case under test)", err)
+	}
+	srcPeer.CloseWrite()
+	var r Relay
+	if err := r.Copy(dst, src, nil); err != nil {
+		t.Fatalf("Copy to a reset peer after a clean end of src: %v", err)
 	}
 }

@@ -60,7 +60,7 @@ import (
 // SOCKS sessions' (a connection is a handshake until its client is
 // authenticated, then a session).
 func (s *Server) ServeHTTPProxy(ln net.Listener) error {
-	return s.serveListener(ln, (*session).runHTTP)
+	return s.serveListener(ln, "http", (*session).runHTTP)
 }
 
 // httpConn is the state of one HTTP proxy connection beyond its session:
@@ -258,15 +258,24 @@ func (h *httpConn) readDeadline() {
 func (h *httpConn) readFailed(err error) bool {
 	s := h.s
 	started := h.br.Buffered() > 0
-	if !started && (errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) || errors.Is(err, os.ErrDeadlineExceeded)) {
-		if !h.authed && errors.Is(err, os.ErrDeadlineExceeded) {
-			h.open = true
-			s.rec.setEnd(audit.EndRefused, "no authenticated request within the negotiation timeout")
-			s.log.Info("HTTP proxy connection closed: no authenticated request within the negotiation timeout")
-		}
+	timedOut := errors.Is(err, os.ErrDeadlineExceeded)
+	if !h.authed && timedOut {
+		// Silent, or sending its head too slowly (slowloris): either way
+		// no response is owed, and none is sent.
+		h.open = true
+		s.rec.setEnd(audit.EndRefused, "no authenticated request within the negotiation timeout")
+		s.log.Info("HTTP proxy connection closed: no authenticated request within the negotiation timeout", "partial_head", started)
+		return false
+	}
+	if !started && (errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) || timedOut) {
 		return false
 	}
 	h.open = true
+	if timedOut {
+		s.rec.setEnd(audit.EndIdleTimeout, "request head incomplete at the idle timeout")
+		s.log.Info("HTTP proxy connection closed: request head incomplete at the idle timeout")
+		return false
+	}
 	code := http.StatusBadRequest
 	if errors.Is(err, errHeadTooLarge) || errors.Is(err, errTooManyFields) {
 		code = http.StatusRequestHeaderFieldsTooLarge

@@ -545,6 +545,25 @@ rule "web" {
 			return r.EndReason == audit.EndRefused && strings.Contains(r.Detail, "negotiation timeout")
 		})
 	})
+	t.Run("slow head", func(t *testing.T) {
+		// A head still incomplete at the negotiation timeout (slowloris)
+		// is cut the same way: no 400 claimed in the log nor the record,
+		// since no response was sent.
+		g.tune(t, func(st *server.Settings) { st.Timeouts.Negotiation = 300 * time.Millisecond })
+		defer g.tune(t, func(st *server.Settings) { st.Timeouts.Negotiation = 20 * time.Second })
+		mark := g.mark()
+		p := dialProxy(t, addr)
+		p.Write([]byte(connect + "\r\nHost: a"))
+		if !p.closed(t) {
+			t.Fatal("a partial head outlived the negotiation timeout")
+		}
+		g.waitRecordFrom(t, mark, "slow head", func(r audit.Record) bool {
+			return r.EndReason == audit.EndRefused && strings.Contains(r.Detail, "negotiation timeout")
+		})
+		if strings.Contains(g.Log.String(), "bad HTTP request") {
+			t.Fatalf("a timed-out head logged as a bad request:\n%s", g.Log.String())
+		}
+	})
 	t.Run("per-principal limit and shutdown", func(t *testing.T) {
 		_, tok := g.env.Initiator(t, "alice", httpService, "")
 		p := dialProxy(t, addr)
@@ -629,5 +648,29 @@ rule "web" {
 				t.Fatalf("second: %s %q", resp.Status, body)
 			}
 		})
+	}
+}
+
+// TestHTTPProxyListeningLine: the "listening" line of each listener names
+// its front door, so that an operator tells the HTTP proxy's address from
+// the SOCKS one's in the log.
+func TestHTTPProxyListeningLine(t *testing.T) {
+	g, addr := startHTTPGateway(t, "")
+	wants := []string{"listening: addr=" + addr + " front_door=http", "listening: addr=" + g.Addr + " front_door=socks"}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		log, missing := g.Log.String(), ""
+		for _, w := range wants {
+			if !strings.Contains(log, w) {
+				missing = w
+			}
+		}
+		if missing == "" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no %q in the log:\n%s", missing, log)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

@@ -275,9 +275,47 @@ func removeHopByHop(h http.Header) {
 	}
 }
 
+// checkRequestFraming refuses (errBadHead) a request head whose body
+// framing a recipient could read two ways, before net/http reads one: a
+// field name followed by whitespace before its colon (RFC 9112 §5.1: a
+// server must answer 400; net/http would keep "Content-Length " as an
+// unknown field and read no body), and Content-Length beside
+// Transfer-Encoding (RFC 9112 §6.1: the connection must not go on after
+// such a request; net/http drops the Content-Length and the connection
+// would carry on with what another reader took for the body). head is the
+// head as scanHead found it.
+func checkRequestFraming(head []byte) error {
+	var cl, te bool
+	lines := bytes.Split(head, []byte("\n"))
+	for _, line := range lines[1:] {
+		name, _, ok := bytes.Cut(bytes.TrimSuffix(line, []byte("\r")), []byte(":"))
+		if !ok {
+			continue
+		}
+		if len(name) > 0 && (name[len(name)-1] == ' ' || name[len(name)-1] == '\t') {
+			return fmt.Errorf("%w: whitespace between a field name and its colon", errBadHead)
+		}
+		switch {
+		case bytes.EqualFold(name, []byte("Content-Length")):
+			cl = true
+		case bytes.EqualFold(name, []byte("Transfer-Encoding")):
+			te = true
+		}
+	}
+	if cl && te {
+		return fmt.Errorf("%w: both Content-Length and Transfer-Encoding", errBadHead)
+	}
+	return nil
+}
+
 // readRequest reads one request head within lim from br and parses it.
 func readRequest(br *bufio.Reader, lim headLimits) (*http.Request, error) {
-	if _, err := readHead(br, lim); err != nil {
+	n, err := readHead(br, lim)
+	if err != nil {
+		return nil, err
+	}
+	head, _ := br.Peek(n)
+	if err := checkRequestFraming(head); err != nil {
 		return nil, err
 	}
 	req, err := http.ReadRequest(br)

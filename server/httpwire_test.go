@@ -189,6 +189,8 @@ func FuzzReadRequestHead(f *testing.F) {
 		"GET / HTTP/1.1\r\na: 1\r\n b\r\n\r\n",
 		"CONNECT [::1]:1 HTTP/1.0\n\n",
 		"\r\n\r\n",
+		"POST http://a.test/ HTTP/1.1\r\nContent-Length: 6\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+		"POST http://a.test/ HTTP/1.1\r\nContent-Length : 5\r\n\r\nhello",
 	} {
 		f.Add([]byte(s))
 	}
@@ -241,4 +243,31 @@ func FuzzParseNegotiate(f *testing.F) {
 			t.Fatalf("accepted %q as % x", v, tok)
 		}
 	})
+}
+
+// TestReadRequestFraming: a head whose body framing two readers could
+// take differently is refused 400 before net/http reads it (whitespace
+// before a field's colon, Content-Length beside Transfer-Encoding); a
+// request with either framing alone is read.
+func TestReadRequestFraming(t *testing.T) {
+	for _, tc := range []struct {
+		name, in string
+		bad      bool
+	}{
+		{"content-length", "POST http://a/ HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello", false},
+		{"chunked", "POST http://a/ HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", false},
+		{"colon in a value", "GET http://a/ HTTP/1.1\r\nHost: a:80\r\nX-A: b : c\r\n\r\n", false},
+		{"both", "POST http://a/ HTTP/1.1\r\nHost: a\r\nContent-Length: 6\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", true},
+		{"both, other case and order", "POST http://a/ HTTP/1.1\ntransfer-encoding: chunked\nCONTENT-LENGTH: 6\n\n0\r\n\r\n", true},
+		{"space before colon", "POST http://a/ HTTP/1.1\r\nHost: a\r\nContent-Length : 5\r\n\r\nhello", true},
+		{"tab before colon", "GET http://a/ HTTP/1.1\r\nHost\t: a\r\n\r\n", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			br := bufio.NewReaderSize(strings.NewReader(tc.in), defaultHeadLimits.MaxBytes)
+			_, err := readRequest(br, defaultHeadLimits)
+			if tc.bad != (err != nil) || (err != nil && !errors.Is(err, errBadHead)) {
+				t.Fatalf("readRequest: %v; want refused %v (errBadHead)", err, tc.bad)
+			}
+		})
+	}
 }

@@ -97,6 +97,17 @@ type passwordState struct {
 	byPrincipal *lru[string, failureCount]
 	cache       *lru[[sha256.Size]byte, cachedLogin]
 	inFlight    int
+	// pendingSource and pendingPrincipal count the verifications in
+	// flight per failure-table key. Each may yet fail, so it counts
+	// against the failure limits until it ends: otherwise a burst of
+	// concurrent attempts would all pass the check before the first
+	// failure is counted, and reach the KDC past the limit (an account
+	// locked out through the gateway). At most inFlight entries each.
+	pendingSource    map[netip.Prefix]int
+	pendingPrincipal map[string]int
+	// settled is closed, and replaced, when a verification ends: it
+	// wakes the attempts waiting for a pending one's outcome.
+	settled chan struct{}
 }
 
 type failureCount struct {
@@ -125,6 +136,11 @@ func (p *passwordState) tables(pa *PasswordAuth) {
 	resizeLRU(p.bySource, n)
 	resizeLRU(p.byPrincipal, n)
 	resizeLRU(p.cache, n)
+	if p.pendingSource == nil {
+		p.pendingSource = map[netip.Prefix]int{}
+		p.pendingPrincipal = map[string]int{}
+		p.settled = make(chan struct{})
+	}
 }
 
 // resizeLRU sets c's bound, forgetting the least recently used entries
@@ -138,13 +154,17 @@ func resizeLRU[K comparable, V any](c *lru[K, V], max int) {
 	}
 }
 
-// over reports whether c has reached limit failures within window.
-func over[K comparable](c *lru[K, failureCount], k K, limit int, window time.Duration, now time.Time) bool {
+// over reports whether k has reached limit failures within window in c,
+// counting pending verifications of k as failures.
+func over[K comparable](c *lru[K, failureCount], k K, pending, limit int, window time.Duration, now time.Time) bool {
 	if limit <= 0 {
 		return false
 	}
-	f, ok := c.get(k)
-	return ok && now.Sub(f.since) < window && f.n >= limit
+	n := pending
+	if f, ok := c.get(k); ok && now.Sub(f.since) < window {
+		n += f.n
+	}
+	return n >= limit
 }
 
 // count adds a failure of k.
@@ -187,33 +207,60 @@ func (s *Server) verifyPassword(ctx context.Context, pa *PasswordAuth, acc *gssa
 	now := time.Now()
 	skey := sourceKey(src)
 	pr, perr := pa.Verifier.Principal(req.Username)
+	var ck [sha256.Size]byte
+
+	timeout := pa.Timeout
+	if timeout <= 0 {
+		timeout = defaultPasswordTimeout
+	}
+	waitEnd := time.After(timeout)
+	pkey := principalKey(pr)
 
 	pw.mu.Lock()
 	pw.tables(pa)
-	switch {
-	case over(pw.bySource, skey, pa.MaxFailuresPerSource, pa.FailureWindow, now):
-		pw.mu.Unlock()
-		return nil, PasswordRateLimited, fmt.Errorf("%w from %s (max_failures_per_source %d)", errPasswordRateLimited, skey, pa.MaxFailuresPerSource)
-	case perr == nil && over(pw.byPrincipal, principalKey(pr), pa.MaxFailuresPerPrincipal, pa.FailureWindow, now):
-		pw.mu.Unlock()
-		return nil, PasswordRateLimited, fmt.Errorf("%w for %q (max_failures_per_principal %d)", errPasswordRateLimited, pr.String(), pa.MaxFailuresPerPrincipal)
-	case perr != nil:
-		// Refused before any KDC request; still a failure of the source.
-		count(pw.bySource, skey, pa.FailureWindow, now)
-		pw.mu.Unlock()
-		return nil, PasswordUnknown, perr
-	}
-	var ck [sha256.Size]byte
-	if pa.CacheTTL > 0 {
-		var err error
-		if ck, err = pw.cacheKey(pr, req.Password); err != nil {
+	for {
+		switch {
+		case over(pw.bySource, skey, 0, pa.MaxFailuresPerSource, pa.FailureWindow, now):
 			pw.mu.Unlock()
-			return nil, PasswordNotValidated, err
-		}
-		if c, ok := pw.cache.get(ck); ok && c.verifier == pa.Verifier && now.Before(c.until) {
+			return nil, PasswordRateLimited, fmt.Errorf("%w from %s (max_failures_per_source %d)", errPasswordRateLimited, skey, pa.MaxFailuresPerSource)
+		case perr == nil && over(pw.byPrincipal, pkey, 0, pa.MaxFailuresPerPrincipal, pa.FailureWindow, now):
 			pw.mu.Unlock()
-			return c.ctx, PasswordCached, nil
+			return nil, PasswordRateLimited, fmt.Errorf("%w for %q (max_failures_per_principal %d)", errPasswordRateLimited, pr.String(), pa.MaxFailuresPerPrincipal)
+		case perr != nil:
+			// Refused before any KDC request; still a failure of the source.
+			count(pw.bySource, skey, pa.FailureWindow, now)
+			pw.mu.Unlock()
+			return nil, PasswordUnknown, perr
 		}
+		if pa.CacheTTL > 0 {
+			var err error
+			if ck, err = pw.cacheKey(pr, req.Password); err != nil {
+				pw.mu.Unlock()
+				return nil, PasswordNotValidated, err
+			}
+			if c, ok := pw.cache.get(ck); ok && c.verifier == pa.Verifier && now.Before(c.until) {
+				pw.mu.Unlock()
+				return c.ctx, PasswordCached, nil
+			}
+		}
+		if !over(pw.bySource, skey, pw.pendingSource[skey], pa.MaxFailuresPerSource, pa.FailureWindow, now) &&
+			!over(pw.byPrincipal, pkey, pw.pendingPrincipal[pkey], pa.MaxFailuresPerPrincipal, pa.FailureWindow, now) {
+			break
+		}
+		// Were the verifications in flight to fail, this one would be
+		// past a limit: wait for their outcome (a success resets the
+		// principal's count), at most one verification's timeout.
+		settled := pw.settled
+		pw.mu.Unlock()
+		select {
+		case <-settled:
+		case <-waitEnd:
+			return nil, PasswordBusy, fmt.Errorf("%w: the same source or principal has verifications pending for %s", errPasswordBusy, timeout)
+		case <-ctx.Done():
+			return nil, PasswordBusy, fmt.Errorf("%w: %w", errPasswordBusy, ctx.Err())
+		}
+		pw.mu.Lock()
+		now = time.Now()
 	}
 	limit := pa.MaxConcurrent
 	if limit <= 0 {
@@ -223,6 +270,8 @@ func (s *Server) verifyPassword(ctx context.Context, pa *PasswordAuth, acc *gssa
 		pw.mu.Unlock()
 		return nil, PasswordBusy, fmt.Errorf("%w (max_concurrent %d)", errPasswordBusy, limit)
 	}
+	pw.pendingSource[skey]++
+	pw.pendingPrincipal[pkey]++
 	pw.inFlight++
 	pw.mu.Unlock()
 
@@ -241,10 +290,6 @@ func (s *Server) verifyPassword(ctx context.Context, pa *PasswordAuth, acc *gssa
 		c, err := pa.Verifier.Verify(acc, req.Username, req.Password, src)
 		done <- result{c, err}
 	}()
-	timeout := pa.Timeout
-	if timeout <= 0 {
-		timeout = defaultPasswordTimeout
-	}
 	var r result
 	select {
 	case r = <-done:
@@ -258,9 +303,10 @@ func (s *Server) verifyPassword(ctx context.Context, pa *PasswordAuth, acc *gssa
 	pw.mu.Lock()
 	defer pw.mu.Unlock()
 	now = time.Now()
+	defer pw.settle(skey, pkey)
 	switch {
 	case r.err == nil:
-		pw.byPrincipal.put(principalKey(pr), failureCount{}) // she knows it: her count starts again
+		pw.byPrincipal.put(pkey, failureCount{}) // she knows it: her count starts again
 		if pa.CacheTTL > 0 {
 			until := now.Add(pa.CacheTTL)
 			if exp := r.ctx.Expiry(); !exp.IsZero() && exp.Before(until) {
@@ -273,9 +319,22 @@ func (s *Server) verifyPassword(ctx context.Context, pa *PasswordAuth, acc *gssa
 		// the KDC is back. MaxConcurrent bounds what a dead KDC costs.
 	default:
 		count(pw.bySource, skey, pa.FailureWindow, now)
-		count(pw.byPrincipal, principalKey(pr), pa.FailureWindow, now)
+		count(pw.byPrincipal, pkey, pa.FailureWindow, now)
 	}
 	return r.ctx, outcome, r.err
+}
+
+// settle ends the pending verification of skey and pkey, once its outcome
+// is counted, and wakes the attempts waiting for it; the caller holds mu.
+func (p *passwordState) settle(skey netip.Prefix, pkey string) {
+	if p.pendingSource[skey]--; p.pendingSource[skey] <= 0 {
+		delete(p.pendingSource, skey)
+	}
+	if p.pendingPrincipal[pkey]--; p.pendingPrincipal[pkey] <= 0 {
+		delete(p.pendingPrincipal, pkey)
+	}
+	close(p.settled)
+	p.settled = make(chan struct{})
 }
 
 // passwordOutcome is the outcome label of a verification's error.

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/gssocks/gssocks/audit"
+	"github.com/gssocks/gssocks/internal/krbtest"
 	"github.com/gssocks/gssocks/internal/testutil"
 	"github.com/gssocks/gssocks/server"
 	"github.com/gssocks/gssocks/socks5"
@@ -457,4 +458,105 @@ func TestPasswordKDCSilent(t *testing.T) {
 			t.Fatal("the slot of the abandoned verification was never given back")
 		}
 	}
+}
+
+// heldKDC is a TCP relay to the test realm's real KDC that holds each
+// connection for hold before passing it on: the KDC's answers then come
+// late, as from a KDC across a slow network. It returns a krb5.conf
+// naming the relay as the realm's KDC.
+func heldKDC(t *testing.T, env *krbtest.Env, hold time.Duration) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				time.Sleep(hold)
+				k, err := net.Dial("tcp", env.Realm.KDCAddr)
+				if err != nil {
+					return
+				}
+				defer k.Close()
+				go io.Copy(k, c)
+				io.Copy(c, k)
+			}()
+		}
+	}()
+	b, err := os.ReadFile(env.Realm.Krb5Conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conf := filepath.Join(t.TempDir(), "krb5.conf")
+	s := strings.Replace(string(b), "kdc = "+env.Realm.KDCAddr, "kdc = "+ln.Addr().String(), 1)
+	if s == string(b) {
+		t.Fatalf("no %q in the realm's krb5.conf", "kdc = "+env.Realm.KDCAddr)
+	}
+	if err := os.WriteFile(conf, []byte(s), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return conf
+}
+
+// TestPasswordFailureLimitsConcurrent: a burst of concurrent wrong
+// passwords for one account reaches the KDC no more often than
+// max_failures_per_principal, however slow the KDC (the verifications in
+// flight count against the limit: without that, every attempt of the
+// burst passed the check before the first failure was counted, and an
+// account could be locked out through the gateway); and concurrent good
+// logins past the limit wait for the pending ones instead of being
+// refused.
+func TestPasswordFailureLimitsConcurrent(t *testing.T) {
+	env := realm.Get(t)
+	addUser(t, env, "pw-erin", "erin-password-1")
+	addUser(t, env, "pw-frank", "frank-password-1")
+	conf := heldKDC(t, env, time.Second)
+	g := passwordGateway(t, `["127.0.0.0/8"]`, "max_failures_per_principal = 2\n  max_failures_per_source = 100", conf, passwordRules)
+	// burst runs n logins at once; a status of 0xfe is an I/O failure
+	// (the goroutines cannot t.Fatal).
+	burst := func(user, password string, n int) []byte {
+		req := userPass(t, user, password)
+		var wg sync.WaitGroup
+		st := make([]byte, n)
+		for i := range n {
+			wg.Go(func() {
+				st[i] = 0xfe
+				c, err := net.DialTimeout("tcp", g.Addr, 5*time.Second)
+				if err != nil {
+					return
+				}
+				defer c.Close()
+				c.SetDeadline(time.Now().Add(20 * time.Second))
+				c.Write(append([]byte{5, 1, 2}, req...))
+				var b [4]byte
+				if _, err := io.ReadFull(c, b[:]); err == nil && b[1] == 2 && b[2] == 1 {
+					st[i] = b[3]
+				}
+			})
+		}
+		wg.Wait()
+		return st
+	}
+	before := kdcRequests(t, g, "pw-erin@EXAMPLE.TEST")
+	for i, st := range burst("pw-erin", "wrong-password-7", 8) {
+		if st == 0 {
+			t.Fatalf("attempt %d: wrong password accepted", i)
+		}
+	}
+	if n := kdcRequests(t, g, "pw-erin@EXAMPLE.TEST") - before; n > 2 {
+		t.Fatalf("%d AS requests for 8 concurrent wrong passwords, want at most max_failures_per_principal (2)", n)
+	}
+	for i, st := range burst("pw-frank", "frank-password-1", 4) {
+		if st != 0 {
+			t.Fatalf("good login %d of 4 concurrent ones refused (status %#x)", i, st)
+		}
+	}
+	noPasswordInLog(t, g, "wrong-password-7", "frank-password-1")
 }

@@ -205,11 +205,12 @@ func (s *Server) logger(st *Settings) hclog.Logger {
 var ErrServerClosed = errors.New("server: closed")
 
 // Serve accepts connections on ln until Shutdown or a listener error.
-func (s *Server) Serve(ln net.Listener) error { return s.serveListener(ln, (*session).run) }
+func (s *Server) Serve(ln net.Listener) error { return s.serveListener(ln, "socks", (*session).run) }
 
 // serveListener is the accept loop of Serve and ServeHTTPProxy; run
-// serves one connection.
-func (s *Server) serveListener(ln net.Listener, run func(*session, string)) error {
+// serves one connection; door ("socks", "http") names the front door in
+// the log.
+func (s *Server) serveListener(ln net.Listener, door string, run func(*session, string)) error {
 	s.mu.Lock()
 	if s.closing {
 		s.mu.Unlock()
@@ -222,7 +223,7 @@ func (s *Server) serveListener(ln net.Listener, run func(*session, string)) erro
 		delete(s.lns, ln)
 		s.mu.Unlock()
 	}()
-	s.logger(s.settings.Load()).Info("listening", "addr", ln.Addr().String())
+	s.logger(s.settings.Load()).Info("listening", "addr", ln.Addr().String(), "front_door", door)
 	var backoff time.Duration
 	for {
 		c, err := ln.Accept()

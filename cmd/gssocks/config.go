@@ -60,7 +60,7 @@ func check(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "%s: refused: %s\n", *path, line)
 		}
 		if isKeytabRefusal(err) {
-			if facts, _ := keytabFacts(cfg.Kerberos); facts != nil {
+			if facts, _ := keytabFacts(cfg); facts != nil {
 				writeKeytabFacts(stderr, cfg.Kerberos.Keytab, facts)
 			}
 		}
@@ -69,6 +69,10 @@ func check(args []string, stdout, stderr io.Writer) int {
 	// The acceptor serve would run, over the keytab it loaded: Provision
 	// refused this keytab already if these facts held an ErrNoAESKey.
 	facts, _ := rt.Settings.Acceptor.KeytabFacts()
+	if h := rt.Settings.HTTPAcceptor; h != nil {
+		hf, _ := h.KeytabFacts()
+		facts = withHTTPFacts(facts, hf)
+	}
 	audit := "stderr"
 	if rt.AuditPath != "" {
 		audit = rt.AuditPath
@@ -77,8 +81,12 @@ func check(args []string, stdout, stderr io.Writer) int {
 	if *bind {
 		listen = "bound and released"
 	}
-	fmt.Fprintf(stdout, "%s: OK: %d listener(s), %d rule(s), %d group alias(es), keytab %s (%d keys), audit to %s; listen addresses %s\n",
-		*path, len(cfg.Listen), len(cfg.Engine.Rules()), len(cfg.Groups), cfg.Kerberos.Keytab, len(rt.Keytab.Entries), audit, listen)
+	listeners := fmt.Sprintf("%d listener(s)", len(cfg.Listen))
+	if n := len(cfg.HTTPListen); n > 0 {
+		listeners += fmt.Sprintf(", %d HTTP proxy listener(s)", n)
+	}
+	fmt.Fprintf(stdout, "%s: OK: %s, %d rule(s), %d group alias(es), keytab %s (%d keys), audit to %s; listen addresses %s\n",
+		*path, listeners, len(cfg.Engine.Rules()), len(cfg.Groups), cfg.Kerberos.Keytab, len(rt.Keytab.Entries), audit, listen)
 	writeKeytabFacts(stdout, cfg.Kerberos.Keytab, facts)
 	return 0
 }

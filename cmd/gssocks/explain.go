@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gssocks/gssocks/config"
 	"github.com/gssocks/gssocks/policy"
 	"github.com/gssocks/gssocks/socks5"
 )
@@ -115,6 +116,13 @@ func explain(args []string, stdout, stderr io.Writer) int {
 		// run, and are decided, in the clear.
 		req.Level = policy.LevelClear
 		fmt.Fprintf(stdout, "request:    %s\n", req)
+		door, refusal := authenticatedFrontDoor(cfg, method, req.Source)
+		if refusal != "" {
+			fmt.Fprintf(stdout, "front door: refused: %s\n", refusal)
+			fmt.Fprintf(stdout, "decision:   DENY (%s before any rule): %s\n", door, refusal)
+			return 0
+		}
+		fmt.Fprintf(stdout, "front door: %s\n", door)
 		fmt.Fprintf(stdout, "protection: clear (%s sessions negotiate no protection level)\n", method)
 		explainRules(cfg.Engine, req, method, stdout)
 		return 0
@@ -138,6 +146,30 @@ func explain(args []string, stdout, stderr io.Writer) int {
 	fmt.Fprintf(stdout, "protection: asked %s, %s, granted %s (%s)\n", asked, flags, choice.Level, choice.Reason)
 	explainRules(cfg.Engine, req, method, stdout)
 	return 0
+}
+
+// authenticatedFrontDoor says whether a password (RFC 1929) or negotiate
+// (HTTP proxy) client from source gets in at all, as the gateway decides
+// before any rule: method 02 is selected only for password_auth sources,
+// and the HTTP proxy serves only on http_listen. It returns what lets the
+// client in, or, with a refusal, how the client is turned away.
+func authenticatedFrontDoor(cfg *config.Config, m policy.Method, source netip.Addr) (door, refusal string) {
+	switch m {
+	case policy.MethodPassword:
+		switch {
+		case !cfg.PasswordAuth.Enabled():
+			return "method selection answers 05 ff", "password authentication is off (no password_auth block)"
+		case !cfg.PasswordAuth.Sources.Contains(source):
+			return "method selection answers 05 ff", fmt.Sprintf("source %s is not in password_auth sources", source)
+		}
+		return fmt.Sprintf("source %s is in password_auth sources", source), ""
+	case policy.MethodNegotiate:
+		if len(cfg.HTTPListen) == 0 {
+			return "no HTTP proxy listens", "the HTTP proxy is off (no http_listen)"
+		}
+		return "HTTP proxy on " + strings.Join(cfg.HTTPListen, ", "), ""
+	}
+	return m.String(), ""
 }
 
 // explainRules prints the gateway-local deny, each rule with why it does

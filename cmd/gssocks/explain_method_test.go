@@ -2,14 +2,22 @@ package main
 
 import (
 	"bytes"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/gssocks/gssocks/gssapi"
 )
 
 const methodRules = `
 no_auth {
   sources = ["10.9.0.0/16"]
   socks4  = true
+}
+password_auth {
+  sources = ["127.0.0.0/8"]
 }
 rule "no-password-db" {
   action       = "deny"
@@ -39,23 +47,23 @@ func TestExplainMethod(t *testing.T) {
 	out := runExplain(t, conf, alice...)
 	wantLines(t, out, "method:     gssapi (SOCKS5 with GSS-API/Kerberos, RFC 1961)",
 		"request:    alice@EXAMPLE.TEST from 127.0.0.1: connect [10.5.1.1] port 5432, confidentiality, method gssapi",
-		`rule "no-password-db" line 13   no match: method gssapi not in [password]`,
+		`rule "no-password-db" line 16   no match: method gssapi not in [password]`,
 		`decision:   ALLOW: rule "staff" allows`)
 
 	out = runExplain(t, conf, append([]string{"--method", "password"}, alice...)...)
 	wantLines(t, out, "method:     password (SOCKS5 username/password, RFC 1929",
 		"protection: clear (password sessions negotiate no protection level)",
-		`rule "no-password-db" line 13   MATCH`,
+		`rule "no-password-db" line 16   MATCH`,
 		`decision:   DENY (SOCKS reply 02): rule "no-password-db" denies`)
 
 	out = runExplain(t, conf, append([]string{"--method", "negotiate"}, "--principal", "alice@EXAMPLE.TEST", "--dest", "10.6.1.1:443")...)
-	wantLines(t, out, "method:     negotiate (HTTP proxy", `decision:   ALLOW: rule "staff" allows`)
+	wantLines(t, out, "method:     negotiate (HTTP proxy", "front door: refused: the HTTP proxy is off (no http_listen)")
 
 	out = runExplain(t, conf, "--method", "socks4", "--source", "10.9.1.1", "--dest", "10.6.1.1:80")
 	wantLines(t, out, "method:     socks4 (SOCKS4/4a",
 		"identity:   none (socks4 sessions are not authenticated",
 		"front door: source 10.9.1.1 is in no_auth sources",
-		`rule "staff"          line 18   no match: method socks4 not in [gssapi password negotiate]; principals: unauthenticated session`,
+		`rule "staff"          line 21   no match: method socks4 not in [gssapi password negotiate]; principals: unauthenticated session`,
 		`decision:   ALLOW: rule "lab" allows`)
 
 	out = runExplain(t, conf, "--method", "socks4", "--source", "10.9.1.1", "--dest", "10.6.1.1:22")
@@ -70,7 +78,7 @@ func TestExplainMethod(t *testing.T) {
 
 	out = runExplain(t, conf, "--method", "none", "--source", "10.9.1.1", "--dest", "10.6.1.1:80")
 	wantLines(t, out, "method:     none (SOCKS5 without authentication",
-		`rule "lab"            line 23   no match: method none not in [socks4]`,
+		`rule "lab"            line 26   no match: method none not in [socks4]`,
 		"decision:   DENY (SOCKS reply 02): no rule matches (default deny)")
 
 	// socks4 off: refused at the door.
@@ -95,4 +103,64 @@ func TestExplainMethod(t *testing.T) {
 			t.Errorf("explain %v: exit %d, stderr %q; want 2 and %q", c.args, code, e.String(), c.want)
 		}
 	}
+}
+
+// TestExplainFrontDoors: password and negotiate clients are first let in
+// or turned away as the gateway does before any rule: method 02 only for
+// password_auth sources (05 ff otherwise, and without the block), the
+// HTTP proxy only with http_listen. explain used to decide their rules
+// as if every front door were open.
+func TestExplainFrontDoors(t *testing.T) {
+	env := realm.Get(t)
+	kt, err := gssapi.LoadKeytab(env.Keytab)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := kt.AddEntry("HTTP/localhost", "EXAMPLE.TEST", "not-a-secret", time.Now(), 2, gssapi.EnctypeAES256SHA1); err != nil {
+		t.Fatal(err)
+	}
+	b, err := kt.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	path := filepath.Join(dir, "gssocks.keytab")
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	rules := `
+rule "staff" {
+  principals = ["*@EXAMPLE.TEST"]
+  protection = ["clear"]
+}`
+	open := filepath.Join(dir, "open.hcl")
+	writeConfig(t, open, `"127.0.0.1:1080"`, path, `http_listen = ["127.0.0.1:3128"]
+password_auth {
+  sources = ["10.20.0.0/16"]
+}`+rules)
+	closed := filepath.Join(dir, "closed.hcl")
+	writeConfig(t, closed, `"127.0.0.1:1080"`, path, rules)
+	alice := func(method, source string) []string {
+		return []string{"--method", method, "--principal", "alice@EXAMPLE.TEST", "--source", source, "--dest", "10.6.1.1:443"}
+	}
+
+	out := runExplain(t, open, alice("password", "10.20.1.1")...)
+	wantLines(t, out, "front door: source 10.20.1.1 is in password_auth sources", `decision:   ALLOW: rule "staff" allows`)
+	out = runExplain(t, open, alice("password", "192.0.2.1")...)
+	wantLines(t, out, "front door: refused: source 192.0.2.1 is not in password_auth sources",
+		"decision:   DENY (method selection answers 05 ff before any rule): source 192.0.2.1 is not in password_auth sources")
+	if strings.Contains(out, `rule "staff"`) {
+		t.Errorf("rules shown for a refused front door:\n%s", out)
+	}
+	out = runExplain(t, closed, alice("password", "10.20.1.1")...)
+	wantLines(t, out, "decision:   DENY (method selection answers 05 ff before any rule): password authentication is off (no password_auth block)")
+
+	out = runExplain(t, open, alice("negotiate", "192.0.2.1")...)
+	wantLines(t, out, "front door: HTTP proxy on 127.0.0.1:3128", `decision:   ALLOW: rule "staff" allows`)
+	out = runExplain(t, closed, alice("negotiate", "192.0.2.1")...)
+	wantLines(t, out, "decision:   DENY (no HTTP proxy listens before any rule): the HTTP proxy is off (no http_listen)")
+
+	// GSS-API has no such door: the same client is decided by the rules.
+	out = runExplain(t, closed, "--principal", "alice@EXAMPLE.TEST", "--source", "192.0.2.1", "--dest", "10.6.1.1:443", "--level", "clear")
+	wantLines(t, out, `decision:   ALLOW: rule "staff" allows`)
 }

@@ -25,7 +25,7 @@ func keytabCmd(args []string, stdout, stderr io.Writer) int {
 	if cfg == nil {
 		return 1
 	}
-	facts, err := keytabFacts(cfg.Kerberos)
+	facts, err := keytabFacts(cfg)
 	if facts == nil && err != nil {
 		fmt.Fprintf(stderr, "gssocks keytab: %v\n", err)
 		return 1
@@ -44,16 +44,53 @@ func keytabCmd(args []string, stdout, stderr io.Writer) int {
 // describes its entries as an acceptor with the configured principals
 // treats them. facts is nil when the keytab cannot be read; err joins the
 // configured principals without an AES key (gssapi.ErrNoAESKey) otherwise.
-func keytabFacts(k config.Kerberos) ([]gssapi.KeytabEntryFact, error) {
-	kt, err := gssapi.LoadKeytab(k.Keytab)
+func keytabFacts(cfg *config.Config) ([]gssapi.KeytabEntryFact, error) {
+	kt, err := gssapi.LoadKeytab(cfg.Kerberos.Keytab)
 	if err != nil {
 		return nil, err
 	}
-	pats, err := gssapi.ParsePrincipals(k.Principals)
+	pats, err := gssapi.ParsePrincipals(cfg.Kerberos.Principals)
 	if err != nil {
 		return nil, err
 	}
-	return gssapi.KeytabFacts(kt, pats)
+	facts, err := gssapi.KeytabFacts(kt, pats)
+	if len(cfg.HTTPListen) > 0 && facts != nil {
+		// An HTTP/ key without an AES entry is checkHTTPKeytab's refusal,
+		// not this listing's.
+		if hp, perr := gssapi.ParsePrincipals(cfg.HTTPPrincipals(gssapi.KeytabPrincipals(kt))); perr == nil {
+			hf, _ := gssapi.KeytabFacts(kt, hp)
+			facts = withHTTPFacts(facts, hf)
+		}
+	}
+	return facts, err
+}
+
+// withHTTPFacts marks in facts (the SOCKS acceptor's) the entries the HTTP
+// proxy's acceptor accepts; hf are its facts over the same keytab, entry
+// for entry. Without it the listing said "not a configured principal" of
+// the HTTP/ keys an http_listen serves with.
+func withHTTPFacts(facts, hf []gssapi.KeytabEntryFact) []gssapi.KeytabEntryFact {
+	if len(hf) != len(facts) {
+		return facts
+	}
+	for i := range facts {
+		f, h := &facts[i], hf[i]
+		if !h.Accepted {
+			continue
+		}
+		switch {
+		case !f.Accepted:
+			f.Accepted, f.Note = true, "by the HTTP proxy only (http_listen)"
+			if h.Note != "" {
+				f.Note += "; " + h.Note
+			}
+		case f.Note == "":
+			f.Note = "also by the HTTP proxy"
+		default:
+			f.Note += "; also by the HTTP proxy"
+		}
+	}
+	return facts
 }
 
 // writeKeytabFacts prints one line per keytab entry, in keytab order (the

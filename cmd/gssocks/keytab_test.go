@@ -186,3 +186,53 @@ func TestServeDamagedKeytab(t *testing.T) {
 		})
 	}
 }
+
+// TestKeytabListingHTTPProxy: with http_listen, the HTTP/ keys the HTTP
+// proxy accepts are listed as accepted by it (they were "not a configured
+// principal", which told an operator setting up the proxy that its key
+// would not be used), and check's OK line counts the HTTP listener.
+func TestKeytabListingHTTPProxy(t *testing.T) {
+	env := realm.Get(t)
+	kt, err := gssapi.LoadKeytab(env.Keytab)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := kt.AddEntry("HTTP/localhost", "EXAMPLE.TEST", "not-a-secret", time.Now(), 2, gssapi.EnctypeAES256SHA1); err != nil {
+		t.Fatal(err)
+	}
+	b, err := kt.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	path := filepath.Join(dir, "gssocks.keytab")
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	conf := filepath.Join(dir, "gssocks.hcl")
+	src := fmt.Sprintf("listen = [\"127.0.0.1:1080\"]\nhttp_listen = [\"127.0.0.1:3128\"]\nkerberos {\n  keytab     = %q\n  principals = [\"rcmd/localhost\"]\n}\nrule \"web\" {\n  protection = [\"clear\"]\n}\n", path)
+	if err := os.WriteFile(conf, []byte(src), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, cmd := range []string{"keytab", "check"} {
+		var out, errb bytes.Buffer
+		if code := run([]string{cmd, "--config", conf}, &out, &errb); code != 0 {
+			t.Fatalf("%s: exit %d\n%s%s", cmd, code, out.String(), errb.String())
+		}
+		o := out.String()
+		for _, want := range [][]string{
+			{"rcmd/localhost@EXAMPLE.TEST", "aes256-cts-hmac-sha1-96 (18)", " yes"},
+			{"HTTP/localhost@EXAMPLE.TEST", "aes256-cts-hmac-sha1-96 (18)", "yes; by the HTTP proxy only (http_listen)"},
+		} {
+			if lineWith(o, want...) == "" {
+				t.Errorf("%s: no line with %q:\n%s", cmd, want, o)
+			}
+		}
+		if l := lineWith(o, "HTTP/localhost@EXAMPLE.TEST", "not a configured principal"); l != "" {
+			t.Errorf("%s: the HTTP proxy's key listed as unused: %s", cmd, l)
+		}
+		if cmd == "check" && !strings.Contains(o, "OK: 1 listener(s), 1 HTTP proxy listener(s),") {
+			t.Errorf("check's OK line does not count the HTTP listener:\n%s", o)
+		}
+	}
+}
