@@ -183,10 +183,10 @@ func TestMetricsSeries(t *testing.T) {
 	wantValue(t, fams, 1, "gssocks_sessions_total", "command", "connect", "level", "confidentiality", "result", "completed")
 	wantValue(t, fams, 1, "gssocks_sessions_total", "command", "connect", "level", "confidentiality", "result", "denied")
 	wantValue(t, fams, 1, "gssocks_sessions_total", "command", "none", "level", "none", "result", "auth_failed")
-	wantValue(t, fams, 1, "gssocks_handshakes_total", "outcome", "ok")
-	wantValue(t, fams, 1, "gssocks_handshakes_total", "outcome", "policy_denied")
-	wantValue(t, fams, 1, "gssocks_handshakes_total", "outcome", "replay")
-	wantValue(t, fams, 0, "gssocks_handshakes_total", "outcome", "skew")
+	wantValue(t, fams, 1, "gssocks_handshakes_total", "method", "gssapi", "outcome", "ok")
+	wantValue(t, fams, 1, "gssocks_handshakes_total", "method", "gssapi", "outcome", "policy_denied")
+	wantValue(t, fams, 1, "gssocks_handshakes_total", "method", "gssapi", "outcome", "replay")
+	wantValue(t, fams, 0, "gssocks_handshakes_total", "method", "gssapi", "outcome", "skew")
 	wantValue(t, fams, 4, "gssocks_handshake_duration_seconds")
 	wantValue(t, fams, 1, "gssocks_rule_decisions_total", "rule", "echo")
 	wantValue(t, fams, 1, "gssocks_rule_decisions_total", "rule", "(default deny)")
@@ -390,7 +390,7 @@ rule "one-each" {
 	g.WaitRecord(t, func(r audit.Record) bool { return r.EndReason == audit.EndDenied })
 	fams := scrape(t, g.MetricsAddr())
 	wantValue(t, fams, 1, "gssocks_principal_limit_refusals_total")
-	wantValue(t, fams, 1, "gssocks_handshakes_total", "outcome", "policy_denied")
+	wantValue(t, fams, 1, "gssocks_handshakes_total", "method", "gssapi", "outcome", "policy_denied")
 	wantValue(t, fams, 1, "gssocks_sessions_active")
 }
 
