@@ -243,7 +243,9 @@ func TestFrontDoorsOneGateway(t *testing.T) {
 	if rep := socks4Connect(t, c, dests["socks4"]); rep != socks4.ReplyRejected {
 		t.Errorf("SOCKS4 from 127.0.0.1: reply %v, want rejected", rep)
 	}
-	rec := g.WaitRecord(t, func(r audit.Record) bool { return r.Method == "socks4" && r.Source.Addr() == netip.MustParseAddr("127.0.0.1") })
+	rec := g.WaitRecord(t, func(r audit.Record) bool {
+		return r.Method == "socks4" && r.Source.Addr() == netip.MustParseAddr("127.0.0.1")
+	})
 	if rec.EndReason != audit.EndRefused || rec.Rule != "" {
 		t.Errorf("SOCKS4 from 127.0.0.1: record end %s rule %q, want refused before any rule", rec.EndReason, rec.Rule)
 	}
