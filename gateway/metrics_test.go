@@ -343,7 +343,7 @@ func TestSessionsEndpoint(t *testing.T) {
 		t.Fatalf("/sessions lists %d sessions, want 1: %+v", len(list), list)
 	}
 	s := list[0]
-	want := gateway.SessionJSON{ID: s.ID, Principal: "alice@EXAMPLE.TEST", Source: s.Source,
+	want := gateway.SessionJSON{ID: s.ID, Principal: "alice@EXAMPLE.TEST", Method: "gssapi", Source: s.Source,
 		Destination: echoAddr, Level: "confidentiality", Command: "connect", BytesUp: 5, BytesDown: 5, AgeSeconds: s.AgeSeconds}
 	if s != want || s.ID == "" || s.Source == "" || s.AgeSeconds <= 0 {
 		t.Errorf("/sessions entry %+v, want %+v", s, want)

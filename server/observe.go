@@ -141,6 +141,7 @@ func UDPDropReasons() []UDPDropReason {
 type SessionInfo struct {
 	ID          string
 	Principal   string
+	Method      string // the front door (policy.Method): "gssapi", "password", "negotiate", "none", "socks4", or ""
 	Source      netip.AddrPort
 	Destination string // as the client asked, host:port
 	Level       string // "clear", "integrity", "confidentiality", or ""
@@ -179,7 +180,7 @@ func (r *record) info(now time.Time) SessionInfo {
 	defer r.mu.Unlock()
 	a := &r.r
 	return SessionInfo{
-		ID: a.SessionID, Principal: a.Principal, Source: a.Source,
+		ID: a.SessionID, Principal: a.Principal, Method: a.Method, Source: a.Source,
 		Destination: a.Destination, Level: a.Level, Command: a.Command,
 		BytesUp: r.up.Load(), BytesDown: r.down.Load(),
 		Age: now.Sub(r.start),
