@@ -12,7 +12,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/gssocks/gssocks/config"
 	"github.com/gssocks/gssocks/policy"
 	"github.com/gssocks/gssocks/socks5"
 )
@@ -24,9 +23,7 @@ func (s *stringList) String() string     { return strings.Join(*s, ",") }
 func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
 
 // explain shows how the configuration decides one request: the method
-// the client came in by and whether that front door lets its source in
-// (password_auth sources, http_listen, no_auth), the identity its ticket
-// yields, the protection
+// the client came in by, the identity its ticket yields, the protection
 // level a GSS-API client asking --level gets, the built-in gateway-local
 // deny and each rule in order with why it does or does not match, and
 // the decision.
@@ -105,13 +102,6 @@ func explain(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	fmt.Fprintf(stdout, "method:     %s\n", describeMethod(method))
-	if door, refusal := authenticatedDoor(cfg, method, req.Source); refusal != "" {
-		fmt.Fprintf(stdout, "front door: refused: %s\n", refusal)
-		fmt.Fprintf(stdout, "decision:   DENY (%s before any rule): %s\n", door, refusal)
-		return 0
-	} else if door != "" {
-		fmt.Fprintf(stdout, "front door: %s\n", door)
-	}
 	id, err := cfg.Engine.Identify(policy.Client{Name: name, Realm: realm, PAC: hasPAC, Account: *account, UserSID: *userSID, GroupSIDs: groups})
 	if err != nil {
 		fmt.Fprintf(stdout, "identity:   %s: refused: %v\n", *principal, err)
@@ -277,30 +267,6 @@ func explainUnauthenticated(path string, m policy.Method, source, dest string, a
 	fmt.Fprintf(stdout, "protection: clear (%s sessions negotiate no protection level)\n", m)
 	explainRules(cfg.Engine, req, m, stdout)
 	return 0
-}
-
-// authenticatedDoor says whether a client of method m from src comes in
-// at all, as the gateway decides before any rule: password only from
-// password_auth sources, negotiate only with an HTTP proxy listener.
-// With a refusal, door is what the client gets instead; without one it
-// is why the door is open ("" for gssapi, always open).
-func authenticatedDoor(cfg *config.Config, m policy.Method, src netip.Addr) (door, refusal string) {
-	switch m {
-	case policy.MethodPassword:
-		switch {
-		case !cfg.PasswordAuth.Enabled():
-			return "method selection answers 05 ff to a client offering only 02", "password_auth is off (no password_auth block)"
-		case !cfg.PasswordAuth.Sources.Contains(src):
-			return "method selection answers 05 ff to a client offering only 02", fmt.Sprintf("source %s is not in password_auth sources", src)
-		}
-		return fmt.Sprintf("source %s is in password_auth sources", src), ""
-	case policy.MethodNegotiate:
-		if len(cfg.HTTPListen) == 0 {
-			return "no HTTP proxy listens", "the HTTP proxy is off (no http_listen)"
-		}
-		return "HTTP proxy on " + strings.Join(cfg.HTTPListen, ", "), ""
-	}
-	return "", ""
 }
 
 // describeIdentity says how the client's name and groups are read.
