@@ -471,11 +471,13 @@ rule "loopback" {
 	if n, _, err := a.ReadFrom(buf); err != nil || string(buf[:n]) != "ping" {
 		t.Fatalf("echo through the association: %q %v", buf[:n], err)
 	}
-	// The reply is counted once its send returned, maybe after the
-	// client has it.
+	// Each datagram is counted once its send returned: the reply can
+	// reach the client, and be counted, before the request is.
 	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
 		fams = scrape(t, g.MetricsAddr())
-		if v, _ := value(fams, "gssocks_udp_datagrams_total", "direction", "down"); v > 0 || time.Now().After(deadline) {
+		up, _ := value(fams, "gssocks_udp_datagrams_total", "direction", "up")
+		down, _ := value(fams, "gssocks_udp_datagrams_total", "direction", "down")
+		if up > 0 && down > 0 || time.Now().After(deadline) {
 			break
 		}
 	}
