@@ -312,7 +312,7 @@ func (l Loader) Parse(src []byte, filename string) (*Config, map[string]*hcl.Fil
 	cfg.File = filename
 	if !d.diags.HasErrors() {
 		// On a broken file these would guess at rules half read.
-		d.lint(fileStart)
+		d.lint(fileStart, cfg)
 	}
 	ktSrc := d.resolveKeytab(cfg, &fb, fileStart)
 	if !l.SkipKeytabCheck {

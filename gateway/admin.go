@@ -21,6 +21,7 @@ import (
 type SessionJSON struct {
 	ID          string  `json:"id"`
 	Principal   string  `json:"principal"`
+	Method      string  `json:"method"` // the front door: gssapi, password, negotiate, none, socks4 ("" before it is known)
 	Source      string  `json:"source"`
 	Destination string  `json:"destination"`
 	Level       string  `json:"level"`
@@ -141,7 +142,7 @@ func (g *Gateway) sessionsJSON() []SessionJSON {
 			src = s.Source.String()
 		}
 		out = append(out, SessionJSON{
-			ID: s.ID, Principal: s.Principal, Source: src, Destination: s.Destination,
+			ID: s.ID, Principal: s.Principal, Method: s.Method, Source: src, Destination: s.Destination,
 			Level: s.Level, Command: s.Command, BytesUp: s.BytesUp, BytesDown: s.BytesDown,
 			AgeSeconds: s.Age.Seconds(),
 		})

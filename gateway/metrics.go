@@ -20,6 +20,15 @@ import (
 // registry without end. Names past the bound are counted as "other".
 const MaxRuleLabels = 256
 
+// Handshake methods, the values of gssocks_handshakes_total's method
+// label: the front doors whose clients establish a GSS-API context
+// (policy.Method names). Password logins are counted by
+// gssocks_password_auth_total; none and socks4 have no handshake.
+const (
+	MethodGSSAPI    = "gssapi"
+	MethodNegotiate = "negotiate"
+)
+
 // Handshake outcomes, the values of gssocks_handshakes_total's outcome
 // label.
 const (
@@ -70,7 +79,7 @@ type metrics struct {
 	reg *prometheus.Registry
 
 	sessions    *prometheus.CounterVec // command, level, result
-	handshakes  *prometheus.CounterVec // outcome
+	handshakes  *prometheus.CounterVec // method, outcome
 	hsLatency   prometheus.Histogram
 	rules       *prometheus.CounterVec // rule
 	bytes       *prometheus.CounterVec // direction, level
@@ -96,11 +105,11 @@ func newMetrics(version string) *metrics {
 	}, []string{"command", "level", "result"})
 	m.handshakes = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "gssocks_handshakes_total",
-		Help: "GSS-API handshakes by outcome: acceptor refusals (replay, skew, unknown_principal, bad_token, other) when the AP-REQ is refused; ok, refused_level or policy_denied when an authenticated session ends.",
-	}, []string{"outcome"})
+		Help: "Kerberos handshakes by front door (method: gssapi for SOCKS5 GSS-API, negotiate for the HTTP proxy) and outcome: acceptor refusals (replay, skew, unknown_principal, bad_token, other) when the token is refused; for gssapi ok, refused_level, policy_denied or other when an authenticated session ends; for negotiate ok when the connection's client is identified.",
+	}, []string{"method", "outcome"})
 	m.hsLatency = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name:    "gssocks_handshake_duration_seconds",
-		Help:    "Time to establish (or refuse) the GSS-API context, from the first token read.",
+		Help:    "Time to establish (or refuse) the GSS-API context, SOCKS5 and HTTP Negotiate alike, from the first token read.",
 		Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
 	})
 	m.rules = prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -172,7 +181,12 @@ func newMetrics(version string) *metrics {
 	})
 	build.Set(1)
 	for _, o := range []string{OutcomeOK, OutcomeReplay, OutcomeSkew, OutcomeUnknownPrincipal, OutcomeBadToken, OutcomeRefusedLevel, OutcomePolicyDenied, OutcomeOther} {
-		m.handshakes.WithLabelValues(o)
+		m.handshakes.WithLabelValues(MethodGSSAPI, o)
+	}
+	// Negotiate has no level, and its requests are decided one by one
+	// after the handshake: no refused_level, no policy_denied.
+	for _, o := range []string{OutcomeOK, OutcomeReplay, OutcomeSkew, OutcomeUnknownPrincipal, OutcomeBadToken, OutcomeOther} {
+		m.handshakes.WithLabelValues(MethodNegotiate, o)
 	}
 	for _, o := range []string{"ok", "error"} {
 		m.reloads.WithLabelValues(o)
@@ -212,15 +226,24 @@ func (m *metrics) watch(g *Gateway) {
 	}
 }
 
-// Handshake implements server.Observer: the latency of every context
-// establishment, and the outcome of those the acceptor refused (an
-// accepted one is counted when its session ends, once policy and the
+// Handshake implements server.Observer: the latency of every SOCKS5
+// context establishment, and the outcome of those the acceptor refused
+// (an accepted one is counted when its session ends, once policy and the
 // level negotiation had their say).
 func (m *metrics) Handshake(err error, d time.Duration) {
 	m.hsLatency.Observe(d.Seconds())
 	if err != nil {
-		m.handshakes.WithLabelValues(HandshakeOutcome(err)).Inc()
+		m.handshakes.WithLabelValues(MethodGSSAPI, HandshakeOutcome(err)).Inc()
 	}
+}
+
+// NegotiateHandshake implements server.NegotiateObserver: an HTTP proxy
+// connection's authentication, counted when it ends (ok once the client
+// is identified). The requests that follow are decided one by one and
+// counted by gssocks_sessions_total and gssocks_rule_decisions_total.
+func (m *metrics) NegotiateHandshake(err error, d time.Duration) {
+	m.hsLatency.Observe(d.Seconds())
+	m.handshakes.WithLabelValues(MethodNegotiate, HandshakeOutcome(err)).Inc()
 }
 
 // PasswordAuth implements server.PasswordObserver. The outcome comes
@@ -264,17 +287,17 @@ func (m *metrics) sessionEnd(r audit.Record) {
 	// Enctype is recorded once the acceptor accepted the context: the
 	// handshake passed the acceptor, and what followed decides its
 	// outcome here.
-	if r.Method == "gssapi" && r.Enctype != "" {
+	if r.Method == MethodGSSAPI && r.Enctype != "" {
+		outcome := OutcomeOK
 		switch r.EndReason {
 		case audit.EndNegotiationFailed:
-			m.handshakes.WithLabelValues(OutcomeRefusedLevel).Inc()
+			outcome = OutcomeRefusedLevel
 		case audit.EndDenied:
-			m.handshakes.WithLabelValues(OutcomePolicyDenied).Inc()
+			outcome = OutcomePolicyDenied
 		case audit.EndAuthFailed, audit.EndRefused:
-			m.handshakes.WithLabelValues(OutcomeOther).Inc()
-		default:
-			m.handshakes.WithLabelValues(OutcomeOK).Inc()
+			outcome = OutcomeOther
 		}
+		m.handshakes.WithLabelValues(MethodGSSAPI, outcome).Inc()
 	}
 }
 

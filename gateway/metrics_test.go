@@ -183,10 +183,10 @@ func TestMetricsSeries(t *testing.T) {
 	wantValue(t, fams, 1, "gssocks_sessions_total", "command", "connect", "level", "confidentiality", "result", "completed")
 	wantValue(t, fams, 1, "gssocks_sessions_total", "command", "connect", "level", "confidentiality", "result", "denied")
 	wantValue(t, fams, 1, "gssocks_sessions_total", "command", "none", "level", "none", "result", "auth_failed")
-	wantValue(t, fams, 1, "gssocks_handshakes_total", "outcome", "ok")
-	wantValue(t, fams, 1, "gssocks_handshakes_total", "outcome", "policy_denied")
-	wantValue(t, fams, 1, "gssocks_handshakes_total", "outcome", "replay")
-	wantValue(t, fams, 0, "gssocks_handshakes_total", "outcome", "skew")
+	wantValue(t, fams, 1, "gssocks_handshakes_total", "method", "gssapi", "outcome", "ok")
+	wantValue(t, fams, 1, "gssocks_handshakes_total", "method", "gssapi", "outcome", "policy_denied")
+	wantValue(t, fams, 1, "gssocks_handshakes_total", "method", "gssapi", "outcome", "replay")
+	wantValue(t, fams, 0, "gssocks_handshakes_total", "method", "gssapi", "outcome", "skew")
 	wantValue(t, fams, 4, "gssocks_handshake_duration_seconds")
 	wantValue(t, fams, 1, "gssocks_rule_decisions_total", "rule", "echo")
 	wantValue(t, fams, 1, "gssocks_rule_decisions_total", "rule", "(default deny)")
@@ -343,7 +343,7 @@ func TestSessionsEndpoint(t *testing.T) {
 		t.Fatalf("/sessions lists %d sessions, want 1: %+v", len(list), list)
 	}
 	s := list[0]
-	want := gateway.SessionJSON{ID: s.ID, Principal: "alice@EXAMPLE.TEST", Source: s.Source,
+	want := gateway.SessionJSON{ID: s.ID, Principal: "alice@EXAMPLE.TEST", Method: "gssapi", Source: s.Source,
 		Destination: echoAddr, Level: "confidentiality", Command: "connect", BytesUp: 5, BytesDown: 5, AgeSeconds: s.AgeSeconds}
 	if s != want || s.ID == "" || s.Source == "" || s.AgeSeconds <= 0 {
 		t.Errorf("/sessions entry %+v, want %+v", s, want)
@@ -390,7 +390,7 @@ rule "one-each" {
 	g.WaitRecord(t, func(r audit.Record) bool { return r.EndReason == audit.EndDenied })
 	fams := scrape(t, g.MetricsAddr())
 	wantValue(t, fams, 1, "gssocks_principal_limit_refusals_total")
-	wantValue(t, fams, 1, "gssocks_handshakes_total", "outcome", "policy_denied")
+	wantValue(t, fams, 1, "gssocks_handshakes_total", "method", "gssapi", "outcome", "policy_denied")
 	wantValue(t, fams, 1, "gssocks_sessions_active")
 }
 
@@ -471,11 +471,13 @@ rule "loopback" {
 	if n, _, err := a.ReadFrom(buf); err != nil || string(buf[:n]) != "ping" {
 		t.Fatalf("echo through the association: %q %v", buf[:n], err)
 	}
-	// The reply is counted once its send returned, maybe after the
-	// client has it.
+	// Each datagram is counted once its send returned: the reply can
+	// reach the client, and be counted, before the request is.
 	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
 		fams = scrape(t, g.MetricsAddr())
-		if v, _ := value(fams, "gssocks_udp_datagrams_total", "direction", "down"); v > 0 || time.Now().After(deadline) {
+		up, _ := value(fams, "gssocks_udp_datagrams_total", "direction", "up")
+		down, _ := value(fams, "gssocks_udp_datagrams_total", "direction", "down")
+		if up > 0 && down > 0 || time.Now().After(deadline) {
 			break
 		}
 	}

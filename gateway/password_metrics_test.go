@@ -55,5 +55,5 @@ password_auth {
 	fams := scrape(t, g.MetricsAddr())
 	wantValue(t, fams, 1, "gssocks_password_auth_total", "outcome", "ok")
 	wantValue(t, fams, 1, "gssocks_password_auth_total", "outcome", "bad_password")
-	wantValue(t, fams, 0, "gssocks_handshakes_total", "outcome", "ok")
+	wantValue(t, fams, 0, "gssocks_handshakes_total", "method", "gssapi", "outcome", "ok")
 }

@@ -217,6 +217,7 @@ func (h *httpConn) serveRequest() bool {
 	case errors.Is(cerr, errNoNegotiate):
 	case cerr != nil:
 		h.open = true
+		s.srv.observeNegotiate(time.Now(), fmt.Errorf("%w: %w", gssapi.ErrDefectiveToken, cerr))
 		s.log.Warn("authentication failed: malformed Negotiate credentials", "error", logErr(cerr))
 		s.rec.setEnd(audit.EndAuthFailed, cerr.Error())
 		h.respond(http.StatusProxyAuthRequired, true, http.Header{"Proxy-Authenticate": {"Negotiate"}})
@@ -296,17 +297,19 @@ func (h *httpConn) authenticate(tok []byte) bool {
 	s := h.s
 	acceptStart := time.Now()
 	ctx, answer, err := s.st.HTTPAcceptor.Accept(tok, s.src.Addr())
-	s.srv.observeHandshake(acceptStart, err)
 	if err != nil {
+		s.srv.observeNegotiate(acceptStart, err)
 		s.authFailed(err)
 		return false
 	}
 	prev := s.hs.identity.Principal
 	id, err := s.identify(ctx)
 	if err != nil {
+		s.srv.observeNegotiate(acceptStart, err)
 		return false
 	}
 	if h.authed && id.Principal != prev {
+		s.srv.observeNegotiate(acceptStart, errPrincipalChanged)
 		s.log.Warn("authentication refused: the connection is authenticated as another principal", "previous", logStr(prev), "presented", logStr(id.Principal))
 		s.rec.setEnd(audit.EndAuthFailed, "re-authentication as another principal on the same connection")
 		return false
@@ -330,6 +333,7 @@ func (h *httpConn) authenticate(tok []byte) bool {
 	if tr := ctx.Trust(); tr.CrossRealm() {
 		s.log.Info("cross-realm client", "client_realm", logStr(tr.ClientRealm), "transited", logStr(strings.Join(tr.Transited, ",")), "transited_policy_checked", tr.PolicyChecked)
 	}
+	s.srv.observeNegotiate(acceptStart, nil)
 	h.authed, h.answer = true, answer
 	// From here the connection is bounded by the idle timeout between
 	// requests, not by the negotiation's.
@@ -563,6 +567,10 @@ func (h *httpConn) forwardFailed(req *http.Request, what string, err error) bool
 	h.respond(code, true, nil)
 	return false
 }
+
+// errPrincipalChanged refuses a token of another principal than the one
+// the connection authenticated as.
+var errPrincipalChanged = errors.New("server: re-authentication as another principal on the same connection")
 
 // via is this proxy's entry in the Via field of the messages it forwards
 // (RFC 9110 §7.6.3: a proxy must send one); the pseudonym names no host.

@@ -12,10 +12,12 @@ import (
 // block. The server package imports no metrics library: the gateway
 // implements Observer.
 type Observer interface {
-	// Handshake reports the end of a GSS-API context establishment (RFC
-	// 1961 §3, the AP-REQ/AP-REP exchange): err is nil when the context
-	// was accepted, else the acceptor's error (gssapi sentinels wrapped),
-	// and d the time from the first token read to that end.
+	// Handshake reports the end of a GSS-API context establishment of a
+	// SOCKS5 session (RFC 1961 §3, the AP-REQ/AP-REP exchange): err is nil
+	// when the context was accepted, else the acceptor's error (gssapi
+	// sentinels wrapped), and d the time from the first token read to
+	// that end. An HTTP proxy's Negotiate handshake goes to
+	// NegotiateObserver when the observer implements it, else here.
 	Handshake(err error, d time.Duration)
 	// PrincipalLimitRefused reports a request refused by its rule's
 	// per-principal session limit (policy.Decision.MaxSessionsPerPrincipal).
@@ -139,6 +141,7 @@ func UDPDropReasons() []UDPDropReason {
 type SessionInfo struct {
 	ID          string
 	Principal   string
+	Method      string // the front door (policy.Method): "gssapi", "password", "negotiate", "none", "socks4", or ""
 	Source      netip.AddrPort
 	Destination string // as the client asked, host:port
 	Level       string // "clear", "integrity", "confidentiality", or ""
@@ -177,7 +180,7 @@ func (r *record) info(now time.Time) SessionInfo {
 	defer r.mu.Unlock()
 	a := &r.r
 	return SessionInfo{
-		ID: a.SessionID, Principal: a.Principal, Source: a.Source,
+		ID: a.SessionID, Principal: a.Principal, Method: a.Method, Source: a.Source,
 		Destination: a.Destination, Level: a.Level, Command: a.Command,
 		BytesUp: r.up.Load(), BytesDown: r.down.Load(),
 		Age: now.Sub(r.start),
@@ -189,6 +192,32 @@ func (r *record) info(now time.Time) SessionInfo {
 func (s *Server) observeHandshake(start time.Time, err error) {
 	if s.observer != nil {
 		s.observer.Handshake(err, time.Since(start))
+	}
+}
+
+// NegotiateObserver is implemented by an Observer that counts the HTTP
+// proxy's Negotiate handshakes (RFC 4559) apart from the SOCKS5 GSS-API
+// ones (optional: the server checks for it).
+type NegotiateObserver interface {
+	// NegotiateHandshake reports the end of one Negotiate authentication
+	// of an HTTP proxy connection: err is nil when the token was accepted
+	// and its client identified, else the acceptor's error (gssapi
+	// sentinels wrapped; credentials that are not base64 wrap
+	// gssapi.ErrDefectiveToken), the identity's
+	// (policy.ErrNoCanonicalName) or a refusal of a second principal on
+	// the connection; d is the time the verification took.
+	NegotiateHandshake(err error, d time.Duration)
+}
+
+// observeNegotiate reports a Negotiate handshake that started at start
+// to the observer: NegotiateHandshake when it has it, else Handshake.
+func (s *Server) observeNegotiate(start time.Time, err error) {
+	switch o := s.observer.(type) {
+	case nil:
+	case NegotiateObserver:
+		o.NegotiateHandshake(err, time.Since(start))
+	default:
+		o.Handshake(err, time.Since(start))
 	}
 }
 

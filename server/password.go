@@ -403,6 +403,10 @@ func (s *session) passwordHandshake(hs handshakeResult) (handshakeResult, error)
 	if hs.identity, err = s.identify(ctx); err != nil {
 		return fail(PasswordNotValidated, d, audit.EndAuthFailed, err)
 	}
+	// The verified ticket's context bounds the session's life as a
+	// GSS-API client's does (expiry.go: its end, plus the rule's
+	// outlive_ticket); it protects nothing, the level being clear.
+	hs.ctx = ctx
 	s.log = s.log.With("principal", logStr(hs.identity.Principal))
 	if perr := ctx.PACError(); perr != nil {
 		s.log.Warn("ticket PAC unusable; no group SIDs for policy", "error", logErr(perr))

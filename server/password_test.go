@@ -560,3 +560,71 @@ func TestPasswordFailureLimitsConcurrent(t *testing.T) {
 	}
 	noPasswordInLog(t, g, "wrong-password-7", "frank-password-1")
 }
+
+// TestPasswordSessionEndsAtTicketExpiry: a password session ends when the
+// ticket the gateway verified the password with does (end reason
+// ticket_expired), as a GSS-API session ends with its client's ticket;
+// rule outlive_ticket extends it the same way. Password sessions used to
+// live on past their ticket (the handshake kept no context), so a
+// disabled account's session outlived every GSS-API one.
+func TestPasswordSessionEndsAtTicketExpiry(t *testing.T) {
+	env := realm.Get(t)
+	// The gateway asks the KDC for tickets of this lifetime, as a client
+	// with ticket_lifetime in its krb5.conf does; long enough for the
+	// session to be set up on a loaded machine.
+	const lifetime = 10 * time.Second
+	b, err := os.ReadFile(env.Realm.Krb5Conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	short := filepath.Join(t.TempDir(), "krb5.conf")
+	if err := os.WriteFile(short, []byte(strings.Replace(string(b), "ticket_lifetime = 24h", "ticket_lifetime = 10s", 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	g := passwordGateway(t, `["127.0.0.0/8"]`, "", short, `
+rule "bob-outlives" {
+  principals     = ["bob@EXAMPLE.TEST"]
+  destinations   = ["127.0.0.0/8"]
+  protection     = ["clear"]
+  outlive_ticket = "1h"
+}
+rule "pw" {
+  principals   = ["alice@EXAMPLE.TEST"]
+  destinations = ["127.0.0.0/8"]
+  protection   = ["clear"]
+}`)
+	dest, _ := socks5.ParseHostPort(echoServer(t))
+	start := time.Now()
+	open := func(user string) net.Conn {
+		c := rawDial(t, g)
+		c.SetDeadline(time.Now().Add(time.Minute))
+		if m, st := passwordLogin(t, c, []byte{2}, userPass(t, user, krbtest.Users[user])); m != 2 || st != 0 {
+			t.Fatalf("%s: method %s status %#x", user, m, st)
+		}
+		c.Write(wire(t)(socks5.AppendRequest(nil, socks5.Request{Command: socks5.CmdConnect, Dest: dest})))
+		if rep, _, err := socks5.ReadReply(c); err != nil || rep != socks5.ReplySucceeded {
+			t.Fatalf("%s: reply %s, %v", user, rep, err)
+		}
+		roundTripOpen(t, c)
+		return c
+	}
+	alice, bob := open("alice"), open("bob")
+	var rec audit.Record
+	for rec.SessionID == "" && time.Since(start) < lifetime+15*time.Second {
+		for _, r := range g.Records() {
+			if r.Method == "password" && r.Principal == "alice@EXAMPLE.TEST" {
+				rec = r
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if rec.EndReason != audit.EndTicketExpired {
+		t.Fatalf("alice's password session: end %q after %s (ticket lifetime %s), want ticket_expired", rec.EndReason, time.Since(start), lifetime)
+	}
+	if _, err := alice.Read(make([]byte, 1)); err == nil {
+		t.Error("alice's connection still open after the record")
+	}
+	t.Logf("alice: %s", rec.Detail)
+	// bob's rule lets his session outlive the ticket.
+	roundTripOpen(t, bob)
+}

@@ -9,6 +9,8 @@ import (
 
 	"github.com/gssocks/gssocks/config"
 	"github.com/gssocks/gssocks/gateway"
+	"github.com/gssocks/gssocks/gssapi"
+	"github.com/gssocks/gssocks/policy"
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclparse"
 	"github.com/zclconf/go-cty/cty"
@@ -41,8 +43,8 @@ func configFlag(name string, stderr io.Writer) (*flag.FlagSet, *string) {
 // (diagnostics), then gateway.Provision: the keytab (an AES key for each
 // configured principal), the audit file (can it be opened for appending;
 // it is not created), and with --bind each listen address and the
-// metrics listener's. It then lists
-// the keytab as the acceptor built will use it (gssapi.KeytabFacts); when
+// metrics listener's. It then lists the front doors (writeFrontDoors)
+// and the keytab as the acceptor built will use it (gssapi.KeytabFacts); when
 // the keytab is refused for want of AES keys the listing shows why.
 func check(args []string, stdout, stderr io.Writer) int {
 	fs, path := configFlag("check", stderr)
@@ -87,8 +89,57 @@ func check(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stdout, "%s: OK: %s, %d rule(s), %d group alias(es), keytab %s (%d keys), audit to %s; listen addresses %s\n",
 		*path, listeners, len(cfg.Engine.Rules()), len(cfg.Groups), cfg.Kerberos.Keytab, len(rt.Keytab.Entries), audit, listen)
+	writeFrontDoors(stdout, cfg, rt)
 	writeKeytabFacts(stdout, cfg.Kerberos.Keytab, facts)
 	return 0
+}
+
+// writeFrontDoors lists the ways in the configuration opens, one line
+// per method (the policy.Method names rules, audit records and explain
+// --method use): on or off, from which sources, on which addresses, or
+// the setting that would open it. An operator reads check to know what
+// the gateway will expose.
+func writeFrontDoors(w io.Writer, cfg *config.Config, rt *gateway.Runtime) {
+	socks := "listen " + strings.Join(cfg.Listen, ", ")
+	door := func(method, what, state string) {
+		fmt.Fprintf(w, "  %-10s %s: %s\n", method, what, state)
+	}
+	fmt.Fprintln(w, "front doors:")
+	door("gssapi", "SOCKS5 GSS-API/Kerberos (RFC 1961)", "on, every source; "+socks)
+	if pa := rt.Settings.Password; pa == nil {
+		door("password", "SOCKS5 username/password (RFC 1929)", "off (no password_auth block)")
+	} else {
+		door("password", "SOCKS5 username/password (RFC 1929)",
+			fmt.Sprintf("ON, the password crosses the network in the clear, sources %s; %s; checked with the KDC for %s", sourceList(pa.Sources), socks, pa.Verifier.Service()))
+	}
+	if len(cfg.HTTPListen) == 0 {
+		door("negotiate", "HTTP proxy with Negotiate (RFC 4559)", "off (no http_listen)")
+	} else {
+		door("negotiate", "HTTP proxy with Negotiate (RFC 4559)",
+			"on, clear, every source; http_listen "+strings.Join(cfg.HTTPListen, ", ")+"; principals "+strings.Join(cfg.HTTPPrincipals(gssapi.KeytabPrincipals(rt.Keytab)), ", "))
+	}
+	if len(cfg.NoAuth) == 0 {
+		door("none", "SOCKS5 without authentication (method 00)", "off (no no_auth sources)")
+	} else {
+		door("none", "SOCKS5 without authentication (method 00)", "ON, no identity, sources "+sourceList(cfg.NoAuth)+"; "+socks)
+	}
+	switch {
+	case !cfg.NoAuthSOCKS4:
+		door("socks4", "SOCKS4/4a (no authentication)", "off (no_auth { socks4 = true } not set)")
+	case len(cfg.NoAuth) == 0:
+		door("socks4", "SOCKS4/4a (no authentication)", "off (socks4 = true but no no_auth sources)")
+	default:
+		door("socks4", "SOCKS4/4a (no authentication)", "ON, no identity, sources "+sourceList(cfg.NoAuth)+"; "+socks)
+	}
+}
+
+// sourceList writes networks as a configuration lists them.
+func sourceList(s policy.Sources) string {
+	out := make([]string, len(s))
+	for i, p := range s {
+		out[i] = p.String()
+	}
+	return strings.Join(out, ", ")
 }
 
 // bootLog is the log block serve starts with: the configuration's, or,

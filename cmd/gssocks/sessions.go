@@ -74,10 +74,10 @@ func fetchSessions(addr string, timeout time.Duration) ([]gateway.SessionJSON, e
 // control character, so that they cannot rewrite the terminal.
 func writeSessions(w io.Writer, list []gateway.SessionJSON) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tPRINCIPAL\tSOURCE\tDESTINATION\tLEVEL\tCOMMAND\tUP\tDOWN\tAGE")
+	fmt.Fprintln(tw, "ID\tPRINCIPAL\tMETHOD\tSOURCE\tDESTINATION\tLEVEL\tCOMMAND\tUP\tDOWN\tAGE")
 	for _, s := range list {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%s\n",
-			cell(s.ID), cell(s.Principal), cell(s.Source), cell(s.Destination), cell(s.Level), cell(s.Command),
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%s\n",
+			cell(s.ID), cell(s.Principal), cell(s.Method), cell(s.Source), cell(s.Destination), cell(s.Level), cell(s.Command),
 			s.BytesUp, s.BytesDown, (time.Duration(s.AgeSeconds * float64(time.Second))).Round(time.Second))
 	}
 	tw.Flush()

@@ -83,15 +83,15 @@ rule "echo" {
 		t.Fatalf("gssocks sessions printed:\n%s", out)
 	}
 	f := strings.Fields(lines[1])
-	if len(f) != 9 {
-		t.Fatalf("row %q: %d columns, want 9", lines[1], len(f))
+	if len(f) != 10 {
+		t.Fatalf("row %q: %d columns, want 10", lines[1], len(f))
 	}
-	want := []string{"alice@EXAMPLE.TEST", f[2], dest, "integrity", "connect", "7", "7"}
-	if got := f[1:8]; strings.Join(got, " ") != strings.Join(want, " ") {
+	want := []string{"alice@EXAMPLE.TEST", "gssapi", f[3], dest, "integrity", "connect", "7", "7"}
+	if got := f[1:9]; strings.Join(got, " ") != strings.Join(want, " ") {
 		t.Errorf("row columns %q, want %q", got, want)
 	}
-	if !strings.HasPrefix(f[2], "127.0.0.1:") {
-		t.Errorf("source %q", f[2])
+	if !strings.HasPrefix(f[3], "127.0.0.1:") {
+		t.Errorf("source %q", f[3])
 	}
 
 	// No listener there: a clear error, exit 1.

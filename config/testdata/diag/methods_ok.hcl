@@ -5,6 +5,10 @@ no_auth {
   socks4  = true
 }
 
+password_auth {
+  sources = ["10.20.0.0/16"]
+}
+
 rule "gss-or-password" {
   principals = ["*@EXAMPLE.TEST"]
   methods    = ["gssapi", "password"]
