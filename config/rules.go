@@ -212,35 +212,6 @@ func (d *decoder) checkFrontDoors(fb *fileBody, cfg *Config) {
 	if d.diags.HasErrors() {
 		return
 	}
-	off := map[policy.Method]string{}
-	if !cfg.PasswordAuth.Enabled() {
-		off[policy.MethodPassword] = "password authentication is off (no password_auth block)"
-	}
-	if len(cfg.HTTPListen) == 0 {
-		off[policy.MethodNegotiate] = "the HTTP proxy is off (no http_listen)"
-	}
-	if len(cfg.NoAuth) == 0 {
-		off[policy.MethodNone] = "unauthenticated SOCKS5 is off (no no_auth block)"
-		off[policy.MethodSOCKS4] = "SOCKS4 is off (no no_auth block)"
-	} else if !cfg.NoAuthSOCKS4 {
-		off[policy.MethodSOCKS4] = "SOCKS4 is off (no_auth { socks4 = true } is not set)"
-	}
-	for i, fr := range fb.Rules {
-		r := d.rules[i]
-		if r.Action != policy.ActionAllow || r.Methods == nil {
-			continue
-		}
-		var why []string
-		for _, m := range r.Methods {
-			if w, ok := off[m]; ok {
-				why = append(why, w)
-			}
-		}
-		if len(why) == len(r.Methods) {
-			d.warnf(fr.Methods.Expr.Range(), "Rule for a way in that is off",
-				"Rule %q matches only sessions that cannot come in: %s. Enable the front door, or remove the rule.", fr.Name, strings.Join(why, "; "))
-		}
-	}
 	if len(cfg.HTTPListen) > 0 && !allowsClear(d.rules, policy.MethodNegotiate) {
 		d.warnf(fb.HTTPListen.Expr.Range(), "No rule allows HTTP proxy requests",
 			"HTTP proxy requests are decided at protection level clear, and no allow rule matching method negotiate has \"clear\" in its protection list: every request will be answered 403.")
