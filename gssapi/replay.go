@@ -232,18 +232,17 @@ func (rc *ReplayCache) Seen(key ReplayKey, now time.Time) bool {
 
 // replayKeyOf identifies an authenticator by its client (from the
 // decrypted ticket) and its ciphertext. Fields are length-prefixed so no
-// two different inputs hash alike by concatenation.
+// two different inputs hash alike by concatenation. The input is gathered
+// in one buffer, on the stack for the usual sizes, and hashed at once.
 func replayKeyOf(client Principal, authCipher []byte) ReplayKey {
-	h := sha256.New()
-	for _, b := range [][]byte{[]byte(client.Name), []byte(client.Realm), authCipher} {
-		var n [4]byte
-		binary.BigEndian.PutUint32(n[:], uint32(len(b)))
-		h.Write(n[:])
-		h.Write(b)
-	}
-	var k ReplayKey
-	h.Sum(k[:0])
-	return k
+	var stack [512]byte
+	b := binary.BigEndian.AppendUint32(stack[:0], uint32(len(client.Name)))
+	b = append(b, client.Name...)
+	b = binary.BigEndian.AppendUint32(b, uint32(len(client.Realm)))
+	b = append(b, client.Realm...)
+	b = binary.BigEndian.AppendUint32(b, uint32(len(authCipher)))
+	b = append(b, authCipher...)
+	return sha256.Sum256(b)
 }
 
 // check records key for owner (the client principal) until now+lifetime,

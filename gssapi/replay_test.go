@@ -1,6 +1,9 @@
 package gssapi
 
 import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"sync"
@@ -209,5 +212,28 @@ func TestReplayCacheManyPrincipals(t *testing.T) {
 	defer rc.mu.Unlock()
 	if rc.live != 1 || len(rc.ownerIx) != 1 || rc.owners[rc.ownerIx["u1@R"]].live != 1 || len(rc.free) != 2 {
 		t.Fatalf("at the end: %d live, %d indexed, %d free", rc.live, len(rc.ownerIx), len(rc.free))
+	}
+}
+
+// TestReplayKeyOf pins the key derivation: SHA-256 over the length-prefixed
+// client name, realm and authenticator ciphertext, so keys stay the same
+// across versions (a shared store holds them) and no field boundary can be
+// moved.
+func TestReplayKeyOf(t *testing.T) {
+	for _, c := range []struct {
+		p      Principal
+		cipher []byte
+	}{{Principal{"alice", "EXAMPLE.TEST"}, []byte{1, 2, 3}}, {Principal{"", ""}, nil}, {Principal{"a", "b"}, make([]byte, 2000)}} {
+		h := sha256.New()
+		for _, f := range [][]byte{[]byte(c.p.Name), []byte(c.p.Realm), c.cipher} {
+			h.Write(binary.BigEndian.AppendUint32(nil, uint32(len(f))))
+			h.Write(f)
+		}
+		if got := replayKeyOf(c.p, c.cipher); !bytes.Equal(got[:], h.Sum(nil)) {
+			t.Fatalf("%s, %d bytes: key differs", c.p, len(c.cipher))
+		}
+	}
+	if replayKeyOf(Principal{"ab", "c"}, nil) == replayKeyOf(Principal{"a", "bc"}, nil) {
+		t.Fatal("field boundary moved without changing the key")
 	}
 }
