@@ -1,6 +1,7 @@
 package gssapi
 
 import (
+	"bytes"
 	"fmt"
 	"strings"
 	"sync"
@@ -81,36 +82,38 @@ type Context struct {
 	trust     RealmTrust
 	// keyFlag is tokFlagAcceptorSubkey when the acceptor asserted a subkey.
 	keyFlag byte
+	p       *profile
+	key     []byte // the context key; each direction derives its keys from it on first use
 
 	send struct {
 		sync.Mutex
-		keys *usageKeys
+		keys usageKeys
 		seq  uint64
 	}
 	recv struct {
 		sync.Mutex
-		keys *usageKeys
+		keys usageKeys
 		seq  recvSeq
 	}
 }
 
-// newContext derives both directions' keys from the context key.
+// newContext makes a context keyed by a copy of key. The per-message keys
+// are derived when a direction first needs them (see usageKeys).
 func newContext(initiator bool, key []byte, enctype int32, role string, sendSeq, recvSeq uint64) (*Context, error) {
 	p, err := lookupProfile(enctype, role)
 	if err != nil {
 		return nil, err
 	}
+	if len(key) != p.keyLen {
+		return nil, fmt.Errorf("%w: %s key is %d bytes, want %d", ErrDefectiveToken, EnctypeName(p.id), len(key), p.keyLen)
+	}
 	mySeal, mySign, peerSeal, peerSign := usageAcceptorSeal, usageAcceptorSign, usageInitiatorSeal, usageInitiatorSign
 	if initiator {
 		mySeal, mySign, peerSeal, peerSign = peerSeal, peerSign, mySeal, mySign
 	}
-	c := &Context{initiator: initiator, enctype: enctype}
-	if c.send.keys, err = newUsageKeys(p, key, uint32(mySeal), uint32(mySign)); err != nil {
-		return nil, err
-	}
-	if c.recv.keys, err = newUsageKeys(p, key, uint32(peerSeal), uint32(peerSign)); err != nil {
-		return nil, err
-	}
+	c := &Context{initiator: initiator, enctype: enctype, p: p, key: bytes.Clone(key)}
+	c.send.keys.init(p, c.key, uint32(mySeal), uint32(mySign), false)
+	c.recv.keys.init(p, c.key, uint32(peerSeal), uint32(peerSign), true)
 	c.send.seq = sendSeq
 	c.recv.seq.next = recvSeq
 	return c, nil
@@ -180,7 +183,7 @@ func (c *Context) SetDatagramMode() {
 
 // WrapOverhead is the number of bytes a Wrap token adds to its message.
 func (c *Context) WrapOverhead(conf bool) int {
-	p := c.send.keys.p
+	p := c.p
 	if conf {
 		return wrapHeaderLen + confounderLen + wrapHeaderLen + p.macLen
 	}

@@ -39,61 +39,78 @@ type profile struct {
 	etype   etype.EType
 }
 
+// profiles are the four AES profiles, indexed by aesProfileIndex.
+// Read-only after package initialisation: contexts point into it.
+var profiles = [...]profile{
+	{id: EnctypeAES128SHA1, macLen: 12, newHash: sha1.New, etype: krbcrypto.Aes128CtsHmacSha96{}},
+	{id: EnctypeAES256SHA1, macLen: 12, newHash: sha1.New, etype: krbcrypto.Aes256CtsHmacSha96{}},
+	{id: EnctypeAES128SHA256, macLen: 16, newHash: sha256.New, rfc8009: true, etype: krbcrypto.Aes128CtsHmacSha256128{}},
+	{id: EnctypeAES256SHA384, macLen: 24, newHash: sha512.New384, rfc8009: true, etype: krbcrypto.Aes256CtsHmacSha384192{}},
+}
+
+func init() {
+	for i := range profiles {
+		profiles[i].keyLen = EnctypeKeyLen(profiles[i].id)
+	}
+}
+
+// lookupProfile returns the shared, read-only profile of an AES enctype, or
+// an UnsupportedEnctypeError naming role.
 func lookupProfile(id int32, role string) (*profile, error) {
-	var p profile
-	switch id {
-	case EnctypeAES128SHA1:
-		p = profile{id: id, macLen: 12, newHash: sha1.New}
-	case EnctypeAES256SHA1:
-		p = profile{id: id, macLen: 12, newHash: sha1.New}
-	case EnctypeAES128SHA256:
-		p = profile{id: id, macLen: 16, newHash: sha256.New, rfc8009: true}
-	case EnctypeAES256SHA384:
-		p = profile{id: id, macLen: 24, newHash: sha512.New384, rfc8009: true}
-	default:
-		return nil, &UnsupportedEnctypeError{Enctype: id, Role: role}
+	for i := range profiles {
+		if profiles[i].id == id {
+			return &profiles[i], nil
+		}
 	}
-	p.keyLen = EnctypeKeyLen(id)
-	et, err := krbcrypto.GetEtype(id)
+	return nil, &UnsupportedEnctypeError{Enctype: id, Role: role}
+}
+
+// baseCipher is the AES key schedule of base for deriveKey (RFC 3962
+// profiles; nil for RFC 8009, whose KDF is an HMAC). Building it once
+// serves all derivations from one base key. base must be p.keyLen bytes:
+// every caller checked it when the key entered (newContext,
+// newSealKeys), so the error cannot happen.
+func (p *profile) baseCipher(base []byte) cipher.Block {
+	if p.rfc8009 {
+		return nil
+	}
+	block, err := aes.NewCipher(base)
 	if err != nil {
-		return nil, fmt.Errorf("%w: enctype %d: %v", ErrFailure, id, err)
+		panic(fmt.Sprintf("gssapi: unchecked %d-byte base key reached key derivation", len(base)))
 	}
-	p.etype = et
-	return &p, nil
+	return block
 }
 
 // deriveKey computes DK(base, usage || suffix) with the enctype's KDF
-// (RFC 3961 §5.1 for RFC 3962 enctypes, KDF-HMAC-SHA2 for RFC 8009).
-func (p *profile) deriveKey(base []byte, usage uint32, suffix byte) ([]byte, error) {
+// (RFC 3961 §5.1 for RFC 3962 enctypes, with baseBlock from baseCipher;
+// KDF-HMAC-SHA2 for RFC 8009).
+func (p *profile) deriveKey(baseBlock cipher.Block, base []byte, usage uint32, suffix byte) []byte {
 	var c [keyDerivationConstantLen]byte
 	binary.BigEndian.PutUint32(c[:], usage)
 	c[4] = suffix
 	if p.rfc8009 {
+		// gokrb5's RFC 8009 DeriveKey has no failure of its own.
 		k, err := p.etype.DeriveKey(base, c[:])
-		if err != nil {
-			return nil, fmt.Errorf("%w: derive key for usage %d: %v", ErrFailure, usage, err)
+		if err != nil || len(k) == 0 {
+			panic("gssapi: RFC 8009 key derivation failed")
 		}
-		return k, nil
+		return k
 	}
 	// RFC 3961 §5.1: DK = random-to-key(DR(base, n-fold(constant))), where
 	// DR chains single-block encryptions (one block of CBC-CTS with a zero
 	// IV is plain AES). gokrb5 computes the n-fold bit by bit on every
 	// call, half the cost of accepting a context; the folded constants
 	// depend only on the usage and are tabulated.
-	block, err := aes.NewCipher(base)
-	if err != nil {
-		return nil, fmt.Errorf("%w: derive key: %v", ErrFailure, err)
-	}
 	folded, ok := foldedConstants[c]
 	if !ok {
 		folded = [aes.BlockSize]byte(rfc3961.Nfold(c[:], 8*aes.BlockSize))
 	}
 	out := make([]byte, 0, p.keyLen+aes.BlockSize)
 	for k := folded; len(out) < p.keyLen; {
-		block.Encrypt(k[:], k[:])
+		baseBlock.Encrypt(k[:], k[:])
 		out = append(out, k[:]...)
 	}
-	return out[:p.keyLen], nil
+	return out[:p.keyLen]
 }
 
 // foldedConstants holds n-fold(usage || suffix, 128) for the key usages of
@@ -120,21 +137,37 @@ type ivSetter interface {
 	SetIV([]byte)
 }
 
-// usageKeys are the derived keys of one direction: from the seal usage
-// Ke and Ki for sealed Wrap tokens and Kc for the checksum of unsealed Wrap
-// tokens; from the sign usage Kc for MIC tokens (RFC 4121 §4.2.4, §2: the
-// SIGN usages are for MIC tokens only, as MIT does). Not safe for concurrent use: each
-// direction of a context owns one and serialises on its own lock.
+// usageKeys are the derived keys of one direction (RFC 4121 §2, §4.2.4):
+// from the seal usage Ke and Ki for sealed Wrap tokens and Kc for the
+// checksum of unsealed Wrap tokens; from the sign usage Kc for MIC tokens
+// (the SIGN usages are for MIC tokens only, as MIT does).
+//
+// Each key is derived from base on its first use, not when the context is
+// made: a session uses one kind of token for its data (sealed at
+// confidentiality, unsealed at integrity, none in the clear), and an idle
+// session holds its keys for as long as it lasts. Building the seal keys
+// drops Kc: at confidentiality the only unsealed tokens are RFC 1961's
+// protection-level exchange, before the data, and a later unsealed token
+// (legal, if unusual) derives it again. Only the CBC mode of the
+// direction's own operation is kept: the sending side encrypts, the
+// receiving side decrypts, and single blocks go through the same mode with
+// a zero IV, so no separate AES key schedule is held.
+//
+// Not safe for concurrent use: each direction of a context owns one and
+// serialises on its own lock.
 type usageKeys struct {
-	p      *profile
-	block  cipher.Block
-	cbcEnc ivSetter
-	cbcDec ivSetter
-	ki     hash.Hash // HMAC(Ki, seal usage): integrity of sealed Wrap tokens
-	kc     hash.Hash // HMAC(Kc, seal usage): checksum of unsealed Wrap tokens
-	kcMIC  hash.Hash // HMAC(Kc, sign usage): checksum of MIC tokens
-	// Scratch space. Slices of stack arrays passed to the cipher.Block and
-	// hash.Hash interfaces would escape to the heap on every message.
+	p         *profile
+	base      []byte // the context key (or the one-shot key), p.keyLen bytes
+	sealUsage uint32
+	signUsage uint32
+	decrypts  bool // cbc is a CBC decrypter (receiving); else an encrypter
+
+	cbc   ivSetter  // AES-CBC under Ke, nil until the first sealed token
+	ki    hash.Hash // HMAC(Ki, seal usage): integrity of sealed Wrap tokens
+	kc    hash.Hash // HMAC(Kc, seal usage): checksum of unsealed Wrap tokens
+	kcMIC hash.Hash // HMAC(Kc, sign usage): checksum of MIC tokens
+	// Scratch space. Slices of stack arrays passed to the cipher.BlockMode
+	// and hash.Hash interfaces would escape to the heap on every message.
 	sum    [64]byte
 	hdr    [wrapHeaderLen]byte
 	block3 [3][aes.BlockSize]byte
@@ -142,48 +175,65 @@ type usageKeys struct {
 
 var zeroIV [aes.BlockSize]byte
 
-func newUsageKeys(p *profile, base []byte, sealUsage, signUsage uint32) (*usageKeys, error) {
-	k, err := newSealKeys(p, base, sealUsage)
-	if err != nil {
-		return nil, err
-	}
-	kc, err := p.deriveKey(base, sealUsage, 0x99)
-	if err != nil {
-		return nil, err
-	}
-	kcMIC, err := p.deriveKey(base, signUsage, 0x99)
-	if err != nil {
-		return nil, err
-	}
-	k.kc = hmac.New(p.newHash, kc)
-	k.kcMIC = hmac.New(p.newHash, kcMIC)
-	return k, nil
+// init sets k up to derive one direction's keys from base, which
+// the caller checked to be p.keyLen bytes; nothing is derived yet.
+func (k *usageKeys) init(p *profile, base []byte, sealUsage, signUsage uint32, decrypts bool) {
+	*k = usageKeys{p: p, base: base, sealUsage: sealUsage, signUsage: signUsage, decrypts: decrypts}
 }
 
-// newSealKeys derives only Ke and Ki of one usage: enough for RFC 3961
-// encryption (tickets, authenticators, AP-REP, sealed Wrap tokens).
-func newSealKeys(p *profile, base []byte, usage uint32) (*usageKeys, error) {
+// newSealKeys derives Ke and Ki of one usage at once: RFC 3961 encryption
+// (decrypts false) or decryption of one message (tickets, authenticators,
+// AP-REP).
+func newSealKeys(p *profile, base []byte, usage uint32, decrypts bool) (*usageKeys, error) {
 	if len(base) != p.keyLen {
 		return nil, fmt.Errorf("%w: %s key is %d bytes, want %d", ErrDefectiveToken, EnctypeName(p.id), len(base), p.keyLen)
 	}
-	ke, err := p.deriveKey(base, usage, 0xAA)
-	if err != nil {
-		return nil, err
+	k := &usageKeys{}
+	k.init(p, base, usage, 0, decrypts)
+	k.sealing()
+	return k, nil
+}
+
+// sealing derives Ke and Ki on first use (and drops Kc, see usageKeys).
+func (k *usageKeys) sealing() {
+	if k.cbc != nil {
+		return
 	}
-	ki, err := p.deriveKey(base, usage, 0x55)
-	if err != nil {
-		return nil, err
-	}
+	b := k.p.baseCipher(k.base)
+	ke := k.p.deriveKey(b, k.base, k.sealUsage, 0xAA)
+	ki := k.p.deriveKey(b, k.base, k.sealUsage, 0x55)
 	block, err := aes.NewCipher(ke)
 	if err != nil {
-		return nil, fmt.Errorf("%w: aes key: %v", ErrFailure, err)
+		panic("gssapi: derived Ke is not an AES key")
 	}
-	enc, ok1 := cipher.NewCBCEncrypter(block, zeroIV[:]).(ivSetter)
-	dec, ok2 := cipher.NewCBCDecrypter(block, zeroIV[:]).(ivSetter)
-	if !ok1 || !ok2 {
-		return nil, fmt.Errorf("%w: crypto/cipher CBC mode cannot reset its IV", ErrFailure)
+	var mode cipher.BlockMode
+	if k.decrypts {
+		mode = cipher.NewCBCDecrypter(block, zeroIV[:])
+	} else {
+		mode = cipher.NewCBCEncrypter(block, zeroIV[:])
 	}
-	return &usageKeys{p: p, block: block, cbcEnc: enc, cbcDec: dec, ki: hmac.New(p.newHash, ki)}, nil
+	cbc, ok := mode.(ivSetter)
+	if !ok {
+		panic("gssapi: crypto/cipher CBC mode cannot reset its IV")
+	}
+	k.cbc, k.ki, k.kc = cbc, hmac.New(k.p.newHash, ki), nil
+}
+
+// checksum returns the truncated HMAC(Kc, a || b) of an unsealed Wrap
+// token in k.sum (valid until the next call), deriving Kc on first use.
+func (k *usageKeys) checksum(a, b []byte) []byte {
+	if k.kc == nil {
+		k.kc = hmac.New(k.p.newHash, k.p.deriveKey(k.p.baseCipher(k.base), k.base, k.sealUsage, 0x99))
+	}
+	return k.mac(k.kc, a, b)
+}
+
+// micChecksum is checksum for MIC tokens, under the sign usage's Kc.
+func (k *usageKeys) micChecksum(a, b []byte) []byte {
+	if k.kcMIC == nil {
+		k.kcMIC = hmac.New(k.p.newHash, k.p.deriveKey(k.p.baseCipher(k.base), k.base, k.signUsage, 0x99))
+	}
+	return k.mac(k.kcMIC, a, b)
 }
 
 // encryptMessage is the RFC 3961 encryption function of the profile:
@@ -222,13 +272,6 @@ func (k *usageKeys) decryptMessage(ct []byte) ([]byte, error) {
 	return body[confounderLen:], nil
 }
 
-// checksum returns the truncated HMAC(Kc, a || b) of an unsealed Wrap
-// token in k.sum (valid until the next call).
-func (k *usageKeys) checksum(a, b []byte) []byte { return k.mac(k.kc, a, b) }
-
-// micChecksum is checksum for MIC tokens.
-func (k *usageKeys) micChecksum(a, b []byte) []byte { return k.mac(k.kcMIC, a, b) }
-
 func (k *usageKeys) mac(h hash.Hash, a, b []byte) []byte {
 	h.Reset()
 	h.Write(a)
@@ -253,8 +296,9 @@ func (k *usageKeys) integrity(plainOrCipher []byte) []byte {
 // padded final block).
 func (k *usageKeys) encryptCTS(buf []byte) {
 	n := len(buf)
+	k.cbc.SetIV(zeroIV[:])
 	if n == aes.BlockSize {
-		k.block.Encrypt(buf, buf)
+		k.cbc.CryptBlocks(buf, buf)
 		return
 	}
 	r := n % aes.BlockSize
@@ -263,8 +307,7 @@ func (k *usageKeys) encryptCTS(buf []byte) {
 		padded = buf[:n+aes.BlockSize-r]
 		clear(padded[n:])
 	}
-	k.cbcEnc.SetIV(zeroIV[:])
-	k.cbcEnc.CryptBlocks(padded, padded)
+	k.cbc.CryptBlocks(padded, padded)
 	// Swap the last two blocks, then truncate: the penultimate block is the
 	// one whose tail the final partial block stole.
 	m := len(padded)
@@ -277,8 +320,9 @@ func (k *usageKeys) encryptCTS(buf []byte) {
 // decryptCTS decrypts buf in place (inverse of encryptCTS). len(buf) >= 16.
 func (k *usageKeys) decryptCTS(buf []byte) {
 	n := len(buf)
+	k.cbc.SetIV(zeroIV[:])
 	if n == aes.BlockSize {
-		k.block.Decrypt(buf, buf)
+		k.cbc.CryptBlocks(buf, buf)
 		return
 	}
 	r := n % aes.BlockSize
@@ -291,18 +335,20 @@ func (k *usageKeys) decryptCTS(buf []byte) {
 	*prev = zeroIV                                           // the IV, when there are only two blocks
 	if head > 0 {
 		copy(prev[:], buf[head-aes.BlockSize:head])
-		k.cbcDec.SetIV(zeroIV[:])
-		k.cbcDec.CryptBlocks(buf[:head], buf[:head])
+		k.cbc.CryptBlocks(buf[:head], buf[:head])
 	}
-	k.block.Decrypt(d[:], buf[head:head+aes.BlockSize]) // D = Pm||0 XOR C_{m-1}
-	copy(cm1[:], buf[head+aes.BlockSize:])              // C_{m-1}[:r]
-	copy(cm1[r:], d[r:])                                // stolen tail
+	// Single blocks: CBC with a zero IV is the bare block decryption.
+	k.cbc.SetIV(zeroIV[:])
+	k.cbc.CryptBlocks(d[:], buf[head:head+aes.BlockSize]) // D = Pm||0 XOR C_{m-1}
+	copy(cm1[:], buf[head+aes.BlockSize:])                // C_{m-1}[:r]
+	copy(cm1[r:], d[r:])                                  // stolen tail
 	// Pm = D[:r] XOR C_{m-1}[:r]
 	for i := 0; i < r; i++ {
 		buf[head+aes.BlockSize+i] = d[i] ^ cm1[i]
 	}
 	// P_{m-1} = Dec(C_{m-1}) XOR C_{m-2}
-	k.block.Decrypt(d[:], cm1[:])
+	k.cbc.SetIV(zeroIV[:])
+	k.cbc.CryptBlocks(d[:], cm1[:])
 	for i := 0; i < aes.BlockSize; i++ {
 		buf[head+i] = d[i] ^ prev[i]
 	}

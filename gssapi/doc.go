@@ -17,7 +17,8 @@
 //     flags, and sequence checking (strict order for streams, a sliding replay
 //     window for datagrams);
 //   - the RFC 3961 simplified profile for the AES enctypes of RFC 3962 (17, 18)
-//     and RFC 8009 (19, 20), with keys derived once per context;
+//     and RFC 8009 (19, 20), with each per-message key derived once per
+//     context, when a token first needs it;
 //   - the MIT keytab file format (LoadKeytab, ParseKeytab), checked before
 //     gokrb5 decodes it, and MIT's acceptor key lookup: kvno 0 entries match
 //     any kvno, entries holding only the low 8 bits of a kvno match it, and a

@@ -259,9 +259,12 @@ func unwrapAll(t *testing.T, ctx *Context, msgs []golden.Message, name string) i
 // context with the peer's view of the keys, and compares.
 func checkSameToken(t *testing.T, recv *Context, orig, msg []byte) {
 	t.Helper()
-	peer := &Context{initiator: !recv.initiator, enctype: recv.enctype, keyFlag: recv.keyFlag}
-	peer.send.keys = recv.recv.keys
-	peer.send.seq = uint64(orig[8])<<56 | uint64(orig[9])<<48 | uint64(orig[10])<<40 | uint64(orig[11])<<32 | uint64(orig[12])<<24 | uint64(orig[13])<<16 | uint64(orig[14])<<8 | uint64(orig[15])
+	seq := uint64(orig[8])<<56 | uint64(orig[9])<<48 | uint64(orig[10])<<40 | uint64(orig[11])<<32 | uint64(orig[12])<<24 | uint64(orig[13])<<16 | uint64(orig[14])<<8 | uint64(orig[15])
+	peer, err := newContext(!recv.initiator, recv.key, recv.enctype, "test", seq, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	peer.keyFlag = recv.keyFlag
 	ours, err := peer.Wrap(nil, msg, false)
 	if err != nil {
 		t.Fatal(err)

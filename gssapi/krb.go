@@ -20,7 +20,7 @@ func decrypt(ed types.EncryptedData, key types.EncryptionKey, usage uint32, what
 		return nil, fmt.Errorf("%w: %s encrypted with enctype %d, key is %d", ErrDefectiveToken, what, ed.EType, key.KeyType)
 	}
 	if p, err := lookupProfile(ed.EType, what); err == nil {
-		k, err := newSealKeys(p, key.KeyValue, usage)
+		k, err := newSealKeys(p, key.KeyValue, usage, true)
 		if err != nil {
 			return nil, err
 		}
@@ -98,7 +98,7 @@ func encrypt(plain []byte, key types.EncryptionKey, usage uint32, what string) (
 	if err != nil {
 		return types.EncryptedData{}, err
 	}
-	k, err := newSealKeys(p, key.KeyValue, usage)
+	k, err := newSealKeys(p, key.KeyValue, usage, false)
 	if err != nil {
 		return types.EncryptedData{}, err
 	}

@@ -5,6 +5,8 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
+	"math"
+	"slices"
 	"sync"
 	"time"
 )
@@ -42,7 +44,8 @@ type ReplayStore interface {
 
 // DefaultReplayCacheEntries is the replay cache cap when none is configured.
 // Entries live twice the clock skew (10 minutes by default), so at 1000
-// contexts per second about 600 000 are live; each costs about 100 bytes.
+// contexts per second about 600 000 are live; each costs about 50 bytes
+// (BenchmarkReplayCacheEntry).
 const DefaultReplayCacheEntries = 1 << 20
 
 // replayShareDivisor sets the default per-principal share: a sixteenth of
@@ -60,17 +63,67 @@ type ReplayCacheConfig struct {
 	MaxPerPrincipal int
 }
 
-// replayOwner counts one client principal's live entries; queue entries
-// point to it, so the name is stored once.
+// replayID is the cache's own key for an authenticator: the first 128
+// bits of its ReplayKey. The truncation is safe here: a replay has the
+// very same ReplayKey, so the same replayID, and is refused whatever else
+// is in the cache; a collision can only refuse a fresh authenticator (the
+// client retries with a new one), never accept a replay. Fresh ones
+// collide by chance with probability about n/2^128 against n live entries
+// (2^-108 at the default cap), and nobody can aim for a collision: the
+// hashed authenticator ciphertext is made with the session key, and
+// finding a second preimage of a given 128-bit value by trial costs 2^128
+// hashes.
+type replayID [16]byte
+
+// replayEntry is one authenticator in insertion order: 24 bytes, no
+// pointers, so the queue costs the collector nothing to scan.
+type replayEntry struct {
+	id      replayID
+	expires uint32 // replayClock seconds
+	owner   uint32 // index in ReplayCache.owners
+}
+
+// replayOwner counts one client principal's live entries.
 type replayOwner struct {
 	name string
 	live int
 }
 
-type replayEntry struct {
-	key     ReplayKey
-	owner   *replayOwner
-	expires int64 // Unix nanoseconds
+// replayChunk is the length of one block of the queue; blocks are freed as
+// their entries expire, so the queue holds its live entries and at most
+// two partly used blocks.
+const replayChunk = 1024
+
+// replayClock turns times into seconds since base, as uint32: 4 bytes an
+// entry instead of 8. base is set at the first use, 2^30 seconds (34 years)
+// before it, so a clock stepped back stays in range; values are clamped,
+// so even a clock off by a century errs on the side of refusing.
+type replayClock struct {
+	base int64 // Unix seconds; 0 until the first use
+}
+
+// seconds is t (Unix nanoseconds) since base in whole seconds, rounded up
+// for an expiry (an entry lives up to one second longer, never shorter) or
+// down for a time compared with expiries. Out of range, expiries clamp to
+// [1, 2^32-1] and times to [0, 2^32-2]: a time is then always before every
+// expiry, so with such a clock entries stop expiring and the cache fills
+// and refuses rather than forgetting an authenticator early.
+func (c *replayClock) seconds(t int64, up bool) uint32 {
+	if c.base == 0 {
+		c.base = t/int64(time.Second) - 1<<30
+	}
+	d := t - c.base*int64(time.Second)
+	s := d / int64(time.Second)
+	if d%int64(time.Second) < 0 {
+		s-- // floor for times before base
+	}
+	if up {
+		if d%int64(time.Second) != 0 {
+			s++
+		}
+		return uint32(min(max(s, 1), math.MaxUint32))
+	}
+	return uint32(min(max(s, 0), math.MaxUint32-1))
 }
 
 // ReplayCache remembers AP-REQ authenticators (RFC 4120 §3.2.3) until they
@@ -93,14 +146,22 @@ type replayEntry struct {
 // order (amortised O(1) per check). Safe for concurrent use; share one per
 // acceptor identity across reloads.
 type ReplayCache struct {
-	mu     sync.Mutex
-	max    int
-	share  int
-	keys   map[ReplayKey]int64 // expiry, Unix nanoseconds
-	owners map[string]*replayOwner
-	queue  []replayEntry // insertion order; live entries from head
-	head   int
-	peak   int // most live entries since the maps were last rebuilt
+	mu    sync.Mutex
+	max   int
+	share int
+	clock replayClock
+	keys  map[replayID]uint32 // expiry, replayClock seconds
+	// owners are the principals with live entries, by index (queue
+	// entries refer to them by it); free lists unused indices.
+	owners  []replayOwner
+	ownerIx map[string]uint32
+	free    []uint32
+	// queue holds the entries in insertion order, in blocks of
+	// replayChunk: live entries run from queue[0][head] to the end.
+	queue [][]replayEntry
+	head  int
+	live  int
+	peak  int // most live entries since the maps were last rebuilt
 }
 
 // NewReplayCache returns a cache holding at most maxEntries live
@@ -120,8 +181,8 @@ func NewReplayCacheWith(cfg ReplayCacheConfig) *ReplayCache {
 		rc.share = DefaultPrincipalShare(rc.max)
 	}
 	rc.share = min(rc.share, rc.max)
-	rc.keys = make(map[ReplayKey]int64)
-	rc.owners = make(map[string]*replayOwner)
+	rc.keys = make(map[replayID]uint32)
+	rc.ownerIx = make(map[string]uint32)
 	return rc
 }
 
@@ -143,7 +204,7 @@ func DefaultPrincipalShare(maxEntries int) int {
 func (rc *ReplayCache) Len() int {
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
-	return len(rc.queue) - rc.head
+	return rc.live
 }
 
 // PrincipalShare is the most live authenticators one client principal may
@@ -163,27 +224,25 @@ func (rc *ReplayCache) Check(_ context.Context, key ReplayKey, principal string,
 // asks it first, so that an AP-REQ accepted during the outage stays
 // refused on this node once the shared store is back.
 func (rc *ReplayCache) Seen(key ReplayKey, now time.Time) bool {
-	t := now.UnixNano()
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
-	exp, ok := rc.keys[key]
-	return ok && t < exp
+	exp, ok := rc.keys[replayID(key[:16])]
+	return ok && rc.clock.seconds(now.UnixNano(), false) < exp
 }
 
 // replayKeyOf identifies an authenticator by its client (from the
 // decrypted ticket) and its ciphertext. Fields are length-prefixed so no
-// two different inputs hash alike by concatenation.
+// two different inputs hash alike by concatenation. The input is gathered
+// in one buffer, on the stack for the usual sizes, and hashed at once.
 func replayKeyOf(client Principal, authCipher []byte) ReplayKey {
-	h := sha256.New()
-	for _, b := range [][]byte{[]byte(client.Name), []byte(client.Realm), authCipher} {
-		var n [4]byte
-		binary.BigEndian.PutUint32(n[:], uint32(len(b)))
-		h.Write(n[:])
-		h.Write(b)
-	}
-	var k ReplayKey
-	h.Sum(k[:0])
-	return k
+	var stack [512]byte
+	b := binary.BigEndian.AppendUint32(stack[:0], uint32(len(client.Name)))
+	b = append(b, client.Name...)
+	b = binary.BigEndian.AppendUint32(b, uint32(len(client.Realm)))
+	b = append(b, client.Realm...)
+	b = binary.BigEndian.AppendUint32(b, uint32(len(authCipher)))
+	b = append(b, authCipher...)
+	return sha256.Sum256(b)
 }
 
 // check records key for owner (the client principal) until now+lifetime,
@@ -191,70 +250,121 @@ func replayKeyOf(client Principal, authCipher []byte) ReplayKey {
 // the cache is at its cap, then ErrReplayQuota if the owner holds its
 // share. Replays are refused whatever the quota.
 func (rc *ReplayCache) check(key ReplayKey, owner string, now time.Time, lifetime time.Duration) error {
-	t := now.UnixNano()
+	id := replayID(key[:16])
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
+	t := rc.clock.seconds(now.UnixNano(), false)
 	rc.expire(t)
-	if exp, ok := rc.keys[key]; ok && t < exp {
+	if exp, ok := rc.keys[id]; ok && t < exp {
 		return fmt.Errorf("%w: authenticator seen before", ErrReplay)
 	}
-	if live := len(rc.queue) - rc.head; live >= rc.max {
-		return fmt.Errorf("%w: %d live authenticators", ErrReplayCacheFull, live)
+	if rc.live >= rc.max {
+		return fmt.Errorf("%w: %d live authenticators", ErrReplayCacheFull, rc.live)
 	}
-	o := rc.owners[owner]
-	if o != nil && o.live >= rc.share {
-		return fmt.Errorf("%w: %s holds %d live authenticators, its share", ErrReplayQuota, quote(owner), o.live)
+	ix, ok := rc.ownerIx[owner]
+	if ok && rc.owners[ix].live >= rc.share {
+		return fmt.Errorf("%w: %s holds %d live authenticators, its share", ErrReplayQuota, quote(owner), rc.owners[ix].live)
 	}
-	if o == nil {
-		o = &replayOwner{name: owner}
-		rc.owners[owner] = o
+	if !ok {
+		if n := len(rc.free); n > 0 {
+			ix, rc.free = rc.free[n-1], rc.free[:n-1]
+			rc.owners[ix] = replayOwner{name: owner}
+		} else {
+			ix = uint32(len(rc.owners))
+			rc.owners = append(rc.owners, replayOwner{name: owner})
+		}
+		rc.ownerIx[owner] = ix
 	}
-	o.live++
-	exp := t + int64(lifetime)
-	rc.keys[key] = exp
-	rc.queue = append(rc.queue, replayEntry{key: key, owner: o, expires: exp})
-	rc.peak = max(rc.peak, len(rc.queue)-rc.head)
+	rc.owners[ix].live++
+	exp := rc.clock.seconds(now.Add(lifetime).UnixNano(), true)
+	rc.keys[id] = exp
+	rc.push(replayEntry{id: id, expires: exp, owner: ix})
+	rc.peak = max(rc.peak, rc.live)
 	return nil
 }
 
-// expire drops the entries at the head of the queue that have expired.
-// Lifetimes are equal unless the skew changed on a reload, so the queue is
-// in expiry order; an entry stuck behind a longer-lived one expires late,
-// which errs on the side of refusing.
-func (rc *ReplayCache) expire(t int64) {
-	for rc.head < len(rc.queue) && rc.queue[rc.head].expires <= t {
-		e := &rc.queue[rc.head]
-		if rc.keys[e.key] == e.expires {
-			delete(rc.keys, e.key)
+// push appends e to the queue.
+func (rc *ReplayCache) push(e replayEntry) {
+	if n := len(rc.queue); n == 0 || len(rc.queue[n-1]) == replayChunk {
+		rc.queue = append(rc.queue, make([]replayEntry, 0, replayChunk))
+	}
+	last := &rc.queue[len(rc.queue)-1]
+	*last = append(*last, e)
+	rc.live++
+}
+
+// expire drops the entries at the head of the queue that have expired at
+// t. Lifetimes are equal unless the skew changed on a reload, so the queue
+// is in expiry order; an entry stuck behind a longer-lived one expires
+// late, which errs on the side of refusing.
+func (rc *ReplayCache) expire(t uint32) {
+	for rc.live > 0 {
+		block := rc.queue[0]
+		e := &block[rc.head]
+		if e.expires > t {
+			break
 		}
-		if e.owner.live--; e.owner.live == 0 {
-			delete(rc.owners, e.owner.name)
+		if rc.keys[e.id] == e.expires {
+			delete(rc.keys, e.id)
 		}
-		*e = replayEntry{}
+		o := &rc.owners[e.owner]
+		if o.live--; o.live == 0 {
+			delete(rc.ownerIx, o.name)
+			*o = replayOwner{}
+			rc.free = append(rc.free, e.owner)
+		}
 		rc.head++
-	}
-	live := len(rc.queue) - rc.head
-	if rc.head >= 1024 && rc.head >= live {
-		// Reuse the front of the slice; shrink it after a flood.
-		q := rc.queue[:0]
-		if cap(rc.queue) > 4096 && live < cap(rc.queue)/4 {
-			q = make([]replayEntry, 0, 2*live)
+		rc.live--
+		if rc.head == len(block) {
+			// A used-up block is dropped; the last one, once empty, is
+			// reused.
+			if len(rc.queue) == 1 {
+				rc.queue[0] = block[:0]
+			} else {
+				rc.queue[0] = nil
+				rc.queue = rc.queue[1:]
+			}
+			rc.head = 0
 		}
-		n := copy(q[:live], rc.queue[rc.head:])
-		clear(rc.queue[n:len(rc.queue)])
-		rc.queue, rc.head = q[:n], 0
 	}
-	if rc.peak > 65536 && live < rc.peak/4 {
+	if rc.peak > 65536 && rc.live < rc.peak/4 {
 		// Go maps keep their buckets; rebuild them so a past flood does
-		// not hold its memory for good.
-		keys := make(map[ReplayKey]int64, live)
+		// not hold its memory for good. The block list and the owner
+		// table shrink with them.
+		keys := make(map[replayID]uint32, rc.live)
 		for k, v := range rc.keys {
 			keys[k] = v
 		}
-		owners := make(map[string]*replayOwner, len(rc.owners))
-		for k, v := range rc.owners {
-			owners[k] = v
+		ownerIx := make(map[string]uint32, len(rc.ownerIx))
+		for k, v := range rc.ownerIx {
+			ownerIx[k] = v
 		}
-		rc.keys, rc.owners, rc.peak = keys, owners, live
+		rc.keys, rc.ownerIx, rc.peak = keys, ownerIx, rc.live
+		rc.queue = slices.Clone(rc.queue)
+		if len(rc.ownerIx) < len(rc.owners)/4 {
+			rc.compactOwners()
+		}
 	}
+}
+
+// compactOwners renumbers the live owners from 0 after a flood of many
+// principals, so the owner table shrinks too.
+func (rc *ReplayCache) compactOwners() {
+	renum := make(map[uint32]uint32, len(rc.ownerIx))
+	owners := make([]replayOwner, 0, len(rc.ownerIx))
+	for name, ix := range rc.ownerIx {
+		renum[ix] = uint32(len(owners))
+		rc.ownerIx[name] = uint32(len(owners))
+		owners = append(owners, rc.owners[ix])
+	}
+	for i, block := range rc.queue {
+		from := 0
+		if i == 0 {
+			from = rc.head
+		}
+		for j := from; j < len(block); j++ {
+			block[j].owner = renum[block[j].owner]
+		}
+	}
+	rc.owners, rc.free = owners, nil
 }

@@ -40,7 +40,7 @@ func putWrapHeader(h []byte, flags byte, ec, rrc uint16, seq uint64) {
 func (c *Context) Wrap(dst, msg []byte, conf bool) ([]byte, error) {
 	c.send.Lock()
 	defer c.send.Unlock()
-	k := c.send.keys
+	k := &c.send.keys
 	seq := c.send.seq
 	c.send.seq++
 	start := len(dst)
@@ -56,6 +56,7 @@ func (c *Context) Wrap(dst, msg []byte, conf bool) ([]byte, error) {
 		dst = append(dst, msg...)
 		return append(dst, sum...), nil
 	}
+	k.sealing()
 	putWrapHeader(hdr[:], c.sendFlags()|tokFlagSealed, 0, 0, seq)
 	plainLen := confounderLen + len(msg) + wrapHeaderLen
 	// +BlockSize: room for the zero-padded final block of CBC-CTS.
@@ -152,7 +153,7 @@ func (c *Context) Unwrap(dst, token []byte) ([]byte, bool, error) {
 	}
 	c.recv.Lock()
 	defer c.recv.Unlock()
-	k := c.recv.keys
+	k := &c.recv.keys
 	macLen := k.p.macLen
 	var msg []byte
 	sealed := h.flags&tokFlagSealed != 0
@@ -162,6 +163,7 @@ func (c *Context) Unwrap(dst, token []byte) ([]byte, bool, error) {
 			return dst, true, fmt.Errorf("%w: sealed Wrap token too short (%d bytes, EC %d)", ErrDefectiveToken, len(token), h.ec)
 		}
 		ct, mac := body[:ctLen], body[ctLen:]
+		k.sealing()
 		if k.p.rfc8009 && !hmac.Equal(k.integrity(ct), mac) {
 			return dst, true, fmt.Errorf("%w: Wrap token HMAC", ErrBadIntegrity)
 		}
@@ -217,7 +219,7 @@ func (c *Context) VerifyMIC(msg, token []byte) error {
 	}
 	c.recv.Lock()
 	defer c.recv.Unlock()
-	k := c.recv.keys
+	k := &c.recv.keys
 	if len(token) != micHeaderLen+k.p.macLen {
 		return fmt.Errorf("%w: MIC token of %d bytes", ErrDefectiveToken, len(token))
 	}

@@ -302,10 +302,7 @@ func TestDeriveKeyMatchesGokrb5(t *testing.T) {
 		rand.Read(base)
 		for _, u := range []uint32{2, 3, 11, 12, 22, 23, 24, 25, 1000} {
 			for _, suffix := range []byte{0x99, 0xAA, 0x55} {
-				ours, err := p.deriveKey(base, u, suffix)
-				if err != nil {
-					t.Fatal(err)
-				}
+				ours := p.deriveKey(p.baseCipher(base), base, u, suffix)
 				theirs, err := p.etype.DeriveKey(base, []byte{byte(u >> 24), byte(u >> 16), byte(u >> 8), byte(u), suffix})
 				if err != nil {
 					t.Fatal(err)
@@ -325,20 +322,66 @@ func TestEncryptMessageMatchesGokrb5(t *testing.T) {
 		p, _ := lookupProfile(et, "test")
 		key := make([]byte, p.keyLen)
 		rand.Read(key)
-		k, _ := newSealKeys(p, key, 12)
+		enc, _ := newSealKeys(p, key, 12, false)
+		dec, _ := newSealKeys(p, key, 12, true)
 		for _, n := range []int{0, 1, 16, 17, 100} {
 			plain := make([]byte, n)
 			rand.Read(plain)
-			ct, _ := k.encryptMessage(plain)
+			ct, _ := enc.encryptMessage(plain)
 			got, err := p.etype.DecryptMessage(key, ct, 12)
 			if err != nil || !bytes.Equal(got, plain) {
 				t.Fatalf("%s %d: gokrb5 decrypt of ours: %v", EnctypeName(et), n, err)
 			}
 			_, ct2, _ := p.etype.EncryptMessage(key, plain, 12)
-			got, err = k.decryptMessage(ct2)
+			got, err = dec.decryptMessage(ct2)
 			if err != nil || !bytes.Equal(got, plain) {
 				t.Fatalf("%s %d: our decrypt of gokrb5's: %v", EnctypeName(et), n, err)
 			}
+		}
+	}
+}
+
+// TestKeysDerivedOnFirstUse pins which per-message keys each kind of use
+// builds (see usageKeys): none at establishment; Kc of the seal usage for
+// unsealed Wrap tokens only; Ke and Ki for sealed ones, which drop that
+// Kc; the sign usage's Kc for MIC tokens only. Keys dropped or never
+// built are derived when a token needs them, and every token still
+// verifies on the other side.
+func TestKeysDerivedOnFirstUse(t *testing.T) {
+	type built struct{ seal, kc, mic bool }
+	have := func(k *usageKeys) built {
+		if (k.cbc == nil) != (k.ki == nil) {
+			t.Fatal("Ke and Ki built apart")
+		}
+		return built{k.cbc != nil, k.kc != nil, k.kcMIC != nil}
+	}
+	for _, et := range aesEnctypes {
+		for _, c := range []struct {
+			use  string
+			want built
+		}{
+			{"established", built{}},
+			{"integrity", built{kc: true}},
+			{"confidentiality", built{seal: true}},
+			{"mic", built{mic: true}},
+		} {
+			t.Run(EnctypeName(et)+"/"+c.use, func(t *testing.T) {
+				ini, acc, _ := testPair(t, et, true)
+				contextUses[c.use](t, ini, acc)
+				for _, k := range []*usageKeys{&ini.send.keys, &ini.recv.keys, &acc.send.keys, &acc.recv.keys} {
+					if got := have(k); got != c.want {
+						t.Fatalf("built %+v, want %+v", got, c.want)
+					}
+				}
+				// Any other kind of token still works, in any order.
+				exchangeTokens(t, ini, acc, false, false)
+				exchangeTokens(t, ini, acc, true, false)
+				exchangeTokens(t, ini, acc, false, true)
+				exchangeTokens(t, ini, acc, false, false)
+				if got := have(&acc.send.keys); got != (built{true, true, true}) {
+					t.Fatalf("after every kind: built %+v", got)
+				}
+			})
 		}
 	}
 }
