@@ -287,3 +287,49 @@ func classifyKDCError(err error, p Principal, step string) error {
 	}
 	return fmt.Errorf("%w: %s (%s: %s)", ErrPasswordValidation, quote(p.String()), step, kdcErrorText(err))
 }
+
+// PasswordService resolves a configured password-verification service
+// principal (with its realm) against facts, what an acceptor makes of its
+// keytab (KeytabFacts): it must name an entry the acceptor opens tickets
+// with (Accepted) holding an AES key (Supported), since Verify asks the
+// KDC for a ticket to that principal and Accept must open it. The match is
+// exact, else on the name without regard to case (the acceptor opens a
+// ticket whose name differs from its keytab entry's only in case, by key
+// trial); the keytab's spelling is returned, so that the KDC is asked for
+// the principal it issued the key for. A KDC alias of a keytab principal
+// (another name) cannot be told apart offline from a principal the keytab
+// lacks: it is refused, and the keytab's own name is to be configured.
+//
+// Errors: ErrPrincipalNotAllowed (the keytab has it, but it is not a
+// configured principal), ErrNoAESKey (accepted, without an AES key),
+// ErrNoKey (no entry names it).
+func PasswordService(facts []KeytabEntryFact, service Principal) (Principal, error) {
+	match := func(fold bool) (Principal, bool, error) {
+		var found bool
+		var named []KeytabEntryFact
+		for _, f := range facts {
+			if f.Principal.Realm != service.Realm || !(f.Principal.Name == service.Name || fold && strings.EqualFold(f.Principal.Name, service.Name)) {
+				continue
+			}
+			found = true
+			if f.Accepted && f.Supported {
+				return f.Principal, true, nil
+			}
+			named = append(named, f)
+		}
+		if !found {
+			return Principal{}, false, nil
+		}
+		if !slices.ContainsFunc(named, func(f KeytabEntryFact) bool { return f.Allowed }) {
+			return Principal{}, true, fmt.Errorf("%w: %s is in the keytab but not one of kerberos.principals", ErrPrincipalNotAllowed, quote(service.String()))
+		}
+		return Principal{}, true, fmt.Errorf("%w: the keytab has no AES key for %s", ErrNoAESKey, quote(service.String()))
+	}
+	if p, found, err := match(false); found {
+		return p, err
+	}
+	if p, found, err := match(true); found {
+		return p, err
+	}
+	return Principal{}, fmt.Errorf("%w: %s is not in the keytab (an alias is not enough: name the keytab's principal)", ErrNoKey, quote(service.String()))
+}

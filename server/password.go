@@ -35,7 +35,9 @@ type PasswordAuth struct {
 	// verifications allowed per source (an IPv4 address, an IPv6 /64) and
 	// per principal (folded to lower case, so that "ALICE" and "alice"
 	// count together) within FailureWindow; past either an attempt is
-	// refused without asking the KDC. 0: no limit.
+	// refused without asking the KDC. 0: no limit. An unreachable KDC
+	// counts against neither; a login not validated (PasswordNotValidated:
+	// the gateway's check of the KDC's answer) only against the source.
 	MaxFailuresPerSource, MaxFailuresPerPrincipal int
 	FailureWindow                                 time.Duration
 	// MaxTracked bounds each failure table and the success cache (least
@@ -317,6 +319,13 @@ func (s *Server) verifyPassword(ctx context.Context, pa *PasswordAuth, acc *gssa
 	case outcome == PasswordKDCUnreachable:
 		// Not the client's doing: counting it would lock users out once
 		// the KDC is back. MaxConcurrent bounds what a dead KDC costs.
+	case outcome == PasswordNotValidated:
+		// The gateway's own check of the KDC's answer failed: its
+		// principal or keytab is wrong, or a KDC is spoofed. Not the
+		// user's doing, so her budget is kept (a misconfiguration would
+		// otherwise lock out everyone who types the right password); the
+		// source's still bounds what a spoofer can try.
+		count(pw.bySource, skey, pa.FailureWindow, now)
 	default:
 		count(pw.bySource, skey, pa.FailureWindow, now)
 		count(pw.byPrincipal, pkey, pa.FailureWindow, now)

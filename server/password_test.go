@@ -628,3 +628,39 @@ rule "pw" {
 	// bob's rule lets his session outlive the ticket.
 	roundTripOpen(t, bob)
 }
+
+// TestPasswordNotValidatedKeepsPrincipalBudget: a login the gateway's own
+// ticket check refuses (here a spoofed KDC that knows alice's password)
+// is not the user's fault: it does not count against her
+// max_failures_per_principal, or a misconfigured gateway would lock out
+// everyone typing the right password; it does count against the source.
+func TestPasswordNotValidatedKeepsPrincipalBudget(t *testing.T) {
+	realm.Get(t)
+	spoof := testenv.StartForTest(t, testenv.Options{Realm: "EXAMPLE.TEST"})
+	for _, err := range []error{spoof.AddUser("alice", "alice-password-1"), spoof.AddService("rcmd/localhost")} {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	obs := &outcomes{}
+	g := passwordGateway(t, `["127.0.0.0/8"]`, "max_failures_per_principal = 1\n  max_failures_per_source = 3", spoof.Krb5Conf, passwordRules,
+		testutil.WithServerOption(func(o *server.Options) { o.Observer = obs }))
+	try := func(from string) string {
+		t.Helper()
+		if _, st := passwordLogin(t, dialFrom(t, from, g.Addr), []byte{2}, userPass(t, "alice", "alice-password-1")); st == 0 {
+			t.Fatal("a spoofed KDC vouched for alice")
+		}
+		return obs.last() // reported before the status is sent
+	}
+	for i := range 3 {
+		if got := try("127.0.0.1"); got != server.PasswordNotValidated {
+			t.Fatalf("attempt %d from 127.0.0.1: outcome %q, want %q (the principal's budget is 1)", i+1, got, server.PasswordNotValidated)
+		}
+	}
+	if got := try("127.0.0.1"); got != server.PasswordRateLimited {
+		t.Fatalf("4th attempt from 127.0.0.1: outcome %q, want %q (the source's budget is 3)", got, server.PasswordRateLimited)
+	}
+	if got := try("127.0.0.6"); got != server.PasswordNotValidated {
+		t.Fatalf("from another source: outcome %q, want %q", got, server.PasswordNotValidated)
+	}
+}
