@@ -145,6 +145,9 @@ func newMetrics(version string) *metrics {
 		Name: "gssocks_password_auth_total",
 		Help: "RFC 1929 username/password verifications by outcome (server.Password* values).",
 	}, []string{"outcome"})
+	for _, o := range server.PasswordOutcomes() {
+		m.passwords.WithLabelValues(o) // every outcome from 0, for rate() and alerts
+	}
 	m.reloads = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "gssocks_reloads_total",
 		Help: "Configuration reloads by outcome (ok, error).",

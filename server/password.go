@@ -68,13 +68,21 @@ const (
 	PasswordOK             = "ok"
 	PasswordCached         = "cached"            // a cached success
 	PasswordBad            = "bad_password"      // gssapi.ErrBadPassword
-	PasswordUnknown        = "unknown_principal" // gssapi.ErrUnknownPrincipal, a name or realm refused
+	PasswordUnknown        = "unknown_principal" // gssapi.ErrUnknownPrincipal, a name refused
+	PasswordRealmUntrusted = "realm_not_trusted" // user@REALM of a realm neither the default nor trusted: no KDC request
 	PasswordKDCUnreachable = "kdc_unreachable"
 	PasswordNotValidated   = "not_validated" // gssapi.ErrPasswordValidation
 	PasswordRateLimited    = "rate_limited"  // a failure limit: no KDC request
 	PasswordBusy           = "busy"          // MaxConcurrent reached: no KDC request
 	PasswordMalformed      = "malformed"     // a request RFC 1929 does not allow
 )
+
+// PasswordOutcomes lists every PasswordObserver outcome, for counters
+// to start at zero.
+func PasswordOutcomes() []string {
+	return []string{PasswordOK, PasswordCached, PasswordBad, PasswordUnknown, PasswordRealmUntrusted,
+		PasswordKDCUnreachable, PasswordNotValidated, PasswordRateLimited, PasswordBusy, PasswordMalformed}
+}
 
 const (
 	defaultPasswordTimeout  = 10 * time.Second
@@ -232,7 +240,7 @@ func (s *Server) verifyPassword(ctx context.Context, pa *PasswordAuth, acc *gssa
 			// Refused before any KDC request; still a failure of the source.
 			count(pw.bySource, skey, pa.FailureWindow, now)
 			pw.mu.Unlock()
-			return nil, PasswordUnknown, perr
+			return nil, passwordOutcome(perr), perr
 		}
 		if pa.CacheTTL > 0 {
 			var err error
@@ -353,7 +361,9 @@ func passwordOutcome(err error) string {
 		return PasswordOK
 	case errors.Is(err, gssapi.ErrBadPassword):
 		return PasswordBad
-	case errors.Is(err, gssapi.ErrUnknownPrincipal), errors.Is(err, gssapi.ErrBadName), errors.Is(err, gssapi.ErrRealmNotTrusted):
+	case errors.Is(err, gssapi.ErrRealmNotTrusted):
+		return PasswordRealmUntrusted
+	case errors.Is(err, gssapi.ErrUnknownPrincipal), errors.Is(err, gssapi.ErrBadName):
 		return PasswordUnknown
 	case errors.Is(err, gssapi.ErrKDCUnreachable):
 		return PasswordKDCUnreachable

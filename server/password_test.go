@@ -217,7 +217,7 @@ func TestPasswordRefusals(t *testing.T) {
 		{"wrong password", userPass(t, "alice", "not-her-password-9"), true, "bad_password"},
 		{"unknown user", userPass(t, "pw-nobody", "whatever-password-9"), true, "unknown_principal"},
 		{"255-byte username", userPass(t, strings.Repeat("u", 255), "whatever-password-9"), true, "unknown_principal"},
-		{"untrusted realm", userPass(t, "alice@ELSEWHERE.TEST", "alice-password-1"), false, "unknown_principal"},
+		{"untrusted realm", userPass(t, "alice@ELSEWHERE.TEST", "alice-password-1"), false, "realm_not_trusted"},
 		{"control character", userPass(t, "ali\nce", "whatever-password-9"), false, "unknown_principal"},
 		{"empty username", []byte{1, 0, 3, 'a', 'b', 'c'}, false, "malformed"},
 		{"empty password", []byte{1, 5, 'a', 'l', 'i', 'c', 'e', 0}, false, "malformed"},
