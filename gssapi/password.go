@@ -177,6 +177,27 @@ func (v *PasswordVerifier) Principal(username string) (Principal, error) {
 	return p, nil
 }
 
+// RefusesClient says whether acc would refuse p as a ticket's client by
+// its name alone (checkClient's rules, without a ticket): a krbtgt or
+// WELLKNOWN name always (no user logs in as a ticket-granting service or
+// a well-known name with a password), a name of several components
+// (host/ws1, rcmd/localhost, alice/admin: a service instance) unless
+// AllowServiceClients. The error wraps ErrNotAUser; nil for a user name.
+// Verify checks it before asking any KDC, so that the KDC is not asked
+// about a principal the gateway would refuse anyway.
+func RefusesClient(acc *Acceptor, p Principal) error {
+	comps := p.Components()
+	switch {
+	case isKrbtgt(comps):
+		return fmt.Errorf("%w: %s is a ticket-granting service, not a user", ErrNotAUser, quote(p.String()))
+	case comps[0] == "WELLKNOWN":
+		return fmt.Errorf("%w: %s is a well-known name, not a user", ErrNotAUser, quote(p.String()))
+	case len(comps) > 1 && !acc.clients.allowService:
+		return fmt.Errorf("%w: %s is a service principal; service clients are not accepted", ErrNotAUser, quote(p.String()))
+	}
+	return nil
+}
+
 // Verify checks username and password with the KDC and returns the
 // context the acceptor established with the resulting service ticket
 // (its Client, ClientKind, AD and Trust describe the user as for a GSS-API
@@ -189,12 +210,15 @@ func (v *PasswordVerifier) Principal(username string) (Principal, error) {
 // It blocks for the KDC exchanges; gokrb5 bounds each KDC contact to 5 s
 // (connect and answer), trying every KDC krb5.conf lists, so callers wanting
 // a shorter bound run it in a goroutine. Errors wrap ErrBadName,
-// ErrRealmNotTrusted, ErrBadPassword, ErrUnknownPrincipal,
+// ErrRealmNotTrusted, ErrNotAUser (RefusesClient: no KDC asked), ErrBadPassword, ErrUnknownPrincipal,
 // ErrKDCUnreachable or ErrPasswordValidation; a panic in gokrb5 is
 // recovered as ErrPasswordValidation. The password is not kept.
 func (v *PasswordVerifier) Verify(acc *Acceptor, username, password string, peer netip.Addr) (ctx *Context, err error) {
 	p, err := v.Principal(username)
 	if err != nil {
+		return nil, err
+	}
+	if err := RefusesClient(acc, p); err != nil {
 		return nil, err
 	}
 	defer func() {

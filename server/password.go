@@ -70,6 +70,7 @@ const (
 	PasswordBad            = "bad_password"      // gssapi.ErrBadPassword
 	PasswordUnknown        = "unknown_principal" // gssapi.ErrUnknownPrincipal, a name refused
 	PasswordRealmUntrusted = "realm_not_trusted" // user@REALM of a realm neither the default nor trusted: no KDC request
+	PasswordRefusedName    = "refused_name"      // a service, krbtgt or WELLKNOWN name the gateway refuses as a client (gssapi.RefusesClient): no KDC request
 	PasswordKDCUnreachable = "kdc_unreachable"
 	PasswordNotValidated   = "not_validated" // gssapi.ErrPasswordValidation
 	PasswordRateLimited    = "rate_limited"  // a failure limit: no KDC request
@@ -80,7 +81,7 @@ const (
 // PasswordOutcomes lists every PasswordObserver outcome, for counters
 // to start at zero.
 func PasswordOutcomes() []string {
-	return []string{PasswordOK, PasswordCached, PasswordBad, PasswordUnknown, PasswordRealmUntrusted,
+	return []string{PasswordOK, PasswordCached, PasswordBad, PasswordUnknown, PasswordRealmUntrusted, PasswordRefusedName,
 		PasswordKDCUnreachable, PasswordNotValidated, PasswordRateLimited, PasswordBusy, PasswordMalformed}
 }
 
@@ -217,6 +218,11 @@ func (s *Server) verifyPassword(ctx context.Context, pa *PasswordAuth, acc *gssa
 	now := time.Now()
 	skey := sourceKey(src)
 	pr, perr := pa.Verifier.Principal(req.Username)
+	if perr == nil {
+		// A name the acceptor would refuse as a client is refused here,
+		// before any KDC request (Verify checks it too).
+		perr = gssapi.RefusesClient(acc, pr)
+	}
 	var ck [sha256.Size]byte
 
 	timeout := pa.Timeout
@@ -363,6 +369,8 @@ func passwordOutcome(err error) string {
 		return PasswordBad
 	case errors.Is(err, gssapi.ErrRealmNotTrusted):
 		return PasswordRealmUntrusted
+	case errors.Is(err, gssapi.ErrNotAUser):
+		return PasswordRefusedName
 	case errors.Is(err, gssapi.ErrUnknownPrincipal), errors.Is(err, gssapi.ErrBadName):
 		return PasswordUnknown
 	case errors.Is(err, gssapi.ErrKDCUnreachable):
@@ -412,6 +420,8 @@ func (s *session) passwordHandshake(hs handshakeResult) (handshakeResult, error)
 			d = 0
 		case PasswordKDCUnreachable:
 			log.Error("password not checked: KDC unreachable", "error", logErr(err), "duration", d)
+		case PasswordRefusedName:
+			log.Warn("password refused without asking the KDC: the username is a service, ticket-granting or well-known principal, not a user", "outcome", outcome, "error", logErr(err))
 		case PasswordNotValidated:
 			log.Warn("password login not validated: the KDC's answer did not pass the keytab (a spoofed KDC, or the gateway's principal misconfigured)", "error", logErr(err))
 		default:

@@ -208,6 +208,11 @@ func TestPasswordRefusals(t *testing.T) {
 	connectEcho(t, c)
 
 	before := kdcRequests(t, g, "alice@EXAMPLE.TEST")
+	services := []string{"krbtgt/EXAMPLE.TEST@EXAMPLE.TEST", "rcmd/localhost@EXAMPLE.TEST", "socks/localhost@EXAMPLE.TEST"}
+	servicesBefore := map[string]int{}
+	for _, p := range services {
+		servicesBefore[p] = kdcRequests(t, g, p)
+	}
 	for _, c := range []struct {
 		name    string
 		request []byte
@@ -219,6 +224,9 @@ func TestPasswordRefusals(t *testing.T) {
 		{"255-byte username", userPass(t, strings.Repeat("u", 255), "whatever-password-9"), true, "unknown_principal"},
 		{"untrusted realm", userPass(t, "alice@ELSEWHERE.TEST", "alice-password-1"), false, "realm_not_trusted"},
 		{"control character", userPass(t, "ali\nce", "whatever-password-9"), false, "unknown_principal"},
+		{"ticket-granting service", userPass(t, "krbtgt/EXAMPLE.TEST", "whatever-password-9"), false, "refused_name"},
+		{"service principal", userPass(t, "rcmd/localhost", "whatever-password-9"), false, "refused_name"},
+		{"service principal with realm", userPass(t, "socks/localhost@example.test", "whatever-password-9"), false, "refused_name"},
 		{"empty username", []byte{1, 0, 3, 'a', 'b', 'c'}, false, "malformed"},
 		{"empty password", []byte{1, 5, 'a', 'l', 'i', 'c', 'e', 0}, false, "malformed"},
 		{"SOCKS version in the subnegotiation", append([]byte{5}, userPass(t, "alice", "alice-password-1")[1:]...), false, "malformed"},
@@ -243,6 +251,14 @@ func TestPasswordRefusals(t *testing.T) {
 	if n := kdcRequests(t, g, "alice@EXAMPLE.TEST") - before; n != 1 {
 		t.Log(g.env.Realm.Dir)
 		t.Errorf("%d AS requests for alice, want 1 (the wrong password only)", n)
+	}
+	for _, p := range services {
+		if n := kdcRequests(t, g, p) - servicesBefore[p]; n != 0 {
+			t.Errorf("%d AS requests for %s, a name the gateway refuses as a client", n, p)
+		}
+	}
+	if !strings.Contains(g.Log.String(), "not a user") {
+		t.Error("no log line for the service-style username")
 	}
 	c = rawDial(t, g)
 	if _, st := passwordLogin(t, c, []byte{2}, userPass(t, "alice", "alice-password-1")); st != 0 {
