@@ -181,7 +181,7 @@ func TestRefusesClient(t *testing.T) {
 	}
 	for _, c := range []struct {
 		name, realm, want string
-		err                error
+		err               error
 	}{
 		{"rcmd/gw", "R", "rcmd/gw@R", nil},
 		{"RCMD/GW", "R", "rcmd/gw@R", nil},
