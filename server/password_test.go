@@ -410,6 +410,17 @@ func TestPasswordCurl(t *testing.T) {
 	g.waitRecord(t, "curl's session", func(r audit.Record) bool {
 		return r.Method == "password" && r.Principal == "alice@EXAMPLE.TEST" && r.BytesDown > 100000
 	})
+	// user@REALM in the proxy URL, its '@' written %40 (README).
+	mark := g.mark()
+	cmd = exec.CommandContext(ctx, "curl", "-sS", "--max-time", "30", "--socks5-basic",
+		"--proxy", "socks5://alice%40EXAMPLE.TEST:alice-password-1@"+g.Addr, "-o", out, "http://"+web+"/10")
+	cmd.Env = append(os.Environ(), "KRB5_CONFIG=/nonexistent")
+	if res, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("curl with alice%%40EXAMPLE.TEST: %v: %s", err, res)
+	}
+	g.waitRecordFrom(t, mark, "curl's session as alice@EXAMPLE.TEST", func(r audit.Record) bool {
+		return r.Method == "password" && r.Principal == "alice@EXAMPLE.TEST" && r.EndReason == audit.EndCompleted
+	})
 	// A wrong password: curl fails, the gateway logs it.
 	cmd = exec.CommandContext(ctx, "curl", "-sS", "--max-time", "30", "--socks5-basic",
 		"--proxy", "socks5://alice:wrong-password-5@"+g.Addr, "http://"+web+"/10")
