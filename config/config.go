@@ -318,6 +318,7 @@ func (l Loader) Parse(src []byte, filename string) (*Config, map[string]*hcl.Fil
 	if !l.SkipKeytabCheck {
 		d.checkKeytab(cfg, &fb, ktSrc)
 		d.checkHTTPKeytab(cfg, &fb, ktSrc)
+		d.checkPasswordKeytab(cfg, &fb, ktSrc)
 		d.checkRedisPasswordFile(cfg, &fb)
 	}
 

@@ -1,11 +1,13 @@
 package config
 
 import (
+	"errors"
 	"path/filepath"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/gssocks/gssocks/gssapi"
 	"github.com/gssocks/gssocks/policy"
 	"github.com/hashicorp/hcl/v2"
 )
@@ -196,4 +198,46 @@ func (d *decoder) durationMax(attr *hcl.Attribute, def time.Duration, zeroOK boo
 		return def
 	}
 	return v
+}
+
+// checkPasswordKeytab refuses a password_auth.service the acceptor would
+// not open tickets for (not in the keytab, not one of kerberos.principals,
+// no AES key): the KDC would accept every right password and the
+// gateway's own ticket check would then fail, each login counted as a
+// failure. The match is gateway.Provision's (gssapi.PasswordService over
+// the acceptor's KeytabFacts), so check and serve agree.
+func (d *decoder) checkPasswordKeytab(cfg *Config, fb *fileBody, src keytabSource) {
+	if fb.Password == nil || fb.Password.Service == nil || cfg.PasswordAuth.Service == "" || cfg.Kerberos.Keytab == "" {
+		return
+	}
+	kt, err := gssapi.LoadKeytab(cfg.Kerberos.Keytab)
+	if err != nil {
+		return // diagnosed by checkKeytab
+	}
+	pats, err := gssapi.ParsePrincipals(cfg.Kerberos.Principals)
+	if err != nil {
+		return // diagnosed with kerberos.principals
+	}
+	service, err := gssapi.ParsePrincipal(cfg.PasswordAuth.Service)
+	if err != nil {
+		return // diagnosed by passwordAuth
+	}
+	facts, _ := gssapi.KeytabFacts(kt, pats)
+	_, err = gssapi.PasswordService(facts, service)
+	rng := fb.Password.Service.Expr.Range()
+	switch {
+	case err == nil:
+	case errors.Is(err, gssapi.ErrPrincipalNotAllowed):
+		d.errorf(rng, "Password service not accepted",
+			"%q is in the keytab %q%s but not one of kerberos.principals: the gateway would not open the service tickets that validate passwords, and every login would fail.",
+			cfg.PasswordAuth.Service, cfg.Kerberos.Keytab, src.origin)
+	case errors.Is(err, gssapi.ErrNoAESKey):
+		d.errorf(rng, "No AES key for the password service",
+			"The keytab %q%s has no AES key for %q: the service tickets that validate passwords could not be used, and every login would fail.",
+			cfg.Kerberos.Keytab, src.origin, cfg.PasswordAuth.Service)
+	default:
+		d.errorf(rng, "Password service not in keytab",
+			"The keytab %q%s has no key for %q: the KDC would accept right passwords, but the gateway could not open the service ticket that validates them, and every login would fail as not_validated. Name a principal of the keytab (not an alias), or leave service out for the keytab's first.",
+			cfg.Kerberos.Keytab, src.origin, cfg.PasswordAuth.Service)
+	}
 }

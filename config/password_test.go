@@ -3,9 +3,12 @@ package config
 import (
 	"fmt"
 	"net/netip"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/hashicorp/hcl/v2"
 )
 
 // TestPasswordAuthFromHCL pins the password_auth block: off by default,
@@ -113,5 +116,41 @@ rule "clear" { protection = ["clear"] }`), "test.hcl")
 		if diags.HasErrors() || len(diags) == 0 {
 			t.Errorf("%s: %v, want a warning", src, diags)
 		}
+	}
+}
+
+// TestPasswordServiceInKeytab: check refuses a password_auth.service the
+// acceptor would not open tickets for, at the attribute's file:line:col:
+// with kerberos.principals unset, one the keytab lacks; with it set, one
+// it excludes. A keytab principal, in any case, passes.
+func TestPasswordServiceInKeytab(t *testing.T) {
+	dir := t.TempDir()
+	kt := filepath.Join(dir, "gw.keytab")
+	writeKeytab(t, kt, 0o600, "rcmd/gw.example.com@EXAMPLE.TEST", "socks/gw.example.com@EXAMPLE.TEST")
+	conf := func(service, principals string) string {
+		return fmt.Sprintf("listen = [\"127.0.0.1:1080\"]\nkerberos {\n  keytab = %q\n  %s\n}\nrule \"r\" { protection = [\"clear\"] }\npassword_auth {\n  sources = [\"10.0.0.0/8\"]\n  service = %q\n}\n", kt, principals, service)
+	}
+	for _, c := range []struct{ name, src, summary, pos string }{
+		{"absent", conf("rcmd/absent.example.com@EXAMPLE.TEST", ""), "Password service not in keytab", "gssocks.hcl:9,13"},
+		{"excluded", conf("socks/gw.example.com@EXAMPLE.TEST", `principals = ["rcmd/gw.example.com"]`), "Password service not accepted", "gssocks.hcl:9,13"},
+		{"ok", conf("rcmd/gw.example.com@EXAMPLE.TEST", ""), "", ""},
+		{"ok, other case", conf("RCMD/GW.example.com@EXAMPLE.TEST", `principals = ["rcmd/gw.example.com"]`), "", ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, _, diags := Loader{Getenv: env(nil), LocalAddrs: func() ([]netip.Addr, error) { return nil, nil }}.Parse([]byte(c.src), filepath.Join(dir, "gssocks.hcl"))
+			if c.summary == "" {
+				if diags.HasErrors() {
+					t.Fatal(diags)
+				}
+				return
+			}
+			found := false
+			for _, d := range diags {
+				found = found || d.Severity == hcl.DiagError && d.Summary == c.summary && d.Subject != nil && strings.Contains(d.Subject.String(), c.pos)
+			}
+			if !found {
+				t.Fatalf("%v, want the error %q at %s", diags, c.summary, c.pos)
+			}
+		})
 	}
 }

@@ -130,6 +130,11 @@ func (g *Gateway) notReady() string {
 	if g.ktPrincipals <= 0 {
 		why = append(why, "no keytab loaded with a key for an accepted principal")
 	}
+	// The HTTP proxy's keys: a rotated keytab may keep the SOCKS keys and
+	// lose the HTTP/ ones, leaving every Negotiate client at 407.
+	if len(g.cfg.HTTPListen) > 0 && g.ktHTTPPrincipals <= 0 {
+		why = append(why, "no keytab loaded with a key for an accepted HTTP/ principal (http_listen)")
+	}
 	return strings.Join(why, "; ")
 }
 

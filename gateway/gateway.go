@@ -86,11 +86,12 @@ type Gateway struct {
 	closed   bool
 	ktStamp  string // the keytab file version in use
 	ktFailed string // the version that last failed to load (logged once)
-	// ktPrincipals is how many service principals the keytab in use has
-	// an accepted key for (readiness).
-	ktPrincipals int
-	admin        *admin // the metrics listener, nil without one
-	wg           sync.WaitGroup
+	// ktPrincipals and ktHTTPPrincipals are how many service principals
+	// the keytab in use has an accepted key for, of the SOCKS acceptor and
+	// of the HTTP proxy's (readiness).
+	ktPrincipals, ktHTTPPrincipals int
+	admin                          *admin // the metrics listener, nil without one
+	wg                             sync.WaitGroup
 
 	stopWatch chan struct{}
 	watchDone chan struct{}
@@ -125,12 +126,12 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 	p, err := provision(cfg, provisionParams{listen: opts.listen(), replay: g.replay.store, stderr: g.out})
 	if err != nil {
 		if errors.Is(err, ErrKeytab) {
-			g.metrics.keytabLoaded(nil, nil, err)
+			g.metrics.keytabLoaded(nil, nil, nil, err)
 		}
 		g.replay.close()
 		return nil, err
 	}
-	ktPrincipals := g.metrics.keytabLoaded(p.rt.Keytab, cfg.Kerberos.Principals, nil)
+	ktPrincipals, ktHTTP := g.metrics.keytabLoaded(p.rt.Keytab, cfg.Kerberos.Principals, httpKeytabPrincipals(cfg, p.rt.Keytab), nil)
 	g.log.root.swap(p.log)
 	g.audit = &liveSink{cur: p.audit}
 	g.proxy = &proxyTrust{log: g.log.Named("proxy_protocol"), timeout: g.negotiationTimeout}
@@ -174,7 +175,7 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 		return nil, err
 	}
 	g.replay.ping(g.log)
-	g.cfg, g.lns, g.ktStamp, g.ktPrincipals, g.admin = cfg, opened, stamp, ktPrincipals, adm
+	g.cfg, g.lns, g.ktStamp, g.ktPrincipals, g.ktHTTPPrincipals, g.admin = cfg, opened, stamp, ktPrincipals, ktHTTP, adm
 	if adm != nil {
 		adm.serve(g)
 	}
@@ -276,7 +277,7 @@ func (g *Gateway) Reload(cfg *config.Config) (err error) {
 	p, err := provision(cfg, provisionParams{listen: g.opts.listen(), replay: g.replay.store, stderr: g.out, keepAudit: g.audit.file()})
 	if err != nil {
 		if errors.Is(err, ErrKeytab) {
-			g.metrics.keytabLoaded(nil, nil, err)
+			g.metrics.keytabLoaded(nil, nil, nil, err)
 		}
 		return err
 	}
@@ -311,7 +312,7 @@ func (g *Gateway) Reload(cfg *config.Config) (err error) {
 		p.abandon()
 		return fmt.Errorf("gateway: server refused the new settings: %w", err)
 	}
-	ktPrincipals := g.metrics.keytabLoaded(p.rt.Keytab, cfg.Kerberos.Principals, nil)
+	ktPrincipals, ktHTTP := g.metrics.keytabLoaded(p.rt.Keytab, cfg.Kerberos.Principals, httpKeytabPrincipals(cfg, p.rt.Keytab), nil)
 	if newAdmin != oldAdmin {
 		oldAdmin.close()
 		if newAdmin != nil {
@@ -328,7 +329,7 @@ func (g *Gateway) Reload(cfg *config.Config) (err error) {
 	}
 	g.proxy.trusted.Store(&cfg.ProxyProtocol.Trusted)
 	g.mu.Lock()
-	g.cfg, g.ktStamp, g.ktFailed, g.ktPrincipals, g.admin = cfg, stamp, "", ktPrincipals, newAdmin
+	g.cfg, g.ktStamp, g.ktFailed, g.ktPrincipals, g.ktHTTPPrincipals, g.admin = cfg, stamp, "", ktPrincipals, ktHTTP, newAdmin
 	for k, ln := range g.lns {
 		if !slices.ContainsFunc(eps, func(e endpoint) bool { return e.key == k }) {
 			g.log.Info("closing listener", "addr", k)
@@ -420,7 +421,7 @@ func (g *Gateway) CheckKeytab() {
 		return
 	}
 	kt, err := loadKeytab(path, cfg.Kerberos.Principals)
-	n := g.metrics.keytabLoaded(kt, cfg.Kerberos.Principals, err)
+	n, nHTTP := g.metrics.keytabLoaded(kt, cfg.Kerberos.Principals, httpKeytabPrincipals(cfg, kt), err)
 	if err != nil {
 		g.mu.Lock()
 		g.ktFailed = st
@@ -435,7 +436,7 @@ func (g *Gateway) CheckKeytab() {
 		acc.SetKeytab(kt)
 	}
 	g.mu.Lock()
-	g.ktStamp, g.ktFailed, g.ktPrincipals = st, "", n
+	g.ktStamp, g.ktFailed, g.ktPrincipals, g.ktHTTPPrincipals = st, "", n, nHTTP
 	g.mu.Unlock()
 	g.log.Info("keytab reloaded", "keytab", path, "keys", len(kt.Entries), "kvnos", kvnos(kt))
 }

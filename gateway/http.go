@@ -44,6 +44,15 @@ func httpAcceptor(cfg *config.Config, kt *gssapi.Keytab, replay gssapi.ReplaySto
 	return acc, nil
 }
 
+// httpKeytabPrincipals are the principals the HTTP proxy accepts with kt:
+// nil without http_listen or keytab.
+func httpKeytabPrincipals(cfg *config.Config, kt *gssapi.Keytab) []string {
+	if len(cfg.HTTPListen) == 0 || kt == nil {
+		return nil
+	}
+	return cfg.HTTPPrincipals(gssapi.KeytabPrincipals(kt))
+}
+
 // endpoint is one listener the configuration asks for.
 type endpoint struct {
 	key  string // in Gateway.lns: the address, "http " + address for HTTP

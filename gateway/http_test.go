@@ -3,7 +3,9 @@ package gateway_test
 import (
 	"errors"
 	"net"
+	"net/http"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -119,5 +121,48 @@ func TestHTTPProxyReload(t *testing.T) {
 	}
 	if len(g.Addrs()) != 1 {
 		t.Fatalf("SOCKS listeners %v", g.Addrs())
+	}
+}
+
+// TestHTTPProxyKeytabReadiness: with http_listen, gssocks_keytab_kvnos
+// lists the HTTP proxy's keys too (kerberos.principals names only the
+// SOCKS one here), and /readyz turns 503 when a rotated keytab keeps the
+// SOCKS keys but loses the HTTP/ ones, every Negotiate client then
+// answered 407.
+func TestHTTPProxyKeytabReadiness(t *testing.T) {
+	env := realm.Get(t)
+	dir := t.TempDir()
+	kt := filepath.Join(dir, "gssocks.keytab")
+	if err := os.Rename(httpKeytab(t, env), kt); err != nil {
+		t.Fatal(err)
+	}
+	src := "listen = [\"127.0.0.1:1080\"]\nhttp_listen = [\"127.0.0.1:3128\"]\n" + conf(kt, "1", metricsBlock)
+	src = strings.Replace(src, "keytab = ", "principals = [\"rcmd/localhost\"]\n  keytab = ", 1)
+	g := testutil.StartGateway(t, src, func(o *gateway.Options) { o.KeytabPoll = -1 })
+	maddr := g.MetricsAddr()
+	fams := scrape(t, maddr)
+	wantValue(t, fams, 1, "gssocks_keytab_kvnos", "principal", "rcmd/localhost@EXAMPLE.TEST")
+	wantValue(t, fams, 1, "gssocks_keytab_kvnos", "principal", "HTTP/localhost@EXAMPLE.TEST")
+	if code, body := get(t, "http://"+maddr+"/readyz"); code != http.StatusOK {
+		t.Fatalf("/readyz with both keys: %d %q", code, body)
+	}
+
+	// The SOCKS keys alone, renamed over the keytab (a new inode).
+	if err := os.Rename(testutil.CopyKeytab(t, env.Keytab, "", 0o600), kt); err != nil {
+		t.Fatal(err)
+	}
+	g.CheckKeytab()
+	code, body := get(t, "http://"+maddr+"/readyz")
+	if code != http.StatusServiceUnavailable || !strings.Contains(body, "HTTP/") {
+		t.Fatalf("/readyz without the HTTP/ key: %d %q, want 503 naming it", code, body)
+	}
+	fams = scrape(t, maddr)
+	wantValue(t, fams, 1, "gssocks_keytab_kvnos", "principal", "rcmd/localhost@EXAMPLE.TEST")
+	for _, m := range fams["gssocks_keytab_kvnos"].GetMetric() {
+		for _, l := range m.GetLabel() {
+			if l.GetValue() == "HTTP/localhost@EXAMPLE.TEST" {
+				t.Fatal("the HTTP/ key still listed after it left the keytab")
+			}
+		}
 	}
 }

@@ -145,6 +145,9 @@ func newMetrics(version string) *metrics {
 		Name: "gssocks_password_auth_total",
 		Help: "RFC 1929 username/password verifications by outcome (server.Password* values).",
 	}, []string{"outcome"})
+	for _, o := range server.PasswordOutcomes() {
+		m.passwords.WithLabelValues(o) // every outcome from 0, for rate() and alerts
+	}
 	m.reloads = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "gssocks_reloads_total",
 		Help: "Configuration reloads by outcome (ok, error).",
@@ -155,7 +158,7 @@ func newMetrics(version string) *metrics {
 	}, []string{"outcome"})
 	m.kvnos = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "gssocks_keytab_kvnos",
-		Help: "Distinct key version numbers loaded per service principal of the keytab the acceptor accepts.",
+		Help: "Distinct key version numbers loaded per service principal of the keytab the acceptors accept (SOCKS, and HTTP proxy with http_listen).",
 	}, []string{"principal"})
 	goVersion, revision := runtime.Version(), ""
 	if bi, ok := debug.ReadBuildInfo(); ok {
@@ -316,32 +319,43 @@ func (m *metrics) ruleLabel(name string) string {
 }
 
 // keytabLoaded counts a keytab load and, on success, sets the kvnos per
-// accepted service principal (the previous keytab's series are dropped).
-// It returns the number of accepted principals.
-func (m *metrics) keytabLoaded(kt *gssapi.Keytab, principals []string, err error) int {
+// accepted service principal (the previous keytab's series are dropped):
+// those of the SOCKS acceptor (principals), and of the HTTP proxy's
+// (httpPrincipals, none without http_listen). It returns the number of
+// principals each accepts (-1, -1 when the load failed).
+func (m *metrics) keytabLoaded(kt *gssapi.Keytab, principals, httpPrincipals []string, err error) (socks, http int) {
 	if err != nil || kt == nil {
 		m.keytabLoads.WithLabelValues("error").Inc()
-		return -1
+		return -1, -1
 	}
 	m.keytabLoads.WithLabelValues("ok").Inc()
-	pats, _ := gssapi.ParsePrincipals(principals)
-	facts, _ := gssapi.KeytabFacts(kt, pats)
 	kv := map[string]map[uint32]bool{}
-	for _, f := range facts {
-		if !f.Accepted {
-			continue
+	accepted := func(names []string) int {
+		pats, _ := gssapi.ParsePrincipals(names)
+		facts, _ := gssapi.KeytabFacts(kt, pats)
+		seen := map[string]bool{}
+		for _, f := range facts {
+			if !f.Accepted {
+				continue
+			}
+			p := f.Principal.String()
+			if kv[p] == nil {
+				kv[p] = map[uint32]bool{}
+			}
+			kv[p][f.KVNO] = true
+			seen[p] = true
 		}
-		p := f.Principal.String()
-		if kv[p] == nil {
-			kv[p] = map[uint32]bool{}
-		}
-		kv[p][f.KVNO] = true
+		return len(seen)
+	}
+	socks = accepted(principals)
+	if len(httpPrincipals) > 0 { // none would mean every principal
+		http = accepted(httpPrincipals)
 	}
 	m.kvnos.Reset()
 	for p, set := range kv {
 		m.kvnos.WithLabelValues(p).Set(float64(len(set)))
 	}
-	return len(kv)
+	return socks, http
 }
 
 func (m *metrics) reloaded(err error) {

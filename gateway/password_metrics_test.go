@@ -33,27 +33,33 @@ password_auth {
   krb5_conf = %q
 }
 `, env.Keytab, env.Realm.Krb5Conf))
-	login := func(password string) {
+	login := func(user, password string) {
 		c, err := net.Dial("tcp", g.Addr)
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer c.Close()
 		c.SetDeadline(time.Now().Add(20 * time.Second))
-		req, err := socks5.AppendUserPassRequest([]byte{5, 1, 2}, socks5.UserPassRequest{Username: "alice", Password: password})
+		req, err := socks5.AppendUserPassRequest([]byte{5, 1, 2}, socks5.UserPassRequest{Username: user, Password: password})
 		if err != nil {
 			t.Fatal(err)
 		}
 		c.Write(req)
 		io.ReadFull(c, make([]byte, 4))
 	}
-	login("alice-password-1")
-	login("not-alice-password")
+	login("alice", "alice-password-1")
+	login("alice", "not-alice-password")
+	login("alice@ELSEWHERE.TEST", "alice-password-1")
 	for _, end := range []audit.EndReason{audit.EndBadRequest, audit.EndAuthFailed} {
 		g.WaitRecord(t, func(r audit.Record) bool { return r.Method == "password" && r.EndReason == end })
 	}
 	fams := scrape(t, g.MetricsAddr())
 	wantValue(t, fams, 1, "gssocks_password_auth_total", "outcome", "ok")
 	wantValue(t, fams, 1, "gssocks_password_auth_total", "outcome", "bad_password")
+	// An untrusted realm has its own outcome; every outcome is there
+	// from the start.
+	wantValue(t, fams, 1, "gssocks_password_auth_total", "outcome", "realm_not_trusted")
+	wantValue(t, fams, 0, "gssocks_password_auth_total", "outcome", "not_validated")
+	wantValue(t, fams, 0, "gssocks_password_auth_total", "outcome", "unknown_principal")
 	wantValue(t, fams, 0, "gssocks_handshakes_total", "method", "gssapi", "outcome", "ok")
 }

@@ -229,7 +229,8 @@ func serverTimeouts(t config.Timeouts) server.Timeouts {
 }
 
 // passwordAuth builds the password verification of password_auth: the
-// service principal tickets are asked for is password_auth.service, else
+// service principal tickets are asked for is password_auth.service (an
+// accepted keytab principal with an AES key, gssapi.PasswordService), else
 // the first keytab entry the acceptor opens tickets with (an AES key of a
 // configured principal), with its realm; bare usernames are of
 // password_auth.realm, else of that realm; user@REALM is accepted for the
@@ -242,10 +243,14 @@ func passwordAuth(cfg *config.Config, acc *gssapi.Acceptor) (*server.PasswordAut
 		if err != nil {
 			return nil, err
 		}
-		if !acc.Accepts(p) {
-			return nil, fmt.Errorf("password_auth.service %q is not one of kerberos.principals", pa.Service)
+		// The keytab as the acceptor reads it, whatever its other
+		// principals lack (loadKeytab refused that already): the
+		// service must be one whose tickets it opens, or every right
+		// password would end not_validated.
+		facts, _ := acc.KeytabFacts()
+		if service, err = gssapi.PasswordService(facts, p); err != nil {
+			return nil, fmt.Errorf("password_auth.service: %w", err)
 		}
-		service = p
 	} else {
 		facts, err := acc.KeytabFacts()
 		if err != nil {

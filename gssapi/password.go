@@ -177,6 +177,27 @@ func (v *PasswordVerifier) Principal(username string) (Principal, error) {
 	return p, nil
 }
 
+// RefusesClient says whether acc would refuse p as a ticket's client by
+// its name alone (checkClient's rules, without a ticket): a krbtgt or
+// WELLKNOWN name always (no user logs in as a ticket-granting service or
+// a well-known name with a password), a name of several components
+// (host/ws1, rcmd/localhost, alice/admin: a service instance) unless
+// AllowServiceClients. The error wraps ErrNotAUser; nil for a user name.
+// Verify checks it before asking any KDC, so that the KDC is not asked
+// about a principal the gateway would refuse anyway.
+func RefusesClient(acc *Acceptor, p Principal) error {
+	comps := p.Components()
+	switch {
+	case isKrbtgt(comps):
+		return fmt.Errorf("%w: %s is a ticket-granting service, not a user", ErrNotAUser, quote(p.String()))
+	case comps[0] == "WELLKNOWN":
+		return fmt.Errorf("%w: %s is a well-known name, not a user", ErrNotAUser, quote(p.String()))
+	case len(comps) > 1 && !acc.clients.allowService:
+		return fmt.Errorf("%w: %s is a service principal; service clients are not accepted", ErrNotAUser, quote(p.String()))
+	}
+	return nil
+}
+
 // Verify checks username and password with the KDC and returns the
 // context the acceptor established with the resulting service ticket
 // (its Client, ClientKind, AD and Trust describe the user as for a GSS-API
@@ -189,12 +210,15 @@ func (v *PasswordVerifier) Principal(username string) (Principal, error) {
 // It blocks for the KDC exchanges; gokrb5 bounds each KDC contact to 5 s
 // (connect and answer), trying every KDC krb5.conf lists, so callers wanting
 // a shorter bound run it in a goroutine. Errors wrap ErrBadName,
-// ErrRealmNotTrusted, ErrBadPassword, ErrUnknownPrincipal,
+// ErrRealmNotTrusted, ErrNotAUser (RefusesClient: no KDC asked), ErrBadPassword, ErrUnknownPrincipal,
 // ErrKDCUnreachable or ErrPasswordValidation; a panic in gokrb5 is
 // recovered as ErrPasswordValidation. The password is not kept.
 func (v *PasswordVerifier) Verify(acc *Acceptor, username, password string, peer netip.Addr) (ctx *Context, err error) {
 	p, err := v.Principal(username)
 	if err != nil {
+		return nil, err
+	}
+	if err := RefusesClient(acc, p); err != nil {
 		return nil, err
 	}
 	defer func() {
@@ -286,4 +310,50 @@ func classifyKDCError(err error, p Principal, step string) error {
 		return fmt.Errorf("%w: realm %s (%s: %s)", ErrKDCUnreachable, quote(p.Realm), step, kdcErrorText(err))
 	}
 	return fmt.Errorf("%w: %s (%s: %s)", ErrPasswordValidation, quote(p.String()), step, kdcErrorText(err))
+}
+
+// PasswordService resolves a configured password-verification service
+// principal (with its realm) against facts, what an acceptor makes of its
+// keytab (KeytabFacts): it must name an entry the acceptor opens tickets
+// with (Accepted) holding an AES key (Supported), since Verify asks the
+// KDC for a ticket to that principal and Accept must open it. The match is
+// exact, else on the name without regard to case (the acceptor opens a
+// ticket whose name differs from its keytab entry's only in case, by key
+// trial); the keytab's spelling is returned, so that the KDC is asked for
+// the principal it issued the key for. A KDC alias of a keytab principal
+// (another name) cannot be told apart offline from a principal the keytab
+// lacks: it is refused, and the keytab's own name is to be configured.
+//
+// Errors: ErrPrincipalNotAllowed (the keytab has it, but it is not a
+// configured principal), ErrNoAESKey (accepted, without an AES key),
+// ErrNoKey (no entry names it).
+func PasswordService(facts []KeytabEntryFact, service Principal) (Principal, error) {
+	match := func(fold bool) (Principal, bool, error) {
+		var found bool
+		var named []KeytabEntryFact
+		for _, f := range facts {
+			if f.Principal.Realm != service.Realm || !(f.Principal.Name == service.Name || fold && strings.EqualFold(f.Principal.Name, service.Name)) {
+				continue
+			}
+			found = true
+			if f.Accepted && f.Supported {
+				return f.Principal, true, nil
+			}
+			named = append(named, f)
+		}
+		if !found {
+			return Principal{}, false, nil
+		}
+		if !slices.ContainsFunc(named, func(f KeytabEntryFact) bool { return f.Allowed }) {
+			return Principal{}, true, fmt.Errorf("%w: %s is in the keytab but not one of kerberos.principals", ErrPrincipalNotAllowed, quote(service.String()))
+		}
+		return Principal{}, true, fmt.Errorf("%w: the keytab has no AES key for %s", ErrNoAESKey, quote(service.String()))
+	}
+	if p, found, err := match(false); found {
+		return p, err
+	}
+	if p, found, err := match(true); found {
+		return p, err
+	}
+	return Principal{}, fmt.Errorf("%w: %s is not in the keytab (an alias is not enough: name the keytab's principal)", ErrNoKey, quote(service.String()))
 }

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/gssocks/gssocks/testenv"
+	"github.com/jcmturner/gokrb5/v8/keytab"
 )
 
 func passwordVerifier(t *testing.T, krb5conf string) *PasswordVerifier {
@@ -147,6 +148,51 @@ func TestPasswordVerifyConcurrent(t *testing.T) {
 	for range 8 {
 		if err := <-errs; err != nil {
 			t.Fatal(err)
+		}
+	}
+}
+
+// TestRefusesClient pins the client-name rules a password login is held
+// to before any KDC request, the acceptor's own: krbtgt and WELLKNOWN
+// names always refused, service instances unless AllowServiceClients.
+// And PasswordService: the keytab's accepted AES entry, any case, nothing
+// else.
+func TestRefusesClient(t *testing.T) {
+	for _, allow := range []bool{false, true} {
+		acc, err := NewAcceptor(AcceptorConfig{Keytab: keytab.New(), AllowServiceClients: allow})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for name, refused := range map[string]bool{
+			"alice": false, "krbtgt": true, "krbtgt/EXAMPLE.TEST": true, "WELLKNOWN/ANONYMOUS": true,
+			"rcmd/localhost": !allow, "alice/admin": !allow,
+		} {
+			err := RefusesClient(acc, Principal{Name: name, Realm: "EXAMPLE.TEST"})
+			if (err != nil) != refused || err != nil && !errors.Is(err, ErrNotAUser) {
+				t.Errorf("AllowServiceClients %v, %s: %v, refused want %v", allow, name, err, refused)
+			}
+		}
+	}
+
+	facts := []KeytabEntryFact{
+		{Principal: Principal{Name: "rcmd/gw", Realm: "R"}, Supported: true, Allowed: true, Accepted: true},
+		{Principal: Principal{Name: "host/gw", Realm: "R"}, Enctype: 23, Allowed: true, Accepted: true},
+		{Principal: Principal{Name: "socks/gw", Realm: "R"}, Supported: true},
+	}
+	for _, c := range []struct {
+		name, realm, want string
+		err               error
+	}{
+		{"rcmd/gw", "R", "rcmd/gw@R", nil},
+		{"RCMD/GW", "R", "rcmd/gw@R", nil},
+		{"rcmd/gw", "r", "", ErrNoKey},
+		{"rcmd/other", "R", "", ErrNoKey},
+		{"host/gw", "R", "", ErrNoAESKey},
+		{"socks/gw", "R", "", ErrPrincipalNotAllowed},
+	} {
+		p, err := PasswordService(facts, Principal{Name: c.name, Realm: c.realm})
+		if c.err == nil && (err != nil || p.String() != c.want) || c.err != nil && !errors.Is(err, c.err) {
+			t.Errorf("PasswordService(%s@%s) = %s, %v; want %s, %v", c.name, c.realm, p, err, c.want, c.err)
 		}
 	}
 }

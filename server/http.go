@@ -215,6 +215,14 @@ func (h *httpConn) serveRequest() bool {
 		h.respond(http.StatusProxyAuthRequired, closing, http.Header{"Proxy-Authenticate": {"Negotiate"}})
 		return !closing
 	case errors.Is(cerr, errNoNegotiate):
+	case errors.Is(cerr, errNTLM):
+		// Not a defective Kerberos token: the client fell back to NTLM,
+		// which says what the operator should look at.
+		h.open = true
+		s.log.Warn("authentication failed: the client sent NTLM, not Kerberos; NTLM is not supported: the client has no Kerberos ticket for HTTP/<proxy host> (is it in a realm, and does the proxy name it uses have an HTTP/ principal in the keytab?)")
+		s.rec.setEnd(audit.EndAuthFailed, cerr.Error())
+		h.respond(http.StatusProxyAuthRequired, true, http.Header{"Proxy-Authenticate": {"Negotiate"}})
+		return false
 	case cerr != nil:
 		h.open = true
 		s.srv.observeNegotiate(time.Now(), fmt.Errorf("%w: %w", gssapi.ErrDefectiveToken, cerr))

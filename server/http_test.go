@@ -261,6 +261,21 @@ func TestHTTPProxyRefusals(t *testing.T) {
 			t.Fatal("the token reached the log")
 		}
 	})
+	t.Run("raw NTLM token", func(t *testing.T) {
+		// What Windows clients send without a Kerberos ticket for the
+		// proxy: TlRMTVNTUAAB... ("NTLMSSP\0", type 1).
+		mark := g.mark()
+		p := dialProxy(t, addr)
+		ntlm := []byte("NTLMSSP\x00\x01\x00\x00\x00\x07\x82\x08\xa2\x00\x00\x00\x00\x00\x00\x00\x00")
+		refused(t, p, p.roundTrip(t, "CONNECT", connect, negotiate(ntlm)), http.StatusProxyAuthRequired)
+		g.waitRecordFrom(t, mark, "NTLM refused", func(r audit.Record) bool {
+			return r.EndReason == audit.EndAuthFailed && r.Method == "negotiate" && strings.Contains(r.Detail, "NTLM")
+		})
+		line := waitLogLine(t, g, "authentication failed", "NTLM", "not supported", "no Kerberos ticket for HTTP/")
+		if strings.Contains(line, "defective token") || strings.Contains(line, "first byte") {
+			t.Fatalf("NTLM logged as a defective Kerberos token: %s", line)
+		}
+	})
 	t.Run("replayed token on another connection", func(t *testing.T) {
 		_, tok := g.env.Initiator(t, "alice", httpService, "")
 		p := dialProxy(t, addr)

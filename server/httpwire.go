@@ -194,7 +194,14 @@ var (
 	// errBadCredentials: Negotiate credentials that are not one
 	// base64 token (RFC 4559 §4, token68 of RFC 9110 §11.2).
 	errBadCredentials = errors.New("server: malformed Negotiate credentials")
+	// errNTLM: a raw NTLM message (NTLMSSP, MS-NLMP §2.2) in Negotiate
+	// credentials. Windows clients and browsers send it when they hold
+	// no Kerberos ticket for HTTP/<proxy host>; NTLM is not supported.
+	errNTLM = errors.New("server: NTLM token in Negotiate credentials (NTLM is not supported)")
 )
+
+// ntlmSignature opens every NTLM message (MS-NLMP §2.2.1).
+const ntlmSignature = "NTLMSSP\x00"
 
 // maxNegotiateToken bounds a decoded token (a Kerberos AP-REQ with an
 // AD PAC in its ticket fits many times over).
@@ -234,6 +241,9 @@ func parseNegotiate(values []string) ([]byte, error) {
 	if err != nil || len(tok) == 0 {
 		// base64's error quotes an offset, not the input; say less still.
 		return nil, fmt.Errorf("%w: the token is not base64", errBadCredentials)
+	}
+	if bytes.HasPrefix(tok, []byte(ntlmSignature)) {
+		return nil, errNTLM
 	}
 	return tok, nil
 }

@@ -145,6 +145,7 @@ func TestParseNegotiate(t *testing.T) {
 		// Found by FuzzParseNegotiate: encoding/base64 skips CR and LF.
 		{"line break in the token", []string{"NegotiAte 000\n0"}, errBadCredentials},
 		{"too long", []string{"Negotiate " + strings.Repeat("A", 4*maxNegotiateToken/3+8)}, errBadCredentials},
+		{"raw NTLM", []string{"Negotiate " + base64.StdEncoding.EncodeToString([]byte("NTLMSSP\x00\x01\x00\x00\x00\x07\x82\x08\xa2"))}, errNTLM},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := parseNegotiate(tc.values)
@@ -228,7 +229,7 @@ func FuzzReadRequestHead(f *testing.F) {
 // FuzzParseNegotiate: the credentials parser never panics, bounds the
 // token, and what it accepts is the standard base64 of the token.
 func FuzzParseNegotiate(f *testing.F) {
-	for _, s := range []string{"Negotiate YIIBCgYGKwYBBQUCoIH/MIH8", "Negotiate", "negotiate  YQ==", "Basic YTpi", "Negotiate !!", "Negotiate YQ"} {
+	for _, s := range []string{"Negotiate YIIBCgYGKwYBBQUCoIH/MIH8", "Negotiate", "negotiate  YQ==", "Basic YTpi", "Negotiate !!", "Negotiate YQ", "Negotiate TlRMTVNTUAABAAAAB4IIog=="} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, v string) {

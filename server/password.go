@@ -35,7 +35,9 @@ type PasswordAuth struct {
 	// verifications allowed per source (an IPv4 address, an IPv6 /64) and
 	// per principal (folded to lower case, so that "ALICE" and "alice"
 	// count together) within FailureWindow; past either an attempt is
-	// refused without asking the KDC. 0: no limit.
+	// refused without asking the KDC. 0: no limit. An unreachable KDC
+	// counts against neither; a login not validated (PasswordNotValidated:
+	// the gateway's check of the KDC's answer) only against the source.
 	MaxFailuresPerSource, MaxFailuresPerPrincipal int
 	FailureWindow                                 time.Duration
 	// MaxTracked bounds each failure table and the success cache (least
@@ -66,13 +68,22 @@ const (
 	PasswordOK             = "ok"
 	PasswordCached         = "cached"            // a cached success
 	PasswordBad            = "bad_password"      // gssapi.ErrBadPassword
-	PasswordUnknown        = "unknown_principal" // gssapi.ErrUnknownPrincipal, a name or realm refused
+	PasswordUnknown        = "unknown_principal" // gssapi.ErrUnknownPrincipal, a name refused
+	PasswordRealmUntrusted = "realm_not_trusted" // user@REALM of a realm neither the default nor trusted: no KDC request
+	PasswordRefusedName    = "refused_name"      // a service, krbtgt or WELLKNOWN name the gateway refuses as a client (gssapi.RefusesClient): no KDC request
 	PasswordKDCUnreachable = "kdc_unreachable"
 	PasswordNotValidated   = "not_validated" // gssapi.ErrPasswordValidation
 	PasswordRateLimited    = "rate_limited"  // a failure limit: no KDC request
 	PasswordBusy           = "busy"          // MaxConcurrent reached: no KDC request
 	PasswordMalformed      = "malformed"     // a request RFC 1929 does not allow
 )
+
+// PasswordOutcomes lists every PasswordObserver outcome, for counters
+// to start at zero.
+func PasswordOutcomes() []string {
+	return []string{PasswordOK, PasswordCached, PasswordBad, PasswordUnknown, PasswordRealmUntrusted, PasswordRefusedName,
+		PasswordKDCUnreachable, PasswordNotValidated, PasswordRateLimited, PasswordBusy, PasswordMalformed}
+}
 
 const (
 	defaultPasswordTimeout  = 10 * time.Second
@@ -207,6 +218,11 @@ func (s *Server) verifyPassword(ctx context.Context, pa *PasswordAuth, acc *gssa
 	now := time.Now()
 	skey := sourceKey(src)
 	pr, perr := pa.Verifier.Principal(req.Username)
+	if perr == nil {
+		// A name the acceptor would refuse as a client is refused here,
+		// before any KDC request (Verify checks it too).
+		perr = gssapi.RefusesClient(acc, pr)
+	}
 	var ck [sha256.Size]byte
 
 	timeout := pa.Timeout
@@ -230,7 +246,7 @@ func (s *Server) verifyPassword(ctx context.Context, pa *PasswordAuth, acc *gssa
 			// Refused before any KDC request; still a failure of the source.
 			count(pw.bySource, skey, pa.FailureWindow, now)
 			pw.mu.Unlock()
-			return nil, PasswordUnknown, perr
+			return nil, passwordOutcome(perr), perr
 		}
 		if pa.CacheTTL > 0 {
 			var err error
@@ -317,6 +333,13 @@ func (s *Server) verifyPassword(ctx context.Context, pa *PasswordAuth, acc *gssa
 	case outcome == PasswordKDCUnreachable:
 		// Not the client's doing: counting it would lock users out once
 		// the KDC is back. MaxConcurrent bounds what a dead KDC costs.
+	case outcome == PasswordNotValidated:
+		// The gateway's own check of the KDC's answer failed: its
+		// principal or keytab is wrong, or a KDC is spoofed. Not the
+		// user's doing, so her budget is kept (a misconfiguration would
+		// otherwise lock out everyone who types the right password); the
+		// source's still bounds what a spoofer can try.
+		count(pw.bySource, skey, pa.FailureWindow, now)
 	default:
 		count(pw.bySource, skey, pa.FailureWindow, now)
 		count(pw.byPrincipal, pkey, pa.FailureWindow, now)
@@ -344,7 +367,11 @@ func passwordOutcome(err error) string {
 		return PasswordOK
 	case errors.Is(err, gssapi.ErrBadPassword):
 		return PasswordBad
-	case errors.Is(err, gssapi.ErrUnknownPrincipal), errors.Is(err, gssapi.ErrBadName), errors.Is(err, gssapi.ErrRealmNotTrusted):
+	case errors.Is(err, gssapi.ErrRealmNotTrusted):
+		return PasswordRealmUntrusted
+	case errors.Is(err, gssapi.ErrNotAUser):
+		return PasswordRefusedName
+	case errors.Is(err, gssapi.ErrUnknownPrincipal), errors.Is(err, gssapi.ErrBadName):
 		return PasswordUnknown
 	case errors.Is(err, gssapi.ErrKDCUnreachable):
 		return PasswordKDCUnreachable
@@ -393,6 +420,8 @@ func (s *session) passwordHandshake(hs handshakeResult) (handshakeResult, error)
 			d = 0
 		case PasswordKDCUnreachable:
 			log.Error("password not checked: KDC unreachable", "error", logErr(err), "duration", d)
+		case PasswordRefusedName:
+			log.Warn("password refused without asking the KDC: the username is a service, ticket-granting or well-known principal, not a user", "outcome", outcome, "error", logErr(err))
 		case PasswordNotValidated:
 			log.Warn("password login not validated: the KDC's answer did not pass the keytab (a spoofed KDC, or the gateway's principal misconfigured)", "error", logErr(err))
 		default:

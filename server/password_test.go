@@ -208,6 +208,11 @@ func TestPasswordRefusals(t *testing.T) {
 	connectEcho(t, c)
 
 	before := kdcRequests(t, g, "alice@EXAMPLE.TEST")
+	services := []string{"krbtgt/EXAMPLE.TEST@EXAMPLE.TEST", "rcmd/localhost@EXAMPLE.TEST", "socks/localhost@EXAMPLE.TEST"}
+	servicesBefore := map[string]int{}
+	for _, p := range services {
+		servicesBefore[p] = kdcRequests(t, g, p)
+	}
 	for _, c := range []struct {
 		name    string
 		request []byte
@@ -217,8 +222,11 @@ func TestPasswordRefusals(t *testing.T) {
 		{"wrong password", userPass(t, "alice", "not-her-password-9"), true, "bad_password"},
 		{"unknown user", userPass(t, "pw-nobody", "whatever-password-9"), true, "unknown_principal"},
 		{"255-byte username", userPass(t, strings.Repeat("u", 255), "whatever-password-9"), true, "unknown_principal"},
-		{"untrusted realm", userPass(t, "alice@ELSEWHERE.TEST", "alice-password-1"), false, "unknown_principal"},
+		{"untrusted realm", userPass(t, "alice@ELSEWHERE.TEST", "alice-password-1"), false, "realm_not_trusted"},
 		{"control character", userPass(t, "ali\nce", "whatever-password-9"), false, "unknown_principal"},
+		{"ticket-granting service", userPass(t, "krbtgt/EXAMPLE.TEST", "whatever-password-9"), false, "refused_name"},
+		{"service principal", userPass(t, "rcmd/localhost", "whatever-password-9"), false, "refused_name"},
+		{"service principal with realm", userPass(t, "socks/localhost@example.test", "whatever-password-9"), false, "refused_name"},
 		{"empty username", []byte{1, 0, 3, 'a', 'b', 'c'}, false, "malformed"},
 		{"empty password", []byte{1, 5, 'a', 'l', 'i', 'c', 'e', 0}, false, "malformed"},
 		{"SOCKS version in the subnegotiation", append([]byte{5}, userPass(t, "alice", "alice-password-1")[1:]...), false, "malformed"},
@@ -243,6 +251,14 @@ func TestPasswordRefusals(t *testing.T) {
 	if n := kdcRequests(t, g, "alice@EXAMPLE.TEST") - before; n != 1 {
 		t.Log(g.env.Realm.Dir)
 		t.Errorf("%d AS requests for alice, want 1 (the wrong password only)", n)
+	}
+	for _, p := range services {
+		if n := kdcRequests(t, g, p) - servicesBefore[p]; n != 0 {
+			t.Errorf("%d AS requests for %s, a name the gateway refuses as a client", n, p)
+		}
+	}
+	if !strings.Contains(g.Log.String(), "not a user") {
+		t.Error("no log line for the service-style username")
 	}
 	c = rawDial(t, g)
 	if _, st := passwordLogin(t, c, []byte{2}, userPass(t, "alice", "alice-password-1")); st != 0 {
@@ -393,6 +409,17 @@ func TestPasswordCurl(t *testing.T) {
 	}
 	g.waitRecord(t, "curl's session", func(r audit.Record) bool {
 		return r.Method == "password" && r.Principal == "alice@EXAMPLE.TEST" && r.BytesDown > 100000
+	})
+	// user@REALM in the proxy URL, its '@' written %40 (README).
+	mark := g.mark()
+	cmd = exec.CommandContext(ctx, "curl", "-sS", "--max-time", "30", "--socks5-basic",
+		"--proxy", "socks5://alice%40EXAMPLE.TEST:alice-password-1@"+g.Addr, "-o", out, "http://"+web+"/10")
+	cmd.Env = append(os.Environ(), "KRB5_CONFIG=/nonexistent")
+	if res, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("curl with alice%%40EXAMPLE.TEST: %v: %s", err, res)
+	}
+	g.waitRecordFrom(t, mark, "curl's session as alice@EXAMPLE.TEST", func(r audit.Record) bool {
+		return r.Method == "password" && r.Principal == "alice@EXAMPLE.TEST" && r.EndReason == audit.EndCompleted
 	})
 	// A wrong password: curl fails, the gateway logs it.
 	cmd = exec.CommandContext(ctx, "curl", "-sS", "--max-time", "30", "--socks5-basic",
@@ -627,4 +654,40 @@ rule "pw" {
 	t.Logf("alice: %s", rec.Detail)
 	// bob's rule lets his session outlive the ticket.
 	roundTripOpen(t, bob)
+}
+
+// TestPasswordNotValidatedKeepsPrincipalBudget: a login the gateway's own
+// ticket check refuses (here a spoofed KDC that knows alice's password)
+// is not the user's fault: it does not count against her
+// max_failures_per_principal, or a misconfigured gateway would lock out
+// everyone typing the right password; it does count against the source.
+func TestPasswordNotValidatedKeepsPrincipalBudget(t *testing.T) {
+	realm.Get(t)
+	spoof := testenv.StartForTest(t, testenv.Options{Realm: "EXAMPLE.TEST"})
+	for _, err := range []error{spoof.AddUser("alice", "alice-password-1"), spoof.AddService("rcmd/localhost")} {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	obs := &outcomes{}
+	g := passwordGateway(t, `["127.0.0.0/8"]`, "max_failures_per_principal = 1\n  max_failures_per_source = 3", spoof.Krb5Conf, passwordRules,
+		testutil.WithServerOption(func(o *server.Options) { o.Observer = obs }))
+	try := func(from string) string {
+		t.Helper()
+		if _, st := passwordLogin(t, dialFrom(t, from, g.Addr), []byte{2}, userPass(t, "alice", "alice-password-1")); st == 0 {
+			t.Fatal("a spoofed KDC vouched for alice")
+		}
+		return obs.last() // reported before the status is sent
+	}
+	for i := range 3 {
+		if got := try("127.0.0.1"); got != server.PasswordNotValidated {
+			t.Fatalf("attempt %d from 127.0.0.1: outcome %q, want %q (the principal's budget is 1)", i+1, got, server.PasswordNotValidated)
+		}
+	}
+	if got := try("127.0.0.1"); got != server.PasswordRateLimited {
+		t.Fatalf("4th attempt from 127.0.0.1: outcome %q, want %q (the source's budget is 3)", got, server.PasswordRateLimited)
+	}
+	if got := try("127.0.0.6"); got != server.PasswordNotValidated {
+		t.Fatalf("from another source: outcome %q, want %q", got, server.PasswordNotValidated)
+	}
 }
