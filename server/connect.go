@@ -113,48 +113,22 @@ func (s *session) bind(req socks5.Request) {
 		return
 	}
 	ln.SetDeadline(time.Now().Add(s.st.Timeouts.Bind))
-	var peer *net.TCPConn
-	var from netip.AddrPort
-	for peer == nil {
-		c, err := ln.AcceptTCP()
-		if err != nil {
-			rep := socks5.ReplyGeneralFailure
-			if errors.Is(err, net.ErrClosed) {
-				return
-			}
-			if ne, ok := err.(net.Error); ok && ne.Timeout() {
-				rep = socks5.ReplyTTLExpired
-			}
-			s.rec.setEnd(audit.EndDialFailed, "bind: no connection: "+err.Error())
-			s.log.Info("bind: no inbound connection", "error", logErr(err))
-			s.sendReply(rep, socks5.Addr{})
+	peer, from, err := s.acceptBindPeer(ln, t.addrs, anyPeer, req.Dest.String(), &d)
+	if err != nil {
+		if errors.Is(err, net.ErrClosed) {
 			return
 		}
-		from = canonicalPeer(c.RemoteAddr())
-		if !anyPeer {
-			if !slices.Contains(t.addrs, from.Addr()) {
-				s.log.Warn("bind: dropped an inbound connection from an unexpected peer", "peer", from.String(), "expected", logStr(req.Dest.String()))
-				c.Close()
-				continue
-			}
-			peer = c
-			continue
+		rep := socks5.ReplyGeneralFailure
+		if ne, ok := err.(net.Error); ok && ne.Timeout() {
+			rep = socks5.ReplyTTLExpired
 		}
-		pd := s.st.Policy.Decide(s.policyRequest(socks5.CmdBind, target{addrs: []netip.Addr{from.Addr()}}, from.Port()))
-		if !pd.Allow {
-			s.log.Warn("bind: refused an inbound connection; still waiting for an acceptable peer",
-				"peer", from.String(), "rule", logStr(ruleName(pd.Rule)), "reason", logStr(pd.Reason))
-			c.Close()
-			continue
-		}
-		d = pd
-		s.rec.setRule(d.Rule)
-		if !s.admitPrincipal(d) || !s.limitLifetime(d) {
-			c.Close()
-			s.sendReply(socks5.ReplyNotAllowed, socks5.Addr{})
-			return
-		}
-		peer = c
+		s.sendReply(rep, socks5.Addr{})
+		return
+	}
+	if anyPeer && (!s.admitPrincipal(d) || !s.limitLifetime(d)) {
+		peer.Close()
+		s.sendReply(socks5.ReplyNotAllowed, socks5.Addr{})
+		return
 	}
 	ln.Close()
 	s.life.add(peer)
@@ -164,4 +138,43 @@ func (s *session) bind(req socks5.Request) {
 		return
 	}
 	s.relay(peer, s.idleTimeout(d))
+}
+
+// acceptBindPeer waits on ln for the connection a BIND expects (RFC 1928
+// §4; SOCKS4 BIND alike): from one of expect, or, with anyPeer, from any
+// peer the rules allow, which then becomes the decision *d. A connection
+// from anyone else is closed and logged, and the wait goes on, so that a
+// stranger cannot end the BIND by connecting first. An accept error (the
+// bind timeout, or net.ErrClosed at shutdown) is returned; but for
+// net.ErrClosed it is already recorded and logged.
+func (s *session) acceptBindPeer(ln *net.TCPListener, expect []netip.Addr, anyPeer bool, expected string, d *policy.Decision) (*net.TCPConn, netip.AddrPort, error) {
+	for {
+		c, err := ln.AcceptTCP()
+		if err != nil {
+			if !errors.Is(err, net.ErrClosed) {
+				s.rec.setEnd(audit.EndDialFailed, "bind: no connection: "+err.Error())
+				s.log.Info("bind: no inbound connection", "error", logErr(err))
+			}
+			return nil, netip.AddrPort{}, err
+		}
+		from := canonicalPeer(c.RemoteAddr())
+		if !anyPeer {
+			if slices.Contains(expect, from.Addr()) {
+				return c, from, nil
+			}
+			s.log.Warn("bind: dropped an inbound connection from an unexpected peer", "peer", from.String(), "expected", logStr(expected))
+			c.Close()
+			continue
+		}
+		pd := s.st.Policy.Decide(s.policyRequest(socks5.CmdBind, target{addrs: []netip.Addr{from.Addr()}}, from.Port()))
+		if !pd.Allow {
+			s.log.Warn("bind: refused an inbound connection; still waiting for an acceptable peer",
+				"peer", from.String(), "rule", logStr(ruleName(pd.Rule)), "reason", logStr(pd.Reason))
+			c.Close()
+			continue
+		}
+		*d = pd
+		s.rec.setRule(d.Rule)
+		return c, from, nil
+	}
 }

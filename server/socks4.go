@@ -229,39 +229,12 @@ func (s *session) socks4Bind(dest socks5.Addr) {
 		return
 	}
 	ln.SetDeadline(time.Now().Add(s.st.Timeouts.Bind))
-	var peer *net.TCPConn
-	var from netip.AddrPort
-	for peer == nil {
-		c, err := ln.AcceptTCP()
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				return
-			}
-			s.rec.setEnd(audit.EndDialFailed, "bind: no connection: "+err.Error())
-			s.log.Info("bind: no inbound connection", "error", logErr(err))
+	peer, from, err := s.acceptBindPeer(ln, v4, anyPeer, dest.String(), &d)
+	if err != nil {
+		if !errors.Is(err, net.ErrClosed) {
 			s.socks4Reply(socks4.ReplyRejected, netip.AddrPort{})
-			return
 		}
-		from = canonicalPeer(c.RemoteAddr())
-		if !anyPeer {
-			if !slices.Contains(v4, from.Addr()) {
-				s.log.Warn("bind: dropped an inbound connection from an unexpected peer", "peer", from.String(), "expected", logStr(dest.String()))
-				c.Close()
-				continue
-			}
-			peer = c
-			continue
-		}
-		pd := s.st.Policy.Decide(s.policyRequest(socks5.CmdBind, target{addrs: []netip.Addr{from.Addr()}}, from.Port()))
-		if !pd.Allow {
-			s.log.Warn("bind: refused an inbound connection; still waiting for an acceptable peer",
-				"peer", from.String(), "rule", logStr(ruleName(pd.Rule)), "reason", logStr(pd.Reason))
-			c.Close()
-			continue
-		}
-		d = pd
-		s.rec.setRule(d.Rule)
-		peer = c
+		return
 	}
 	ln.Close()
 	s.life.add(peer)
