@@ -212,7 +212,7 @@ func denialReply(m policy.Method) string {
 	case policy.MethodSOCKS4:
 		return "SOCKS4 reply 0x5b"
 	case policy.MethodNegotiate:
-		return "the HTTP proxy refuses the request"
+		return "HTTP 403 Forbidden"
 	}
 	return "SOCKS reply 02"
 }
