@@ -493,36 +493,22 @@ func TestPasswordKDCSilent(t *testing.T) {
 // naming the relay as the realm's KDC.
 func heldKDC(t *testing.T, env *krbtest.Env, hold time.Duration) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				time.Sleep(hold)
-				k, err := net.Dial("tcp", env.Realm.KDCAddr)
-				if err != nil {
-					return
-				}
-				defer k.Close()
-				go io.Copy(k, c)
-				io.Copy(c, k)
-			}()
+	addr := testutil.Serve(t, "127.0.0.1:0", func(c net.Conn) {
+		time.Sleep(hold)
+		k, err := net.Dial("tcp", env.Realm.KDCAddr)
+		if err != nil {
+			return
 		}
-	}()
+		defer k.Close()
+		go io.Copy(k, c)
+		io.Copy(c, k)
+	})
 	b, err := os.ReadFile(env.Realm.Krb5Conf)
 	if err != nil {
 		t.Fatal(err)
 	}
 	conf := filepath.Join(t.TempDir(), "krb5.conf")
-	s := strings.Replace(string(b), "kdc = "+env.Realm.KDCAddr, "kdc = "+ln.Addr().String(), 1)
+	s := strings.Replace(string(b), "kdc = "+env.Realm.KDCAddr, "kdc = "+addr, 1)
 	if s == string(b) {
 		t.Fatalf("no %q in the realm's krb5.conf", "kdc = "+env.Realm.KDCAddr)
 	}
