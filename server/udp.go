@@ -364,6 +364,9 @@ func (a *association) fromDestinations(act *activity) {
 func (a *association) drop(reason UDPDropReason, why string, err error, kv ...any) {
 	a.dropped.Add(1)
 	a.s.srv.observeUDPDropped(reason)
+	if !a.s.log.IsDebug() {
+		return // a flood of bad datagrams costs no log arguments
+	}
 	args := append([]any{"reason", reason.String(), "detail", why}, kv...)
 	if err != nil {
 		args = append(args, "error", logErr(err))
